@@ -1,0 +1,59 @@
+"""Layer 3: nbclient executes every notebook; the tour's saved widget state is checked."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def executed():
+    return {path.name: execute(path) for path in NOTEBOOKS}
+
+
+def widget_models(notebook):
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    return list(state.values())
+
+
+def test_every_notebook_runs_without_errors(executed):
+    assert "00_tour.ipynb" in executed
+    for name, notebook in executed.items():
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                assert not errors, f"{name}: {errors}"
+
+
+def test_tour_saves_a_drawn_heatmap_view(executed):
+    models = widget_models(executed["00_tour.ipynb"])
+    views = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"]
+    assert len(views) == 1
+    state = views[0]["state"]
+    assert (state["width"], state["height"]) == (451, 300)
+    assert state["colormap"] == "inferno" and state["alpha"] == 0.6 and state["threshold"] == 0.15
+    assert "xw-heatmap" in state["_esm"]
+    buffers = {tuple(b["path"]) for b in views[0].get("buffers", [])}
+    assert {("image",), ("heatmap",)} <= buffers
+    heat = next(b for b in views[0]["buffers"] if b["path"] == ["heatmap"])
+    import base64
+
+    assert len(base64.b64decode(heat["data"])) == 451 * 300 * 4  # float32 map at image resolution
+
+
+def test_tour_links_a_slider_and_a_bqplot_histogram(executed):
+    models = widget_models(executed["00_tour.ipynb"])
+    names = {m["model_name"] for m in models}
+    assert {"LinkModel", "FloatSliderModel", "FigureModel", "BarsModel", "LinesModel"} <= names
+    figure = next(m for m in models if m["model_name"] == "FigureModel")
+    assert figure["model_module"] == "bqplot" and figure["model_module_version"].startswith("^0.5")

@@ -1,0 +1,21 @@
+"""xwidgets: explain image classifiers and image-similarity models inside Jupyter.
+
+Kernels (PyTorch) live in the method packages and run headless; anywidget views live in
+:mod:`xwidgets.views` and are imported only when first used.
+"""
+
+__version__ = "0.1.0"
+
+from . import core  # noqa: E402
+from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  # noqa: E402
+
+__all__ = ["__version__", "core", "Classifier", "Embedder", "XWidgetsError", "similarity_to", "to_batch",
+           "HeatmapView"]
+
+
+def __getattr__(name: str):
+    if name == "HeatmapView":
+        from .views import HeatmapView
+
+        return HeatmapView
+    raise AttributeError(f"module 'xwidgets' has no attribute {name!r}")

@@ -1,0 +1,27 @@
+"""Plumbing every method shares. Imports torch and numpy only; no widgets."""
+
+from .baselines import BASELINE_KINDS, BASELINE_PARAMS, gaussian_blur, make_baseline
+from .errors import Cancelled, InvalidArgument, XWidgetsError
+from .hooks import find_layer, record_layer
+from .images import to_batch, to_numpy_uint8
+from .masks import composite, upsample_mask
+from .models import IMAGENET_MEAN, IMAGENET_STD, Classifier, Embedder, Model, Preprocessing
+from .params import Param, ParamSet
+from .results import Result, library_versions
+from .runner import Job, Progress, Runner, as_progress
+from .scoring import microbatched, score, score_masks
+from .targets import ClassTarget, FunctionTarget, SimilarityTarget, Target, resolve_target, similarity_to
+
+__all__ = [
+    "BASELINE_KINDS", "BASELINE_PARAMS", "gaussian_blur", "make_baseline",
+    "Cancelled", "InvalidArgument", "XWidgetsError",
+    "find_layer", "record_layer",
+    "to_batch", "to_numpy_uint8",
+    "composite", "upsample_mask",
+    "IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "Embedder", "Model", "Preprocessing",
+    "Param", "ParamSet",
+    "Result", "library_versions",
+    "Job", "Progress", "Runner", "as_progress",
+    "microbatched", "score", "score_masks",
+    "ClassTarget", "FunctionTarget", "SimilarityTarget", "Target", "resolve_target", "similarity_to",
+]

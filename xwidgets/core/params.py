@@ -1,0 +1,123 @@
+"""Parameter declarations: every method declares its parameters once, with type, default, range and a doc line.
+
+Methods validate their keyword arguments with :meth:`ParamSet.resolve`; explorers build their controls from the
+same declarations (:mod:`xwidgets.views.controls`), and error messages quote them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from .errors import invalid
+
+__all__ = ["Param", "ParamSet"]
+
+_KINDS = ("float", "int", "bool", "choice")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter.
+
+    Attributes:
+        name: the keyword argument's name.
+        kind: ``"float"``, ``"int"``, ``"bool"`` or ``"choice"``.
+        default: the default value (from the method's official code where there is one).
+        doc: one line saying what it does, with its unit.
+        low, high: the inclusive range of a number (either may be None for unbounded).
+        choices: the allowed values of a ``"choice"``.
+        log: a number whose control should move on a log scale (e.g. a learning rate).
+        step: the control's step for a number (a hint for views; not enforced).
+    """
+
+    name: str
+    kind: str
+    default: object
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    log: bool = False
+    step: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in _KINDS:
+            raise invalid("kind", self.kind, f"one of {_KINDS}")
+        if self.kind == "choice" and self.default not in self.choices:
+            raise invalid("default", self.default, f"one of the choices {self.choices}")
+        if self.log and (self.low is None or self.low <= 0):
+            raise invalid("low", self.low, "a positive lower bound for a log-scale parameter")
+        self.check(self.default)
+
+    def check(self, value: object, *, prefix: str = "") -> object:
+        """Return ``value`` coerced to this parameter's type, or raise ``InvalidArgument`` naming it."""
+        name = prefix + self.name
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise invalid(name, value, "True or False")
+            return value
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise invalid(name, value, "one of " + ", ".join(repr(c) for c in self.choices))
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise invalid(name, value, f"a number ({self.kind})")
+        if self.kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise invalid(name, value, "a whole number")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise invalid(name, value, "a finite number")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise invalid(name, value, f"a value in {self.range_text()}")
+        return value
+
+    def range_text(self) -> str:
+        """The range as text, e.g. ``[0, 1]`` or ``[1, inf)``."""
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'(' if self.low is None else '['}{low}, {high}{')' if self.high is None else ']'}"
+
+
+class ParamSet(Mapping):
+    """The ordered parameters of one method; a read-only mapping from name to :class:`Param`."""
+
+    def __init__(self, method: str, *params: Param):
+        self.method = method
+        self._params = {p.name: p for p in params}
+        if len(self._params) != len(params):
+            raise invalid("params", [p.name for p in params], "unique parameter names")
+
+    def __getitem__(self, name: str) -> Param:
+        return self._params[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def defaults(self) -> dict:
+        """Every parameter's default value."""
+        return {name: p.default for name, p in self._params.items()}
+
+    def resolve(self, overrides: Mapping[str, object] | None = None) -> dict:
+        """Defaults updated with ``overrides``, each validated; an unknown name raises ``InvalidArgument``."""
+        values = self.defaults()
+        for name, value in (overrides or {}).items():
+            if name not in self._params:
+                raise invalid(name, f"an unknown parameter of {self.method}", "one of " + ", ".join(self._params))
+            values[name] = self._params[name].check(value)
+        return values
+
+    def doc(self) -> str:
+        """A plain-text table of the parameters, for docstrings and help panels."""
+        lines = []
+        for p in self._params.values():
+            allowed = ", ".join(map(repr, p.choices)) if p.kind == "choice" else p.range_text()
+            lines.append(f"{p.name} ({p.kind}, default {p.default!r}, {allowed}): {p.doc}")
+        return "\n".join(lines)

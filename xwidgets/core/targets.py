@@ -1,0 +1,191 @@
+"""Targets: callables on a model's output that say which score an explanation explains.
+
+A target is called as ``target(output, owner)``: ``output`` is the model output ``[N, ...]`` for N (perturbed)
+images and ``owner`` ``[N]`` (long) gives, for each row, the index of the original image it came from, so one
+target serves a batch of B images and all their perturbations. It returns the scores ``[N]``.
+
+Forms accepted wherever a method takes ``target=``:
+
+- ``None``: the model's own top-1 class of each image (classifiers only);
+- an int: that class for every image;
+- a list / tuple / 1-D tensor of ints: one class per image;
+- a :class:`Target`, e.g. :class:`SimilarityTarget` for an embedder;
+- any other callable ``(output, owner) -> [N]``.
+
+:func:`resolve_target` turns these into a concrete :class:`Target` after checking them against the unperturbed
+output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import describe, invalid
+
+__all__ = ["Target", "ClassTarget", "SimilarityTarget", "FunctionTarget", "resolve_target", "similarity_to"]
+
+
+def _owner(output: torch.Tensor, owner: torch.Tensor | None) -> torch.Tensor:
+    if owner is None:
+        return torch.arange(output.shape[0], device=output.device)
+    return owner.to(output.device)
+
+
+class Target:
+    """Base class. Subclasses implement ``__call__(output, owner) -> scores [N]`` and :meth:`describe`."""
+
+    def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError  # abstract: every concrete Target defines it
+
+    def describe(self) -> dict:
+        """A JSON-safe description for result manifests."""
+        return {"type": type(self).__name__}
+
+
+class ClassTarget(Target):
+    """The score of one class per image.
+
+    Args:
+        classes: ``[B]`` long tensor (or sequence) of class indices, one per original image.
+        score: ``"probability"`` (softmax, the default of every method in this family) or ``"logit"``.
+    """
+
+    def __init__(self, classes: Sequence[int] | torch.Tensor, score: str = "probability"):
+        if score not in ("probability", "logit"):
+            raise invalid("score", score, "'probability' or 'logit'")
+        self.classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+        self.score = score
+
+    def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
+        owner = _owner(output, owner)
+        values = F.softmax(output, dim=1) if self.score == "probability" else output
+        classes = self.classes.to(output.device)
+        classes = classes.expand(output.shape[0]) if classes.numel() == 1 else classes[owner]
+        return values.gather(1, classes[:, None])[:, 0]
+
+    def describe(self) -> dict:
+        return {"type": "ClassTarget", "classes": self.classes.tolist(), "score": self.score}
+
+
+class SimilarityTarget(Target):
+    """Cosine similarity between each (perturbed) image's embedding and a fixed reference embedding.
+
+    Args:
+        reference: ``[D]`` (one reference for every image) or ``[B, D]`` (one per original image).
+    """
+
+    def __init__(self, reference: torch.Tensor):
+        if not isinstance(reference, torch.Tensor) or reference.ndim not in (1, 2) or not reference.is_floating_point():
+            raise invalid("reference", reference, "a float embedding tensor [D] or [B, D]")
+        if not bool(torch.isfinite(reference).all()):
+            raise invalid("reference", "an embedding with NaN or infinite values", "finite values")
+        self.reference = F.normalize(reference.detach().reshape(-1, reference.shape[-1]).float(), dim=1)
+
+    def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
+        owner = _owner(output, owner)
+        reference = self.reference.to(output.device)
+        reference = reference[owner] if reference.shape[0] > 1 else reference.expand(output.shape[0], -1)
+        return (F.normalize(output.float(), dim=1) * reference).sum(1)
+
+    def describe(self) -> dict:
+        return {"type": "SimilarityTarget", "references": int(self.reference.shape[0]),
+                "dim": int(self.reference.shape[1])}
+
+
+class FunctionTarget(Target):
+    """A user's callable ``(output, owner) -> [N]`` wrapped as a :class:`Target`."""
+
+    def __init__(self, function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        self.function = function
+
+    def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
+        return self.function(output, _owner(output, owner))
+
+    def describe(self) -> dict:
+        return {"type": "FunctionTarget", "function": getattr(self.function, "__qualname__", repr(self.function))}
+
+
+def similarity_to(model, reference: object) -> SimilarityTarget:
+    """A :class:`SimilarityTarget` whose reference is the embedding of ``reference`` images under ``model``.
+
+    Args:
+        model: an :class:`~xwidgets.core.models.Embedder`.
+        reference: one image or B images in any form that ``to_batch`` accepts.
+    """
+    from .models import Embedder
+
+    if not isinstance(model, Embedder):
+        raise invalid("model", type(model).__name__, "an Embedder")
+    return SimilarityTarget(model(reference))
+
+
+def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "target") -> Target:
+    """Check ``target`` against the unperturbed ``output`` ``[B, ...]`` of ``model`` and return a :class:`Target`.
+
+    ``None`` becomes the top-1 class of each image. Raises ``InvalidArgument`` for a class out of range, a list
+    whose length is not B, a reference embedding of the wrong size, or a callable that returns the wrong shape.
+    """
+    from .models import Classifier, Embedder
+
+    batch = int(output.shape[0])
+    if target is None:
+        if isinstance(model, Embedder):
+            raise invalid(name, "None for an Embedder",
+                          "a similarity target, e.g. xw.core.similarity_to(model, reference_image)")
+        return ClassTarget(output.argmax(1).cpu())
+    if isinstance(target, bool):
+        raise invalid(name, target, "a class index, a list of indices, or a Target")
+    if isinstance(target, (int, Sequence, torch.Tensor)) and not isinstance(target, (str, Target)):
+        if not isinstance(model, Classifier):
+            raise invalid(name, f"class indices for a {type(model).__name__}", "a SimilarityTarget for an Embedder")
+        return _class_target(target, output, batch, name)
+    if isinstance(target, SimilarityTarget):
+        if isinstance(model, Embedder):
+            _check_reference(target, output, batch, name)
+        return target
+    if isinstance(target, ClassTarget):
+        _check_classes(target.classes, output, batch, name)
+        return target
+    if isinstance(target, Target) or callable(target):
+        concrete = target if isinstance(target, Target) else FunctionTarget(target)
+        with torch.no_grad():
+            scores = concrete(output, torch.arange(batch, device=output.device))
+        if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (batch,):
+            raise invalid(name, f"a callable returning {describe(scores)}", f"a callable returning scores [{batch}]")
+        return concrete
+    raise invalid(name, f"an object of type {type(target).__name__}", "None, an int, a list of ints, or a Target")
+
+
+def _class_target(target: object, output: torch.Tensor, batch: int, name: str) -> ClassTarget:
+    if isinstance(target, int):
+        classes = torch.full((batch,), target, dtype=torch.long)
+    else:
+        values = target.tolist() if isinstance(target, torch.Tensor) else list(target)
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+            raise invalid(name, values, "whole class indices")
+        if len(values) != batch:
+            raise invalid(name, f"{len(values)} classes for {batch} images", f"one class per image ({batch})")
+        classes = torch.tensor(values, dtype=torch.long)
+    _check_classes(classes, output, batch, name)
+    return ClassTarget(classes)
+
+
+def _check_classes(classes: torch.Tensor, output: torch.Tensor, batch: int, name: str) -> None:
+    count = int(output.shape[1])
+    if classes.numel() not in (1, batch):
+        raise invalid(name, f"{classes.numel()} classes for {batch} images", f"one class per image ({batch})")
+    bad = sorted({int(c) for c in classes if not 0 <= int(c) < count})
+    if bad:
+        shown = bad[0] if len(bad) == 1 else bad
+        raise invalid(f"{name}={shown}", f"a class outside the model's {count} classes", f"a class in 0..{count - 1}")
+
+
+def _check_reference(target: SimilarityTarget, output: torch.Tensor, batch: int, name: str) -> None:
+    refs, dim = target.reference.shape
+    if dim != output.shape[1]:
+        raise invalid(name, f"a reference of dimension {dim}", f"the embedder's dimension {output.shape[1]}")
+    if refs not in (1, batch):
+        raise invalid(name, f"{refs} references for {batch} images", f"1 or {batch} references")

@@ -1,0 +1,6 @@
+"""anywidget views, one per ``js/src/<view>.js``. They know nothing about any method."""
+
+from .controls import control_for, controls_for
+from .heatmap import COLORMAPS, HeatmapView
+
+__all__ = ["COLORMAPS", "HeatmapView", "control_for", "controls_for"]
