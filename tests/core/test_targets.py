@@ -77,3 +77,10 @@ def test_callable_targets_are_checked(classifier, images):
     assert torch.allclose(good(output), output[:, 1] - output[:, 0])
     with pytest.raises(InvalidArgument, match=r"scores \[3\]"):
         resolve_target(lambda out, owner: out, classifier, output)
+
+
+def test_nan_model_output_is_reported(classifier, images):
+    output = classifier(images)
+    output[1, 2] = float("nan")
+    with pytest.raises(InvalidArgument, match=r"NaN or infinite values for images \[1\]"):
+        resolve_target(None, classifier, output)

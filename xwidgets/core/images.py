@@ -6,7 +6,6 @@ errors are the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,7 @@ from .errors import describe, invalid
 
 __all__ = ["to_batch", "to_numpy_uint8", "resize_batch"]
 
-ImageLike = object  # PIL.Image.Image | np.ndarray | torch.Tensor | str | Path, or a sequence of them
-
-
-def to_batch(images: ImageLike, *, size: int | tuple[int, int] | None = None, name: str = "images") -> torch.Tensor:
+def to_batch(images: object, *, size: int | tuple[int, int] | None = None, name: str = "images") -> torch.Tensor:
     """Convert images to one float32 RGB batch ``[B, 3, H, W]`` with values in [0, 1], on the CPU.
 
     Accepted, alone or as a list/tuple of them (a list is stacked; its images must share a size unless ``size``

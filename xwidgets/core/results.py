@@ -11,7 +11,7 @@ import dataclasses
 import json
 import platform
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
@@ -54,8 +54,6 @@ class Result:
     seed: int | None = None
     versions: dict[str, str] = dataclasses.field(default_factory=library_versions)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
-
-    kind: ClassVar[str] = "result"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -18,6 +18,7 @@ output.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import torch
@@ -34,11 +35,12 @@ def _owner(output: torch.Tensor, owner: torch.Tensor | None) -> torch.Tensor:
     return owner.to(output.device)
 
 
-class Target:
+class Target(ABC):
     """Base class. Subclasses implement ``__call__(output, owner) -> scores [N]`` and :meth:`describe`."""
 
+    @abstractmethod
     def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every concrete Target defines it
+        """Scores ``[N]`` of the rows of ``output``; ``owner[i]`` is the original image of row i."""
 
     def describe(self) -> dict:
         """A JSON-safe description for result manifests."""
@@ -131,6 +133,11 @@ def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "
     from .models import Classifier, Embedder
 
     batch = int(output.shape[0])
+    finite = torch.isfinite(output).reshape(batch, -1).all(1)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero()[:, 0].tolist()
+        raise invalid("model output", f"NaN or infinite values for images {bad[:10]}",
+                      "finite outputs (check the model and the images)")
     if target is None:
         if isinstance(model, Embedder):
             raise invalid(name, "None for an Embedder",
