@@ -4,6 +4,7 @@ Rows (issue 2, core plumbing):
 - scoring N masked composites of one image with ``score_masks`` on a torchvision ResNet-18 (random weights,
   224x224), at several micro-batch caps: wall time, images per second and forward passes;
 - the cost of the out-of-memory back-off, simulated by a model that refuses batches above a size once;
+- the toy classifier's forward and forward + backward (to the input) over 20 images, and toy rendering (issue 3);
 - preparing a HeatmapView's payload (PNG encode + float32 map) at 224, 512 and 1024 px.
 """
 
@@ -85,6 +86,37 @@ def backoff_row(device: str, masks: int) -> str:
             f"{seconds:.3f} s | {masks / seconds:.0f} img/s | {masks} |")
 
 
+def toy_rows(device: str) -> list[str]:
+    """The toy classifier: forward + backward to the input over 20 images, as gradient methods run it."""
+    from xwidgets.toy import ToyWorld, classifier
+
+    model = classifier(device=device)
+    images = np.stack([s.image for s in ToyWorld().samples(20, seed=77)])
+    inputs = model.normalize(model.prepare(images))
+
+    def forward_backward():
+        x = inputs.detach().requires_grad_(True)
+        with model.frozen():
+            model.forward(x)[:, 0].sum().backward()
+
+    def forward():
+        with torch.no_grad():
+            model.forward(inputs)
+
+    rows = []
+    for label, fn in (("forward + backward to the input", forward_backward), ("forward", forward)):
+        with torch.enable_grad():
+            seconds = timed(fn, repeat=20)
+        rows.append(f"| toy classifier, {label}, 20 images at 112x112 | {seconds * 1000:.1f} ms | "
+                    f"{20 / seconds:.0f} img/s | 20 |")
+    start = time.perf_counter()
+    ToyWorld().samples(55, seed=5)
+    seconds = (time.perf_counter() - start) / 55
+    rows.append(f"| toy world, rendering one sample (112x112, part map, captions) | {seconds * 1000:.1f} ms | "
+                f"{1 / seconds:.0f} img/s | |")
+    return rows
+
+
 def view_rows() -> list[str]:
     from xwidgets.views.heatmap import _encode_heatmap, _encode_image
 
@@ -104,13 +136,13 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--masks", type=int, default=64)
     args = parser.parse_args()
-    torch.set_grad_enabled(False)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
     lines = [f"## Core plumbing on {name}", "",
              f"torch {torch.__version__}, xwidgets {xw.__version__}; median of 3 runs after a warm-up.", "",
              "| what | time | throughput | forward passes (images) |", "|---|---|---|---|",
-             *scoring_rows(args.device, args.masks), backoff_row(args.device, args.masks), *view_rows()]
+             *scoring_rows(args.device, args.masks), backoff_row(args.device, args.masks), *toy_rows(args.device),
+             *view_rows()]
     RESULTS.mkdir(exist_ok=True)
     tag = "gpu" if args.device.startswith("cuda") else "cpu"
     out = RESULTS / f"core_{tag}.md"

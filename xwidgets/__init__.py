@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 from . import core  # noqa: E402
 from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  # noqa: E402
 
-__all__ = ["__version__", "core", "Classifier", "Embedder", "XWidgetsError", "similarity_to", "to_batch",
-           "HeatmapView"]
+__all__ = ["__version__", "core", "toy", "views", "Classifier", "Embedder", "XWidgetsError", "similarity_to",
+           "to_batch", "HeatmapView"]
 
 
 def __getattr__(name: str):
@@ -18,4 +18,8 @@ def __getattr__(name: str):
         from .views import HeatmapView
 
         return HeatmapView
+    if name in ("toy", "views"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'xwidgets' has no attribute {name!r}")
