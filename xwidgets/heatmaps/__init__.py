@@ -1,0 +1,23 @@
+"""Heatmap methods. Each has the call shape ``method(model, images, target=None, **params)`` and returns a
+:class:`SaliencyResult`; :func:`explain` dispatches by name."""
+
+from .baselines import (GRADCAM_PARAMS, IG_PARAMS, OCCLUSION_PARAMS, RISE_PARAMS, gradcam, integrated_gradients,
+                        occlusion, rise)
+from .result import SaliencyResult
+
+METHODS = {"gradcam": gradcam, "integrated_gradients": integrated_gradients, "rise": rise, "occlusion": occlusion}
+PARAMS = {"gradcam": GRADCAM_PARAMS, "integrated_gradients": IG_PARAMS, "rise": RISE_PARAMS,
+          "occlusion": OCCLUSION_PARAMS}
+
+
+def explain(model, images, method: str = "gradcam", target=None, **params) -> SaliencyResult:
+    """Explain ``images`` with the heatmap method named ``method`` (one of :data:`METHODS`)."""
+    from ..core.errors import invalid
+
+    if method not in METHODS:
+        raise invalid("method", method, "one of " + ", ".join(METHODS))
+    return METHODS[method](model, images, target, **params)
+
+
+__all__ = ["METHODS", "PARAMS", "SaliencyResult", "explain", "gradcam", "integrated_gradients", "occlusion",
+           "rise", "GRADCAM_PARAMS", "IG_PARAMS", "OCCLUSION_PARAMS", "RISE_PARAMS"]

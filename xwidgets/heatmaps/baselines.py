@@ -1,0 +1,200 @@
+"""Baseline saliency methods: Grad-CAM, integrated gradients, RISE and occlusion.
+
+Every method has the call shape ``method(model, images, target=None, **params) -> SaliencyResult`` and batches:
+B images and all their perturbations (IG path points, RISE masks, occlusion windows) go through micro-batched
+forwards (:func:`~xwidgets.core.scoring.microbatched`), with no per-image Python loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.baselines import BASELINE_KINDS, make_baseline
+from ..core.errors import invalid
+from ..core.hooks import find_layer, record_layer
+from ..core.models import Model
+from ..core.params import Param, ParamSet
+from ..core.runner import as_progress
+from ..core.scoring import microbatched, score_masks
+from .result import SaliencyResult, make_result, normalise_maps, prepare
+
+__all__ = ["GRADCAM_PARAMS", "IG_PARAMS", "RISE_PARAMS", "OCCLUSION_PARAMS", "gradcam", "integrated_gradients",
+           "rise", "occlusion"]
+
+GRADCAM_PARAMS = ParamSet("gradcam")
+IG_PARAMS = ParamSet(
+    "integrated_gradients",
+    Param("steps", "int", 20, "points on the straight path from the baseline to the image", low=1, high=512),
+    Param("baseline", "choice", "black", "the path's start", choices=BASELINE_KINDS),
+)
+RISE_PARAMS = ParamSet(
+    "rise",
+    Param("masks", "int", 2000, "random masks (RISE: 4000 at 224 px; SANE: 2000 at 112 px)", low=1, high=20000),
+    Param("grid", "int", 7, "cells per side of the random binary grid (RISE: 7; SANE: 8)", low=2, high=64),
+    Param("keep", "float", 0.5, "probability that a cell is kept", low=0.01, high=0.99),
+    Param("normalise_by", "choice", "frequency", "divide by N·p (RISE) or by each pixel's kept count (SANE)",
+          choices=("probability", "frequency")),
+    Param("baseline", "choice", "mean", "what masked pixels become", choices=BASELINE_KINDS),
+)
+OCCLUSION_PARAMS = ParamSet(
+    "occlusion",
+    Param("window", "int", 16, "side of the square occluder in pixels", low=1, high=1024),
+    Param("stride", "int", 8, "step between occluder positions in pixels", low=1, high=1024),
+    Param("baseline", "choice", "mean", "what occluded pixels become", choices=BASELINE_KINDS),
+)
+
+
+def _baseline(model: Model, pixels: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
+    if kind == "mean" and model.preprocessing.mean is not None:
+        return model.normalize(make_baseline(pixels, "constant", color=model.preprocessing.mean))
+    return model.normalize(make_baseline(pixels, kind, seed=seed))
+
+
+def _last_conv(module: nn.Module) -> str:
+    convs = [name for name, m in module.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise invalid("layer", "a model without Conv2d layers", "a convolutional model, or an explicit layer")
+    return convs[-1]
+
+
+def gradcam(model: Model, images: object, target: object = None, *, layer: str | nn.Module | None = None,
+            progress=None, **params) -> SaliencyResult:
+    """Grad-CAM (Selvaraju et al., ICCV'17): ReLU of the gradient-weighted sum of a conv layer's channels.
+
+    Args:
+        layer: the layer's name (or module); default the last ``Conv2d``. The map is upsampled bilinearly
+            from the layer's resolution to the input.
+    """
+    start = time.perf_counter()
+    GRADCAM_PARAMS.resolve(params)
+    as_progress(progress).check()
+    layer = layer if layer is not None else _last_conv(model.module)
+    find_layer(model.module, layer)
+    prepared = prepare(model, images, target)
+    inputs = prepared.inputs.detach().requires_grad_(True)
+    with model.frozen(), torch.enable_grad(), record_layer(model.module, layer, gradients=True) as record:
+        score = prepared.target(model.forward(inputs)).sum()
+        score.backward()
+    if record.activation is None or record.activation.ndim != 4 or record.gradient is None:
+        raise invalid("layer", layer, "a layer with a [N, C, h, w] output on the path to the score")
+    weights = record.gradient.mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * record.activation).sum(1, keepdim=True)).detach()
+    cam = F.interpolate(cam, size=prepared.size, mode="bilinear", align_corners=False)
+    name = layer if isinstance(layer, str) else type(layer).__name__
+    return make_result("gradcam", {"layer": name}, prepared, normalise_maps(cam), time.perf_counter() - start)
+
+
+def integrated_gradients(model: Model, images: object, target: object = None, *, progress=None,
+                         **params) -> SaliencyResult:
+    """Integrated gradients (Sundararajan et al., ICML'17) in normalised input space.
+
+    The path integral is a right Riemann sum over ``steps`` points; all B × steps points are scored in
+    micro-batched forward/backward passes. The map is the absolute attribution summed over channels.
+    """
+    start = time.perf_counter()
+    values = IG_PARAMS.resolve(params)
+    progress = as_progress(progress)
+    prepared = prepare(model, images, target)
+    baseline = _baseline(model, prepared.pixels, values["baseline"])
+    steps, batch = values["steps"], prepared.batch
+    owner = torch.arange(batch, device=model.device).repeat_interleave(steps)
+    alphas = (torch.arange(1, steps + 1, device=model.device, dtype=prepared.inputs.dtype) / steps).repeat(batch)
+    delta = prepared.inputs - baseline
+
+    def work(lo: int, hi: int) -> torch.Tensor:
+        progress.check()
+        rows = owner[lo:hi]
+        points = (baseline[rows] + alphas[lo:hi].view(-1, 1, 1, 1) * delta[rows]).detach().requires_grad_(True)
+        with torch.enable_grad():
+            score = prepared.target(model.forward(points), rows).sum()
+            (grad,) = torch.autograd.grad(score, points)
+        progress.report(hi / len(owner), "integrated gradients")
+        return grad
+
+    with model.frozen():
+        grads = microbatched(model, len(owner), work)
+    average = grads.view(batch, steps, *grads.shape[1:]).mean(1)
+    saliency = (average * delta).abs().sum(1, keepdim=True)
+    return make_result("integrated_gradients", values, prepared, normalise_maps(saliency),
+                       time.perf_counter() - start)
+
+
+def rise(model: Model, images: object, target: object = None, *, seed: int = 0, progress=None,
+         **params) -> SaliencyResult:
+    """RISE (Petsiuk et al., BMVC'18): the score-weighted average of random smooth masks.
+
+    Masks are binary ``grid``×``grid`` cells kept with probability ``keep``, upsampled bilinearly to a
+    ``(grid + 1)`` cell larger size and randomly shifted (the paper's construction), drawn from a local
+    generator seeded with ``seed``. ``normalise_by="frequency"`` divides each pixel by how often it was kept
+    (SANE's correction); ``"probability"`` divides by N·p as in RISE.
+    """
+    start = time.perf_counter()
+    values = RISE_PARAMS.resolve(params)
+    progress = as_progress(progress)
+    prepared = prepare(model, images, target)
+    height, width = prepared.size
+    count, grid, batch = values["masks"], values["grid"], prepared.batch
+    generator = torch.Generator().manual_seed(int(seed))
+    cells = (torch.rand(count, 1, grid, grid, generator=generator) < values["keep"]).float()
+    cell_h, cell_w = -(-height // grid), -(-width // grid)
+    shifts = torch.stack([torch.randint(0, cell_h, (count,), generator=generator),
+                          torch.randint(0, cell_w, (count,), generator=generator)], 1)
+    baseline = _baseline(model, prepared.pixels, values["baseline"], seed)
+    total = torch.zeros(batch, 1, height, width, device=model.device)
+    kept = torch.zeros(1, 1, height, width, device=model.device)
+
+    def masks_for(lo: int, hi: int) -> torch.Tensor:
+        up = F.interpolate(cells[lo:hi].to(model.device), size=((grid + 1) * cell_h, (grid + 1) * cell_w),
+                           mode="bilinear", align_corners=False)
+        rows = torch.arange(height, device=model.device)
+        cols = torch.arange(width, device=model.device)
+        r = (shifts[lo:hi, 0].to(model.device)[:, None] + rows[None]).clamp_max(up.shape[-2] - 1)
+        c = (shifts[lo:hi, 1].to(model.device)[:, None] + cols[None]).clamp_max(up.shape[-1] - 1)
+        return up[torch.arange(hi - lo, device=model.device)[:, None, None], 0, r[:, :, None], c[:, None, :]][:, None]
+
+    chunk = max(1, model.max_batch // batch)  # masks per pass; score_masks micro-batches and backs off inside
+    for lo in range(0, count, chunk):
+        progress.check()
+        hi = min(count, lo + chunk)
+        masks = masks_for(lo, hi)
+        owner = torch.arange(batch, device=model.device).repeat(hi - lo)
+        rows = masks.repeat_interleave(batch, 0)
+        scores = score_masks(model, prepared.inputs, baseline, rows, prepared.target, owner).view(hi - lo, batch)
+        total.add_(torch.einsum("kb,khw->bhw", scores, masks[:, 0])[:, None])
+        kept.add_(masks.sum(0, keepdim=True))
+        progress.report(hi / count, "RISE masks")
+    denominator = kept.clamp_min(1.0) if values["normalise_by"] == "frequency" else count * values["keep"]
+    saliency = total / denominator
+    return make_result("rise", values, prepared, normalise_maps(saliency), time.perf_counter() - start, seed)
+
+
+def occlusion(model: Model, images: object, target: object = None, *, progress=None, **params) -> SaliencyResult:
+    """Occlusion (Zeiler & Fergus, ECCV'14): the score drop when a square window is replaced by the baseline,
+    averaged over the windows covering each pixel. All windows of all images are scored in batched passes."""
+    start = time.perf_counter()
+    values = OCCLUSION_PARAMS.resolve(params)
+    as_progress(progress).check()
+    prepared = prepare(model, images, target)
+    height, width = prepared.size
+    window, stride = values["window"], values["stride"]
+    if window > min(height, width):
+        raise invalid("window", window, f"at most the image side ({min(height, width)} px)")
+    tops = list(range(0, height - window + 1, stride))
+    lefts = list(range(0, width - window + 1, stride))
+    masks = torch.ones(len(tops) * len(lefts), 1, height, width, device=model.device)
+    for i, top in enumerate(tops):
+        for j, left in enumerate(lefts):
+            masks[i * len(lefts) + j, :, top:top + window, left:left + window] = 0.0
+    count, batch = masks.shape[0], prepared.batch
+    baseline = _baseline(model, prepared.pixels, values["baseline"])
+    owner = torch.arange(batch, device=model.device).repeat_interleave(count)
+    scores = score_masks(model, prepared.inputs, baseline, masks.repeat(batch, 1, 1, 1), prepared.target, owner)
+    drops = (prepared.scores.to(model.device).repeat_interleave(count) - scores).view(batch, count)
+    covered = 1.0 - masks                                      # [count, 1, H, W]
+    saliency = torch.einsum("bk,khw->bhw", drops, covered[:, 0])[:, None]
+    saliency = F.relu(saliency / covered.sum(0, keepdim=True).clamp_min(1.0))
+    return make_result("occlusion", values, prepared, normalise_maps(saliency), time.perf_counter() - start)

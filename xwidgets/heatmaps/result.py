@@ -1,0 +1,75 @@
+"""The saliency result every heatmap method returns, and the preparation every method shares."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..core.models import Model
+from ..core.results import Result
+from ..core.targets import Target, resolve_target
+
+__all__ = ["SaliencyResult", "Prepared", "prepare", "normalise_maps", "make_result"]
+
+
+@dataclasses.dataclass
+class SaliencyResult(Result):
+    """Saliency maps of B images.
+
+    Attributes:
+        saliency: ``[B, 1, H, W]`` float in [0, 1] at the model's input size; high = important.
+        images: ``[B, 3, H, W]`` the explained images in pixel space ([0, 1]) at the model's input size.
+        scores: ``[B]`` the target's score on each unperturbed image.
+        target: the resolved target's description (e.g. the class of each image).
+    """
+
+    saliency: torch.Tensor = None
+    images: torch.Tensor = None
+    scores: torch.Tensor = None
+    target: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What a method starts from: pixel-space and normalised inputs, the resolved target and clean scores."""
+
+    pixels: torch.Tensor
+    inputs: torch.Tensor
+    target: Target
+    scores: torch.Tensor
+
+    @property
+    def batch(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.pixels.shape[-2:])
+
+
+def prepare(model: Model, images: object, target: object) -> Prepared:
+    """Convert ``images`` for ``model``, run the clean forward once, and resolve ``target`` against it."""
+    pixels = model.prepare(images)
+    inputs = model.normalize(pixels)
+    with torch.no_grad(), model.frozen():
+        output = model.forward(inputs)
+        resolved = resolve_target(target, model, output)
+        scores = resolved(output)
+    return Prepared(pixels, inputs, resolved, scores)
+
+
+def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each ``[B, 1, H, W]`` map to [0, 1] by its min and max (a constant map becomes zeros)."""
+    flat = maps.flatten(1)
+    low, high = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+    span = high - low
+    return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
+
+
+def make_result(method: str, params: dict, prepared: Prepared, saliency: torch.Tensor, seconds: float,
+                seed: int | None = None) -> SaliencyResult:
+    """Package a method's maps as a :class:`SaliencyResult` (tensors moved to the CPU)."""
+    return SaliencyResult(method=method, params=params, seed=seed, timings={"total": seconds},
+                          saliency=saliency.detach().float().cpu(), images=prepared.pixels.detach().float().cpu(),
+                          scores=prepared.scores.detach().float().cpu(), target=prepared.target.describe())
