@@ -5,6 +5,7 @@ Rows (issue 2, core plumbing):
   224x224), at several micro-batch caps: wall time, images per second and forward passes;
 - the cost of the out-of-memory back-off, simulated by a model that refuses batches above a size once;
 - the toy classifier's forward and forward + backward (to the input) over 20 images, and toy rendering (issue 3);
+- each heatmap method (I-GOS, Grad-CAM, integrated gradients, RISE, occlusion) on 11 toy images (issue 4);
 - preparing a HeatmapView's payload (PNG encode + float32 map) at 224, 512 and 1024 px.
 """
 
@@ -117,6 +118,25 @@ def toy_rows(device: str) -> list[str]:
     return rows
 
 
+def heatmap_rows(device: str) -> list[str]:
+    """Each heatmap method on 11 toy images (one per species) at 112x112, default parameters."""
+    from xwidgets.heatmaps import explain
+    from xwidgets.toy import ToyWorld, classifier
+
+    model = classifier(device=device)
+    images = np.stack([s.image for s in ToyWorld().samples(11, seed=78)])
+    rows = []
+    for method in ("igos", "gradcam", "integrated_gradients", "rise", "occlusion"):
+        before = model.images_forwarded
+        start = time.perf_counter()
+        explain(model, images, method)
+        seconds = time.perf_counter() - start
+        passes = (model.images_forwarded - before) / 11
+        rows.append(f"| {method} on the toy classifier, 11 images at 112x112, defaults | "
+                    f"{seconds / 11 * 1000:.0f} ms per image | {11 / seconds:.1f} img/s | {passes:.0f} per image |")
+    return rows
+
+
 def view_rows() -> list[str]:
     from xwidgets.views.heatmap import _encode_heatmap, _encode_image
 
@@ -142,7 +162,7 @@ def main() -> None:
              f"torch {torch.__version__}, xwidgets {xw.__version__}; median of 3 runs after a warm-up.", "",
              "| what | time | throughput | forward passes (images) |", "|---|---|---|---|",
              *scoring_rows(args.device, args.masks), backoff_row(args.device, args.masks), *toy_rows(args.device),
-             *view_rows()]
+             *heatmap_rows(args.device), *view_rows()]
     RESULTS.mkdir(exist_ok=True)
     tag = "gpu" if args.device.startswith("cuda") else "cpu"
     out = RESULTS / f"core_{tag}.md"

@@ -6,10 +6,11 @@ Kernels (PyTorch) live in the method packages and run headless; anywidget views 
 
 __version__ = "0.1.0"
 
-from . import core  # noqa: E402
+from . import core, heatmaps, metrics  # noqa: E402
 from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  # noqa: E402
+from .heatmaps import explain  # noqa: E402
 
-__all__ = ["__version__", "core", "toy", "views", "Classifier", "Embedder", "XWidgetsError", "similarity_to",
+__all__ = ["__version__", "core", "heatmaps", "metrics", "toy", "views", "explain", "Classifier", "Embedder", "XWidgetsError", "similarity_to",
            "to_batch", "HeatmapView"]
 
 

@@ -89,3 +89,9 @@ def test_bad_input(toy, call, message):
     model, images, _ = toy
     with pytest.raises(InvalidArgument, match=message):
         call(model, images[:2])
+
+
+def test_top_level_explain_dispatches(toy):
+    model, images, _ = toy
+    assert xw.explain(model, images[:1], method="gradcam").method == "gradcam"
+    assert xw.explain(model, images[:1], iterations=2, ig_steps=2).method == "igos"  # I-GOS is the default

@@ -3,14 +3,15 @@
 
 from .baselines import (GRADCAM_PARAMS, IG_PARAMS, OCCLUSION_PARAMS, RISE_PARAMS, gradcam, integrated_gradients,
                         occlusion, rise)
+from .igos import IGOS_PARAMS, IGOSResult, igos
 from .result import SaliencyResult
 
-METHODS = {"gradcam": gradcam, "integrated_gradients": integrated_gradients, "rise": rise, "occlusion": occlusion}
-PARAMS = {"gradcam": GRADCAM_PARAMS, "integrated_gradients": IG_PARAMS, "rise": RISE_PARAMS,
+METHODS = {"igos": igos, "gradcam": gradcam, "integrated_gradients": integrated_gradients, "rise": rise, "occlusion": occlusion}
+PARAMS = {"igos": IGOS_PARAMS, "gradcam": GRADCAM_PARAMS, "integrated_gradients": IG_PARAMS, "rise": RISE_PARAMS,
           "occlusion": OCCLUSION_PARAMS}
 
 
-def explain(model, images, method: str = "gradcam", target=None, **params) -> SaliencyResult:
+def explain(model, images, method: str = "igos", target=None, **params) -> SaliencyResult:
     """Explain ``images`` with the heatmap method named ``method`` (one of :data:`METHODS`)."""
     from ..core.errors import invalid
 
@@ -19,5 +20,5 @@ def explain(model, images, method: str = "gradcam", target=None, **params) -> Sa
     return METHODS[method](model, images, target, **params)
 
 
-__all__ = ["METHODS", "PARAMS", "SaliencyResult", "explain", "gradcam", "integrated_gradients", "occlusion",
+__all__ = ["METHODS", "PARAMS", "SaliencyResult", "IGOSResult", "IGOS_PARAMS", "igos", "explain", "gradcam", "integrated_gradients", "occlusion",
            "rise", "GRADCAM_PARAMS", "IG_PARAMS", "OCCLUSION_PARAMS", "RISE_PARAMS"]
