@@ -5,7 +5,7 @@ Rows (issue 2, core plumbing):
   224x224), at several micro-batch caps: wall time, images per second and forward passes;
 - the cost of the out-of-memory back-off, simulated by a model that refuses batches above a size once;
 - the toy classifier's forward and forward + backward (to the input) over 20 images, and toy rendering (issue 3);
-- each heatmap method (I-GOS, Grad-CAM, integrated gradients, RISE, occlusion) on 11 toy images (issue 4);
+- each heatmap method (I-GOS, iGOS++, Grad-CAM, integrated gradients, RISE, occlusion) on 11 toy images (issue 4);
 - preparing a HeatmapView's payload (PNG encode + float32 map) at 224, 512 and 1024 px.
 """
 
@@ -126,7 +126,7 @@ def heatmap_rows(device: str) -> list[str]:
     model = classifier(device=device)
     images = np.stack([s.image for s in ToyWorld().samples(11, seed=78)])
     rows = []
-    for method in ("igos", "gradcam", "integrated_gradients", "rise", "occlusion"):
+    for method in ("igos", "igospp", "gradcam", "integrated_gradients", "rise", "occlusion"):
         before = model.images_forwarded
         start = time.perf_counter()
         explain(model, images, method)
