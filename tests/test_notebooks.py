@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import base64
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -57,3 +59,21 @@ def test_tour_links_a_slider_and_a_bqplot_histogram(executed):
     assert {"LinkModel", "FloatSliderModel", "FigureModel", "BarsModel", "LinesModel"} <= names
     figure = next(m for m in models if m["model_name"] == "FigureModel")
     assert figure["model_module"] == "bqplot" and figure["model_module_version"].startswith("^0.5")
+
+
+def test_heatmaps_notebook_saves_a_drawn_explorer(executed):
+    models = widget_models(executed["01_heatmaps.ipynb"])
+    views = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"]
+    panels = [v for v in views if v["state"]["show_controls"]]
+    assert sorted(v["state"]["title"] for v in panels) == ["Grad-CAM · scarlet crestling", "I-GOS · scarlet crestling"]
+    for view in panels:                                       # both panels drew their final map
+        heat = next(b for b in view["buffers"] if b["path"] == ["heatmap"])
+        assert len(base64.b64decode(heat["data"])) == 112 * 112 * 4
+    scrub = next(v for v in views if not v["state"]["show_controls"])
+    assert scrub["state"]["title"].startswith("I-GOS: 0% deleted, score ")
+    lines = [m for m in models if m["model_name"] == "LinesModel"]
+    labels = [label for m in lines for label in m["state"].get("labels", [])]
+    assert any(label.startswith("I-GOS insertion, AUC ") for label in labels)
+    assert any(label.startswith("Grad-CAM deletion, AUC ") for label in labels)
+    statuses = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
+    assert any(s.startswith("I-GOS: ") and "insertion" in s for s in statuses)

@@ -11,7 +11,7 @@ from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  
 from .heatmaps import explain  # noqa: E402
 
 __all__ = ["__version__", "core", "heatmaps", "metrics", "toy", "views", "explain", "Classifier", "Embedder", "XWidgetsError", "similarity_to",
-           "to_batch", "HeatmapView"]
+           "to_batch", "HeatmapView", "HeatmapExplorer"]
 
 
 def __getattr__(name: str):
@@ -19,6 +19,10 @@ def __getattr__(name: str):
         from .views import HeatmapView
 
         return HeatmapView
+    if name == "HeatmapExplorer":
+        from .heatmaps.explorer import HeatmapExplorer
+
+        return HeatmapExplorer
     if name in ("toy", "views"):
         import importlib
 

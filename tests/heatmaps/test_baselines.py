@@ -80,6 +80,9 @@ def test_save_and_load(toy, tmp_path):
 @pytest.mark.parametrize("call, message", [
     (lambda m, x: explain(m, x, "lime"), "method"),
     (lambda m, x: explain(m, x, "gradcam", layer="layer4"), "layer"),
+    (lambda m, x: explain(m, x, "gradcam", layer="head"), r"layer: got 'head', a layer with a \[2, 11\] output"),
+    (lambda m, x: explain(m, x, "gradcam", layer="pool"), r"a \[2, 64, 1, 1\] output, expected a convolutional"),
+    (lambda m, x: explain(m, x, "gradcam", layer=torch.nn.Conv2d(3, 3, 1)), "a submodule of the model"),
     (lambda m, x: explain(m, x, "rise", masks=0), "masks"),
     (lambda m, x: explain(m, x, "occlusion", window=500), "window"),
     (lambda m, x: explain(m, x, "integrated_gradients", target=11), "target=11"),

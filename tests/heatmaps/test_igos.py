@@ -99,6 +99,7 @@ def test_save_and_load(toy, tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"iterations": 0}, "iterations"), ({"optimiser": "adam"}, "optimiser"), ({"noise": -1.0}, "noise"),
     ({"lamda_l1": 1.0}, "unknown parameter of igos"), ({"target": 99}, "target=99"),
+    ({"resolution": 113}, "at most the input's side, 112"),
 ])
 def test_bad_input(toy, kwargs, message):
     model, images, _ = toy

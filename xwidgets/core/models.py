@@ -9,6 +9,7 @@ pixel-space images at the model's input size, build baselines and composites the
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,9 @@ class Model:
         self.labels = list(labels) if labels is not None else None
         self.name = name or type(module).__name__
         self.images_forwarded = 0
+        #: Held while a background run uses the model (explorers), so one run's layer hooks never record
+        #: another run's forward passes.
+        self.lock = threading.RLock()
         first = next(iter(module.parameters()), None)
         if first is None:
             first = next(iter(module.buffers()), None)

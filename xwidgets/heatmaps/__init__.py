@@ -24,3 +24,12 @@ def explain(model, images, method: str = "igos", target=None, **params) -> Salie
 __all__ = ["METHODS", "PARAMS", "SaliencyResult", "IGOSResult", "IGOS_PARAMS", "igos", "IGOSPPResult",
            "IGOSPP_PARAMS", "igospp", "explain", "gradcam", "integrated_gradients", "occlusion",
            "rise", "GRADCAM_PARAMS", "IG_PARAMS", "OCCLUSION_PARAMS", "RISE_PARAMS"]
+
+
+def __getattr__(name: str):
+    """``HeatmapExplorer`` is imported on first use, so the kernels run where no widget library is installed."""
+    if name == "HeatmapExplorer":
+        from .explorer import HeatmapExplorer
+
+        return HeatmapExplorer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

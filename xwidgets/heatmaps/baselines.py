@@ -79,8 +79,14 @@ def gradcam(model: Model, images: object, target: object = None, *, layer: str |
     with model.frozen(), torch.enable_grad(), record_layer(model.module, layer, gradients=True) as record:
         score = prepared.target(model.forward(inputs)).sum()
         score.backward()
-    if record.activation is None or record.activation.ndim != 4 or record.gradient is None:
-        raise invalid("layer", layer, "a layer with a [N, C, h, w] output on the path to the score")
+    spatial = record.activation is not None and record.activation.ndim == 4 and record.activation[0, 0].numel() > 1
+    if not spatial or record.gradient is None:
+        shape = "no output" if record.activation is None else f"a {list(record.activation.shape)} output"
+        convs = [name for name, m in model.module.named_modules() if isinstance(m, nn.Conv2d)]
+        raise invalid("layer", f"{layer!r}, a layer with {shape}" if isinstance(layer, str) else
+                      f"a {type(layer).__name__} with {shape}",
+                      "a convolutional layer with a [N, C, h, w] output (h·w > 1) on the path to the score (the model's "
+                      f"last conv layers: {', '.join(convs[-6:]) or 'none'})")
     weights = record.gradient.mean(dim=(2, 3), keepdim=True)
     cam = F.relu((weights * record.activation).sum(1, keepdim=True)).detach()
     cam = F.interpolate(cam, size=prepared.size, mode="bilinear", align_corners=False)

@@ -43,7 +43,7 @@ from ..core.models import Model
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress
 from ..core.scoring import microbatched, score_masks
-from .result import Prepared, SaliencyResult, normalise_maps, prepare
+from .result import Prepared, SaliencyResult, mask_resolution, normalise_maps, prepare
 
 __all__ = ["IGOS_PARAMS", "IGOSResult", "igos", "total_variation"]
 
@@ -113,7 +113,7 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
     baseline = model.normalize(make_baseline(pixels, values["baseline"], blur_kernel=values["blur_kernel"],
                                              blur_sigma=values["blur_sigma"], seed=seed))
     generator = torch.Generator(device=model.device).manual_seed(int(seed))
-    batch, resolution = prepared.batch, min(values["resolution"], *prepared.size)
+    batch, resolution = prepared.batch, mask_resolution(values["resolution"], prepared.size)
     mask = torch.ones(batch, 1, resolution, resolution, device=model.device)
     lambda_l1 = torch.full((batch,), values["lambda_l1"], device=model.device)
     iterations = values["iterations"]
@@ -127,7 +127,7 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
             if values["optimiser"] == "nag":
                 current = _masked_scores(model, prepared, baseline, mask)
                 alpha = torch.full((batch,), values["alpha"], device=model.device)
-                theta = (mask - values["alpha"] * direction).clamp(0, 1)
+                theta = mask - values["alpha"] * direction
                 momentum = iteration / (iteration + 3)
                 mask = (theta + momentum * (theta - theta_previous)).clamp(0, 1)
                 theta_previous = theta

@@ -20,11 +20,15 @@ The bilateral total variation (β = 2, σ = 0.01 on the normalised image)::
 The official code averages the colour difference over channels before squaring in one direction and after in the
 other; here both directions square per channel and then average (a deliberate, symmetric choice).
 
-Step sizes: the revised Armijo line search with a step shared by both masks (all trial steps of all images in one
-batched pass; ``line_search_objective="plain"`` evaluates each f once without noise, which is deterministic and
-about S times cheaper than IGOS_pp's noisy IG-averaged objective, ``"integrated"``). The NAG optimiser is not
-offered yet: with the README's fixed step it lowered the objective on the toy world but produced maps worse than
-random on insertion − deletion, so it needs its step scaled to the mask resolution first.
+Step sizes: ``optimiser="line_search"`` (default) is the revised Armijo line search with a step shared by both
+masks (all trial steps of all images in one batched pass; ``line_search_objective="plain"`` evaluates each f once
+without noise, which is deterministic and about S times cheaper than IGOS_pp's noisy IG-averaged objective,
+``"integrated"``). ``optimiser="nag"`` takes Nesterov steps with the fixed step α on each mask (METHODS.md 2a:
+θ_i = M_i − α·g_i, M_{i+1} = clip(θ_i + i/(i+3)·(θ_i − θ_{i−1})), θ_{−1} = 0), with no line search. NAG does not
+decrease the objective monotonically: at α = 1000 its iterates bounce off the [0, 1] box and the masks come out
+nearly binary, yet their ranking is faithful. On 11 toy images (28×28 masks, 15 iterations) insertion − deletion
+is 0.835 with NAG against 0.846 with the line search and 0.03 for a random map. The objective history records
+the plain objective at each iterate (4 extra forward passes per image and iteration).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from ..core.params import Param, ParamSet
 from ..core.runner import as_progress
 from ..core.scoring import microbatched
 from .igos import ALPHA_MIN, ARMIJO_BETA, SHRINK, total_variation
-from .result import SaliencyResult, normalise_maps, prepare
+from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
 
 __all__ = ["IGOSPP_PARAMS", "IGOSPPResult", "igospp", "bilateral_total_variation"]
 
@@ -55,7 +59,9 @@ IGOSPP_PARAMS = ParamSet(
     Param("btv_sigma", "float", 0.01, "edge sharpness of the bilateral term (normalised image)", low=1e-4, high=10.0,
           log=True),
     Param("noise", "float", 0.2, "std of the Gaussian noise at each IG point (normalised space)", low=0.0, high=2.0),
-    Param("alpha", "float", 1000.0, "initial line-search step", low=1e-3, high=1e5, log=True),
+    Param("optimiser", "choice", "line_search", "revised Armijo line search, or Nesterov with a fixed step",
+          choices=("line_search", "nag")),
+    Param("alpha", "float", 1000.0, "initial line-search step, or the NAG step", low=1e-3, high=1e5, log=True),
     Param("line_search_objective", "choice", "plain", "f in the Armijo test: one noise-free pass, or IG-averaged",
           choices=("plain", "integrated")),
     Param("baseline", "choice", "blur", "the blurred image Ĩ", choices=BASELINE_KINDS),
@@ -111,18 +117,28 @@ def igospp(model, images: object, target: object = None, *, seed: int = 0, progr
     baseline = model.normalize(make_baseline(prepared.pixels, values["baseline"], blur_kernel=values["blur_kernel"],
                                              blur_sigma=values["blur_sigma"], seed=seed))
     generator = torch.Generator(device=model.device).manual_seed(int(seed))
-    batch, resolution = prepared.batch, min(values["resolution"], *prepared.size)
+    batch, resolution = prepared.batch, mask_resolution(values["resolution"], prepared.size)
     deletion = torch.ones(batch, 1, resolution, resolution, device=model.device)
     insertion = torch.ones_like(deletion)
     objectives, steps = [], []
+    theta_previous = (torch.zeros_like(deletion), torch.zeros_like(insertion))
     context = _Context(model, prepared, baseline, values, generator)
     with model.frozen():
         for iteration in range(values["iterations"]):
             progress.check()
             direction_d, direction_i = context.direction(deletion, insertion)
-            alpha, objective = context.line_search(deletion, insertion, direction_d, direction_i)
-            deletion = (deletion - alpha.view(-1, 1, 1, 1) * direction_d).clamp(0, 1)
-            insertion = (insertion - alpha.view(-1, 1, 1, 1) * direction_i).clamp(0, 1)
+            if values["optimiser"] == "nag":
+                objective = context.objective(deletion, insertion)
+                alpha = torch.full((batch,), values["alpha"], device=model.device)
+                theta = (deletion - values["alpha"] * direction_d, insertion - values["alpha"] * direction_i)
+                momentum = iteration / (iteration + 3)
+                deletion = (theta[0] + momentum * (theta[0] - theta_previous[0])).clamp(0, 1)
+                insertion = (theta[1] + momentum * (theta[1] - theta_previous[1])).clamp(0, 1)
+                theta_previous = theta
+            else:
+                alpha, objective = context.line_search(deletion, insertion, direction_d, direction_i)
+                deletion = (deletion - alpha.view(-1, 1, 1, 1) * direction_d).clamp(0, 1)
+                insertion = (insertion - alpha.view(-1, 1, 1, 1) * direction_i).clamp(0, 1)
             objectives.append(objective)
             steps.append(alpha)
             progress.report((iteration + 1) / values["iterations"], f"iGOS++ iteration {iteration + 1}")
@@ -222,6 +238,10 @@ class _Context:
         with torch.no_grad():
             f = self._scores(masks, owner.repeat(4), insert).view(4, count)
             return f[0] - f[1] + f[2] - f[3] + self._regulariser(product, owner)
+
+    def objective(self, deletion, insertion):
+        """L ``[B]`` of the current masks."""
+        return self._objective_rows(deletion, insertion, torch.arange(deletion.shape[0], device=deletion.device))
 
     def line_search(self, deletion, insertion, direction_d, direction_i):
         """Revised Armijo with one α for both masks; all trials of all images in one batched evaluation."""

@@ -6,11 +6,12 @@ import dataclasses
 
 import torch
 
+from ..core.errors import invalid
 from ..core.models import Model
 from ..core.results import Result
 from ..core.targets import Target, resolve_target
 
-__all__ = ["SaliencyResult", "Prepared", "prepare", "normalise_maps", "make_result"]
+__all__ = ["SaliencyResult", "Prepared", "prepare", "mask_resolution", "normalise_maps", "make_result"]
 
 
 @dataclasses.dataclass
@@ -28,6 +29,26 @@ class SaliencyResult(Result):
     images: torch.Tensor = None
     scores: torch.Tensor = None
     target: dict = dataclasses.field(default_factory=dict)
+
+    def figure(self, indices=None, *, titles=None, **style):
+        """A matplotlib figure of the maps over their images (:func:`~xwidgets.heatmaps.figure.saliency_figure`).
+
+        Args:
+            indices: which images to draw (default all, at most 8).
+            titles: one per panel (default: the method and the target class).
+            style: ``colormap``, ``alpha``, ``threshold``, ``mode``, ``panel_inches``.
+        """
+        from .figure import saliency_figure
+
+        count = self.saliency.shape[0]
+        indices = list(range(min(count, 8))) if indices is None else list(indices)
+        if not indices or any(not isinstance(i, int) or not 0 <= i < count for i in indices):
+            raise invalid("indices", indices, f"image indices in 0..{count - 1}")
+        if titles is None:
+            classes = self.target.get("classes")
+            titles = [self.method + (f" · class {classes[i if len(classes) > 1 else 0]}" if classes else "") for i in indices]
+        return saliency_figure([self.images[i] for i in indices], [self.saliency[i] for i in indices], titles,
+                               **style)
 
 
 @dataclasses.dataclass
@@ -57,6 +78,14 @@ def prepare(model: Model, images: object, target: object) -> Prepared:
         resolved = resolve_target(target, model, output)
         scores = resolved(output)
     return Prepared(pixels, inputs, resolved, scores)
+
+
+def mask_resolution(resolution: int, size: tuple[int, int]) -> int:
+    """``resolution`` checked against the input ``size``: a mask can have at most one cell per pixel."""
+    if resolution > min(size):
+        raise invalid("resolution", resolution, f"at most the input's side, {min(size)} (the model's input is "
+                      f"{size[0]}x{size[1]}): a mask has at most one cell per pixel")
+    return resolution
 
 
 def normalise_maps(maps: torch.Tensor) -> torch.Tensor:

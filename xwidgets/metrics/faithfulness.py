@@ -32,13 +32,14 @@ import torch.nn.functional as F
 
 from ..core.baselines import make_baseline
 from ..core.errors import invalid
+from ..core.masks import composite
 from ..core.models import Model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.scoring import score_masks
 from ..core.targets import resolve_target
 
-__all__ = ["PRESETS", "DELETION_INSERTION_PARAMS", "CurveResult", "deletion_insertion"]
+__all__ = ["PRESETS", "DELETION_INSERTION_PARAMS", "CurveResult", "deletion_insertion", "perturbed_images"]
 
 SUBSTRATES = ("mean", "blur", "black", "grey", "white")
 
@@ -111,14 +112,9 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
     inputs = model.normalize(pixels)
     with torch.no_grad():
         resolved = resolve_target(target, model, model.forward(inputs))
-    order_map = saliency if params["resolution"] == 0 else F.adaptive_avg_pool2d(saliency, params["resolution"])
-    cells = order_map.shape[-1] * order_map.shape[-2]
-    steps = min(params["steps"], cells)
-    counts = torch.linspace(0, cells, steps + 1, device=pixels.device).round().long()
-    rank = _ranks(order_map)                                            # [B, 1, h, w], 0 = most salient
-    kept_first = (rank[:, None] < counts.view(1, -1, 1, 1, 1)).float()  # [B, K+1, 1, h, w]: the top-k cells
+    masks, counts, cells = _step_masks(saliency, params)
+    steps = counts.numel() - 1
     owner = torch.arange(batch, device=pixels.device).repeat_interleave(steps + 1)
-    masks = kept_first.reshape(batch * (steps + 1), 1, *order_map.shape[-2:])
 
     curves = {}
     for name, substrate, keep in (("deletion", params["deletion_substrate"], 1.0 - masks),
@@ -135,6 +131,46 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
                        timings={"total": time.perf_counter() - start}, fractions=fractions,
                        deletion=curves["deletion"], insertion=curves["insertion"],
                        deletion_auc=aucs["deletion"], insertion_auc=aucs["insertion"])
+
+
+def perturbed_images(model: Model, images: object, saliency: torch.Tensor, curve: str = "deletion", *,
+                     preset: str = "rise", **overrides) -> torch.Tensor:
+    """The images that :func:`deletion_insertion` scores along one curve, in pixel space, for display.
+
+    Args:
+        model, images, saliency, preset, overrides: as for :func:`deletion_insertion`.
+        curve: ``"deletion"`` or ``"insertion"``.
+
+    Returns:
+        ``[B, K + 1, 3, H, W]`` float in [0, 1]: step k of image b is ``[b, k]`` (k = 0 is the curve's start).
+    """
+    if curve not in ("deletion", "insertion"):
+        raise invalid("curve", curve, "'deletion' or 'insertion'")
+    if preset not in PRESETS:
+        raise invalid("preset", preset, "one of " + ", ".join(PRESETS))
+    params = DELETION_INSERTION_PARAMS.resolve({**PRESETS[preset], **overrides})
+    pixels = model.prepare(images)
+    batch, _, height, width = pixels.shape
+    saliency = _saliency_arg(saliency, batch, (height, width), pixels.device)
+    masks, counts, _ = _step_masks(saliency, params)
+    points = counts.numel()
+    owner = torch.arange(batch, device=pixels.device).repeat_interleave(points)
+    keep = 1.0 - masks if curve == "deletion" else masks
+    base = _substrate(model, pixels, params[f"{curve}_substrate"], params)
+    with torch.no_grad():
+        return composite(pixels, base, keep, owner).clamp(0, 1).view(batch, points, 3, height, width).cpu()
+
+
+def _step_masks(saliency: torch.Tensor, params: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The top-k masks of every step: ``[B·(K+1), 1, h, w]`` (1 = among the k most salient cells), the counts
+    k ``[K + 1]`` and the number of cells."""
+    order_map = saliency if params["resolution"] == 0 else F.adaptive_avg_pool2d(saliency, params["resolution"])
+    cells = order_map.shape[-1] * order_map.shape[-2]
+    steps = min(params["steps"], cells)
+    counts = torch.linspace(0, cells, steps + 1, device=saliency.device).round().long()
+    rank = _ranks(order_map)                                            # [B, 1, h, w], 0 = most salient
+    kept_first = (rank[:, None] < counts.view(1, -1, 1, 1, 1)).float()  # [B, K+1, 1, h, w]: the top-k cells
+    return kept_first.reshape(-1, 1, *order_map.shape[-2:]), counts, cells
 
 
 def _saliency_arg(saliency: object, batch: int, size: tuple[int, int], device: torch.device) -> torch.Tensor:

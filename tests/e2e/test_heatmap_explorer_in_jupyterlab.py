@@ -1,0 +1,97 @@
+"""The HeatmapExplorer in JupyterLab: a slider re-runs I-GOS (map and curves change), scrubbing the chart shows the
+perturbed image, and switching the method recomputes the panel."""
+
+import pytest
+
+from .conftest import OUT
+from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE, RUN_IN_KERNEL
+
+pytestmark = pytest.mark.e2e
+
+PANEL = ".xw-panel-0"
+CANVAS_PIXELS = """(selector) => {
+  const c = document.querySelector(selector + ' .xw-canvas');
+  return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+}"""
+CURVE_PATHS = """() => Array.from(document.querySelectorAll('.xw-curves .curve path.line'))
+  .map(p => p.getAttribute('d') || '')"""
+
+
+def _draws(page, selector):
+    return int(page.get_attribute(f"{selector} .xw-heatmap", "data-draws") or 0)
+
+
+def _wait_redraw(page, selector, before, timeout=60000):
+    page.wait_for_function(
+        f"() => {{ const e = document.querySelector('{selector} .xw-heatmap');"
+        f" return e && e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}", timeout=timeout)
+
+
+def _wait_status(page, selector, text, timeout=90000):
+    page.wait_for_selector(f"{selector} .xw-run-status:has-text('{text}')", timeout=timeout)
+
+
+def _set_slider(page, selector, name, value):
+    """Type a value into an ipywidgets slider's editable readout, as a user does, and press Enter."""
+    slider = page.locator(f"{selector} .widget-slider").filter(has=page.locator(f"label:text-is('{name}')"))
+    readout = slider.locator(".widget-readout")
+    readout.scroll_into_view_if_needed()
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(value))
+    page.keyboard.press("Enter")
+
+
+def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
+    page.goto(f"{lab['url']}/lab/tree/01_heatmaps.ipynb?token={lab['token']}&reset")
+    page.wait_for_function(KERNEL_IDLE, timeout=90000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector(".xw-heatmap-explorer", timeout=120000)
+    _wait_status(page, PANEL, "insertion")
+    _wait_status(page, ".xw-panel-1", "insertion")
+    page.wait_for_function(KERNEL_IDLE, timeout=180000)
+    OUT.mkdir(exist_ok=True)
+    page.locator(".xw-target").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('.xw-target').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(OUT / "heatmap_explorer.png"))
+
+    # Move a slider: I-GOS re-runs, its map is redrawn and its curves change.
+    pixels, paths = page.evaluate(CANVAS_PIXELS, PANEL), page.evaluate(CURVE_PATHS)
+    assert len(paths) >= 5 and all(paths), paths      # 2 insertion, 2 deletion, the scrub cursor
+    status = page.locator(f"{PANEL} .xw-run-status").inner_text()
+    before = _draws(page, PANEL)
+    _set_slider(page, PANEL, "resolution", 7)
+    _wait_redraw(page, PANEL, before)
+    page.wait_for_function(f"() => !document.querySelector('{PANEL} .xw-run-status').innerText.includes('running')"
+                           f" && document.querySelector('{PANEL} .xw-run-status').innerText !== {status!r}",
+                           timeout=90000)
+    _wait_status(page, PANEL, "insertion")
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[0].result.mask.shape[-1])") == "7"
+    assert page.evaluate(CANVAS_PIXELS, PANEL) != pixels
+    page.wait_for_function(f"(old) => {{ const now = ({CURVE_PATHS})(); return now.join() !== old.join(); }}",
+                           arg=paths, timeout=30000)
+
+    # Scrub the curves chart: the first click shows the index line, moving the mouse selects a step.
+    chart = page.locator(".xw-curves svg.svg-figure").first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    scrub_before = _draws(page, ".xw-scrub-box")
+    chart.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.5})
+    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.5, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5, steps=5)
+    _wait_redraw(page, ".xw-scrub-box", scrub_before)
+    step = int(page.evaluate(RUN_IN_KERNEL, "print(explorer.scrub.value)"))
+    assert 0 < step < 50
+    title = page.locator(".xw-scrub-box .xw-title").inner_text()
+    assert "deleted" in title and "score" in title, title
+    page.screenshot(path=str(OUT / "heatmap_explorer_scrubbed.png"))
+
+    # Switch the second panel's method: it recomputes with the new method and its own controls.
+    page.locator(".xw-panel-1 .xw-method select").select_option(label="Occlusion")
+    _wait_status(page, ".xw-panel-1", "Occlusion:")
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[1].result.method)") == "occlusion"
+    assert page.locator(".xw-panel-1 .widget-slider label:text-is('window')").count() == 1
+    page.evaluate("document.querySelector('.xw-target').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(OUT / "heatmap_explorer_switched.png"))
+    unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
+    assert not unexpected, unexpected

@@ -1,0 +1,173 @@
+"""HeatmapExplorer without a browser: runs, streaming, cancellation, linked curves and scrubbing, figures, errors."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from ipywidgets.widgets.widget import _instances
+
+import xwidgets as xw
+from xwidgets.core.errors import InvalidArgument, XWidgetsError
+from xwidgets.heatmaps import HeatmapExplorer
+from xwidgets.toy import ToyWorld
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return xw.toy.classifier(), ToyWorld().samples(2, seed=9600)
+
+
+@pytest.fixture
+def explorer(toy):
+    model, samples = toy
+    created = HeatmapExplorer(model, samples[0].image, compare="gradcam", params={"iterations": 4, "ig_steps": 8})
+    created.wait()
+    yield created
+    created.close()
+
+
+def test_runs_both_panels_and_links_view_chart_and_status(explorer):
+    igos_panel, gradcam_panel = explorer.panels
+    assert igos_panel.result.method == "igos" and gradcam_panel.result.method == "gradcam"
+    for index, panel in enumerate(explorer.panels):
+        assert np.allclose(panel.view.values, panel.result.saliency[0, 0].numpy(), atol=1e-6)
+        assert np.allclose(explorer._insertion[index].y, panel.curves.insertion[0].numpy())
+        assert np.allclose(explorer._deletion[index].y, panel.curves.deletion[0].numpy())
+        assert f"{float(panel.curves.insertion_auc[0]):.3f}" in panel.status.value
+        assert f"{panel.name} insertion, AUC {float(panel.curves.insertion_auc[0]):.3f}" in explorer.legend.value
+        assert panel.progress.value == 1.0
+    assert igos_panel.result.params["iterations"] == 4
+    top1 = int(explorer.model(explorer.pixels).argmax())
+    assert explorer.target_selector.value == top1 and len(explorer.target_selector.options) == 5
+
+
+def test_scrubbing_shows_the_scored_perturbation(explorer):
+    steps = explorer.panels[0].curves.fractions.numel() - 1
+    assert explorer.scrub.max == steps == 50
+    start = explorer.scrub_view._pixels.clone()
+    explorer.scrub.value = 0
+    assert torch.allclose(explorer.scrub_view._pixels, explorer.pixels[0].cpu(), atol=1 / 255)
+    explorer.scrub.value = 10
+    deleted = explorer.scrub_view._pixels.clone()
+    assert "20% deleted" in explorer.scrub_view.title and not torch.equal(deleted, start)
+    assert explorer._cursor.x.tolist() == pytest.approx([0.2, 0.2], abs=2e-3)
+    # the scrubbed image is the one the curve scored: the model gives the curve's value on it
+    score = float(explorer.model(deleted[None]).softmax(1)[0, explorer.target_selector.value])
+    assert score == pytest.approx(float(explorer.panels[0].curves.deletion[0, 10]), abs=2e-2)
+    explorer.scrub_curve.value = "insertion"
+    assert "20% inserted" in explorer.scrub_view.title
+    explorer._selector.selected = np.array([0.5])          # the chart's index selector drives the slider
+    assert explorer.scrub.value == 25
+    explorer.scrub_panel.value = 1
+    assert explorer.scrub_view.title.startswith("Grad-CAM")
+
+
+def test_mask_streams_while_optimising_and_a_new_value_cancels_the_stale_run(toy):
+    model, samples = toy
+    explorer = HeatmapExplorer(model, samples[0].image, params={"iterations": 6, "ig_steps": 6}, run=False)
+    panel = explorer.panels[0]
+    drawn = []
+    panel.view.observe(lambda change: drawn.append(change["new"]), names="heatmap")
+    panel.run()
+    stale = panel.runner.job
+    panel.controls["iterations"].value = 3             # a new slider value: the running job is cancelled
+    explorer.wait()
+    assert stale.wait(10) and stale.status == "cancelled"
+    assert panel.result.params["iterations"] == 3 and panel.runner.job.status == "done"
+    assert len(drawn) >= 2                             # streamed masks before the final map
+    explorer.close()
+
+
+def test_target_and_method_selection_rerun(explorer):
+    panel = explorer.panels[1]
+    second = explorer.target_selector.options[1][1]
+    explorer.target_selector.value = second
+    explorer.wait()
+    assert panel.result.target["classes"] == [second] and explorer.panels[0].result.target["classes"] == [second]
+    assert explorer.panels[0].params["iterations"] == 4                 # the controls kept their values
+    panel.method_selector.value = "occlusion"
+    explorer.wait()
+    assert panel.result.method == "occlusion" and set(panel.controls) == {"window", "stride", "baseline"}
+    assert panel.accordion.get_title(0) == "Occlusion parameters"
+    panel.controls["window"].value = 32
+    explorer.wait()
+    assert panel.result.params["window"] == 32
+
+
+def test_errors_from_a_run_are_shown_not_raised_in_the_kernel(toy):
+    model, samples = toy
+    explorer = HeatmapExplorer(model, samples[0].image, params={"resolution": 200, "iterations": 1})
+    with pytest.raises(InvalidArgument, match="resolution"):
+        explorer.wait()
+    panel = explorer.panels[0]
+    assert "resolution" in panel.status.value and panel.progress.bar_style == "danger"
+    panel.controls["resolution"].value = 14
+    panel.controls["iterations"].value = 1
+    explorer.wait()
+    assert panel.error is None and panel.result.mask.shape[-1] == 14
+    explorer.close()
+
+
+def test_figure_matches_the_view_and_saves_pdf_svg_png(explorer, tmp_path):
+    view = explorer.panels[0].view
+    view.colormap, view.alpha, view.threshold = "magma", 0.8, 0.3
+    figure = explorer.figure()
+    images = [axis.images[0].get_array() for axis in figure.axes if axis.images]
+    assert len(images) == 2
+    expected = xw.heatmaps.figure.blend(explorer.pixels[0].permute(1, 2, 0).numpy(),
+                                        explorer.panels[0].result.saliency[0, 0].numpy(), colormap="magma",
+                                        alpha=0.8, threshold=0.3)
+    assert np.allclose(np.asarray(images[0]), expected)
+    curves = figure.axes[2]
+    assert {line.get_label().split(" (")[0] for line in curves.lines} >= {"I-GOS insertion", "Grad-CAM deletion"}
+    for suffix in ("pdf", "svg", "png"):
+        path = explorer.figure(tmp_path / f"explorer.{suffix}")
+        assert path is not None
+    assert (tmp_path / "explorer.pdf").read_bytes().startswith(b"%PDF")
+    svg = (tmp_path / "explorer.svg").read_text()
+    assert ">I-GOS · " in svg                                   # text stays text (svg.fonttype none)
+    assert (tmp_path / "explorer.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(InvalidArgument, match="path"):
+        explorer.figure(tmp_path / "explorer.jpg")
+
+
+def test_embedder_with_a_similarity_target(toy):
+    _, samples = toy
+    embedder = xw.toy.embedder()
+    target = xw.similarity_to(embedder, samples[1].image)
+    explorer = HeatmapExplorer(embedder, samples[0].image, method="gradcam", target=target)
+    explorer.wait()
+    assert explorer.target_selector is None and explorer.panels[0].result.target["type"] == "SimilarityTarget"
+    explorer.close()
+
+
+def test_close_leaves_no_thread_and_no_open_widget(toy):
+    model, samples = toy
+    before = threading.active_count()
+    explorer = HeatmapExplorer(model, samples[0].image, params={"iterations": 30})
+    explorer.close()                                   # mid-run: the job is cancelled and its thread joined
+    assert threading.active_count() == before
+    assert explorer.comm is None and explorer.panels[0].view.comm is None and explorer.chart.comm is None
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda m, im: HeatmapExplorer(m.module, im), "model"),
+    (lambda m, im: HeatmapExplorer(m, im, method="lime"), "method"),
+    (lambda m, im: HeatmapExplorer(m, im, compare="shap"), "compare"),
+    (lambda m, im: HeatmapExplorer(m, im, target=11), "target=11"),
+    (lambda m, im: HeatmapExplorer(m, im, target="red"), "target"),
+    (lambda m, im: HeatmapExplorer(m, np.stack([im, im])), "image"),
+    (lambda m, im: HeatmapExplorer(m, im, params={"iterations": 0}), "iterations"),
+    (lambda m, im: HeatmapExplorer(m, im, compare="rise", compare_params={"size": 3}), "size"),
+    (lambda m, im: HeatmapExplorer(m, im, preset="auc"), "preset"),
+    (lambda m, im: HeatmapExplorer(m, im, colormap="jet"), "colormap"),
+    (lambda m, im: HeatmapExplorer(m, im, seed=1.5), "seed"),
+    (lambda m, im: HeatmapExplorer(xw.toy.embedder(), im), "target"),
+])
+def test_bad_input_names_the_argument_and_leaves_nothing(toy, build, message):
+    model, samples = toy
+    before_widgets, before_threads = set(_instances), threading.active_count()
+    with pytest.raises(XWidgetsError, match=message):
+        build(model, samples[0].image)
+    assert set(_instances) == before_widgets and threading.active_count() == before_threads

@@ -1,0 +1,70 @@
+"""Paper figures: the blend equals the HeatmapView's, panels and curves are drawn, formats and errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from xwidgets.core.errors import InvalidArgument
+from xwidgets.heatmaps import SaliencyResult
+from xwidgets.heatmaps.figure import blend, saliency_figure, save_figure
+
+
+def _result(count=3):
+    generator = torch.Generator().manual_seed(0)
+    return SaliencyResult(method="gradcam", params={}, saliency=torch.rand(count, 1, 16, 16, generator=generator),
+                          images=torch.rand(count, 3, 16, 16, generator=generator), scores=torch.ones(count),
+                          target={"type": "ClassTarget", "classes": [4, 2, 7][:count]})
+
+
+def test_blend_follows_the_views_rule():
+    image = np.full((2, 2, 3), 0.2)
+    heat = np.array([[0.0, 0.4], [0.8, 1.0]])
+    out = blend(image, heat, colormap="gray", alpha=0.5, threshold=0.5)
+    assert np.allclose(out[0, 0], 0.2) and np.allclose(out[0, 1], 0.2)          # below threshold: the image
+    assert np.allclose(out[1, 1], 0.5 * 0.2 + 0.5 * 1.0)                        # gray(1) is white
+    assert np.allclose(out[1, 0], 0.5 * 0.2 + 0.5 * (round(0.8 * 255) / 255), atol=1e-3)
+    kept = blend(image, heat, threshold=0.5, mode="kept")
+    assert np.allclose(kept[0, 0], 128 / 255) and np.allclose(kept[1, 1], 0.2)
+
+
+def test_result_figure_has_a_panel_per_image_titles_and_a_colorbar():
+    figure = _result().figure()
+    images = [axis for axis in figure.axes if axis.images]
+    assert len(images) == 3 and len(figure.axes) == 4           # 3 panels + the colorbar's axis
+    assert [axis.get_title() for axis in images[:3]] == ["gradcam · class 4", "gradcam · class 2", "gradcam · class 7"]
+    drawn = np.asarray(images[0].images[0].get_array())
+    assert drawn.shape == (16, 16, 3)                           # native resolution, no resampling
+    assert _result().figure([1], titles=["only"]).axes[0].get_title() == "only"
+
+
+def test_curves_panel_labels_each_curve_with_its_auc():
+    fractions = np.linspace(0, 1, 5)
+    curves = [{"label": "I-GOS", "fractions": fractions, "deletion": 1 - fractions, "insertion": fractions,
+               "deletion_auc": 0.5, "insertion_auc": 0.25}]
+    result = _result(1)
+    figure = saliency_figure([result.images[0]], [result.saliency[0]], ["a"], curves=curves)
+    labels = [line.get_label() for line in figure.axes[1].lines]
+    assert labels == ["I-GOS insertion (0.250)", "I-GOS deletion (0.500)"]
+    assert figure.axes[1].lines[1].get_linestyle() == "--"
+
+
+def test_save_figure_formats(tmp_path):
+    figure = _result(1).figure()
+    assert save_figure(figure, tmp_path / "f.pdf").read_bytes().startswith(b"%PDF")
+    svg = save_figure(figure, tmp_path / "f.svg").read_text()
+    assert "gradcam · class 4" in svg                             # text is text, not outlines
+    assert save_figure(figure, tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: blend(np.zeros((2, 2, 3)), np.zeros((2, 2)), colormap="rainbowish"), "colormap"),
+    (lambda: blend(np.zeros((2, 2, 3)), np.zeros((2, 2)), alpha=2.0), "alpha"),
+    (lambda: blend(np.zeros((2, 2, 3)), np.zeros((2, 2)), mode="hide"), "mode"),
+    (lambda: saliency_figure([np.zeros((3, 2, 2))], []), "maps"),
+    (lambda: saliency_figure([np.zeros((3, 2, 2))], [None], ["a", "b"]), "titles"),
+    (lambda: _result().figure([5]), "indices"),
+    (lambda: save_figure(_result(1).figure(), "figure.jpg"), "path"),
+])
+def test_bad_input(call, message):
+    with pytest.raises(InvalidArgument, match=message):
+        call()

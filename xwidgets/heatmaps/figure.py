@@ -1,0 +1,137 @@
+"""Publication figures of saliency maps and their deletion / insertion curves (matplotlib).
+
+The overlay is the same blend as the HeatmapView draws in the browser (``js/src/lib/blend.js``): a pixel whose
+value is at least ``threshold`` becomes ``(1 − alpha)·image + alpha·colormap(value)`` in ``"overlay"`` mode, or
+stays the image while the rest turns grey in ``"kept"`` mode. Images are drawn at their native resolution with
+nearest-neighbour sampling; text stays text in PDF and SVG (TrueType fonts embedded, SVG text not outlined).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from ..core.errors import invalid
+
+__all__ = ["FIGURE_FORMATS", "blend", "saliency_figure", "save_figure"]
+
+FIGURE_FORMATS = ("pdf", "svg", "png")
+KEPT_GREY = 128 / 255
+_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
+       "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7}
+#: Okabe-Ito colours (colourblind-safe) for the curves of up to four methods.
+_CURVE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+
+
+def blend(image: np.ndarray, heat: np.ndarray, *, colormap: str = "viridis", alpha: float = 0.5,
+          threshold: float = 0.0, mode: str = "overlay") -> np.ndarray:
+    """The HeatmapView's blend: ``image`` ``[H, W, 3]`` in [0, 1] and ``heat`` ``[H, W]`` in [0, 1] -> RGB.
+
+    ``colormap`` is any matplotlib colormap; the HeatmapView's are viridis, cividis, magma, inferno and gray."""
+    if colormap not in matplotlib.colormaps:
+        raise invalid("colormap", colormap, "a matplotlib colormap name, e.g. viridis, cividis, magma or inferno")
+    if mode not in ("overlay", "kept"):
+        raise invalid("mode", mode, "'overlay' or 'kept'")
+    for name, value in (("alpha", alpha), ("threshold", threshold)):
+        if not 0.0 <= value <= 1.0:
+            raise invalid(name, value, "a number in [0, 1]")
+    heat = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
+    above = (heat >= threshold)[..., None]
+    if mode == "kept":
+        return np.where(above, image, KEPT_GREY)
+    lut = matplotlib.colormaps[colormap].resampled(256)(np.arange(256))[:, :3]
+    colour = lut[np.round(heat * 255).astype(int)]
+    return np.where(above, (1.0 - alpha) * image + alpha * colour, image)
+
+
+def _image_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, float)
+    if array.ndim == 3 and array.shape[0] == 3:
+        array = array.transpose(1, 2, 0)
+    return np.clip(array, 0.0, 1.0)
+
+
+def _map_array(heat: torch.Tensor | np.ndarray) -> np.ndarray:
+    array = heat.detach().float().cpu().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat, float)
+    return array.reshape(array.shape[-2:])
+
+
+def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | None = None, *,
+                    curves: Sequence[dict] | None = None, colormap: str = "viridis", alpha: float = 0.5,
+                    threshold: float = 0.0, mode: str = "overlay", panel_inches: float = 1.9) -> Figure:
+    """One panel per (image, map) pair, a shared colorbar, and optionally a panel of deletion/insertion curves.
+
+    Args:
+        images: images ``[3, H, W]`` (or ``[H, W, 3]``) in [0, 1], one per panel.
+        maps: saliency maps ``[H, W]`` (or ``[1, H, W]``) in [0, 1], high = important; None draws the image alone.
+        titles: one title per panel.
+        curves: one dict per method with ``label``, ``fractions`` ``[K + 1]``, ``deletion`` and ``insertion``
+            ``[K + 1]``, ``deletion_auc`` and ``insertion_auc``; drawn in one extra panel, deletion dashed.
+        colormap, alpha, threshold, mode: as in the HeatmapView.
+        panel_inches: the width of one image panel in inches (a two-column paper figure is about 7 in wide).
+
+    Returns:
+        a matplotlib ``Figure`` (not shown; save it with :func:`save_figure` or ``fig.savefig``).
+    """
+    if len(images) != len(maps) or not images:
+        raise invalid("maps", f"{len(maps)} maps for {len(images)} images", "one map (or None) per image")
+    titles = list(titles) if titles is not None else [""] * len(images)
+    if len(titles) != len(images):
+        raise invalid("titles", f"{len(titles)} titles", f"one per panel ({len(images)})")
+    panels = len(images) + (1 if curves else 0)
+    with matplotlib.rc_context(_RC):
+        figure = Figure(figsize=(panel_inches * panels + (0.6 if curves else 0.0), panel_inches + 0.55),
+                        layout="constrained")
+        widths = [1.0] * len(images) + ([1.35] if curves else [])
+        axes = figure.subplots(1, panels, width_ratios=widths, squeeze=False)[0]
+        shown = None
+        for axis, image, heat, title in zip(axes, images, maps, titles):
+            pixels = _image_array(image)
+            drawn = pixels if heat is None else blend(pixels, _map_array(heat), colormap=colormap, alpha=alpha,
+                                                      threshold=threshold, mode=mode)
+            axis.imshow(drawn, interpolation="nearest")
+            axis.set_title(title)
+            axis.set_axis_off()
+            shown = shown if heat is None else axis
+        if shown is not None and mode == "overlay":
+            scalar = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=colormap)
+            bar = figure.colorbar(scalar, ax=list(axes[:len(images)]), location="bottom", shrink=0.5, aspect=25,
+                                  pad=0.02)
+            bar.set_label("saliency (high = important)")
+            bar.set_ticks([0, 0.5, 1])
+        if curves:
+            _draw_curves(axes[-1], curves)
+    return figure
+
+
+def _draw_curves(axis, curves: Sequence[dict]) -> None:
+    for index, curve in enumerate(curves):
+        colour = _CURVE_COLOURS[index % len(_CURVE_COLOURS)]
+        x = np.asarray(curve["fractions"], float)
+        axis.plot(x, np.asarray(curve["insertion"], float), color=colour, lw=1.2,
+                  label=f"{curve['label']} insertion ({float(curve['insertion_auc']):.3f})")
+        axis.plot(x, np.asarray(curve["deletion"], float), color=colour, lw=1.2, ls="--",
+                  label=f"{curve['label']} deletion ({float(curve['deletion_auc']):.3f})")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("fraction of pixels inserted / deleted")
+    axis.set_ylabel("target score")
+    axis.legend(loc="center right", frameon=False, title="curve (AUC)", title_fontsize=7)
+    axis.spines[["top", "right"]].set_visible(False)
+
+
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = 300) -> Path:
+    """Save ``figure`` as PDF, SVG or PNG, chosen by the suffix of ``path``; returns the path."""
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in FIGURE_FORMATS:
+        raise invalid("path", f"'{path}' (format {kind or 'none'})", "a path ending in .pdf, .svg or .png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context(_RC):
+        figure.savefig(path, format=kind, dpi=dpi, bbox_inches="tight", pad_inches=0.02)
+    return path
