@@ -1,18 +1,27 @@
-"""Reproducible benchmarks: `python benchmarks/run.py` writes benchmarks/results/<device>.md.
+"""Reproducible benchmarks: `python benchmarks/run.py` writes benchmarks/results/core_<device>.md and
+benchmarks/results/heatmaps_<device>.md (<device> is "cpu" or the CUDA device's name as a slug).
 
-Rows (issue 2, core plumbing):
-- scoring N masked composites of one image with ``score_masks`` on a torchvision ResNet-18 (random weights,
-  224x224), at several micro-batch caps: wall time, images per second and forward passes;
-- the cost of the out-of-memory back-off, simulated by a model that refuses batches above a size once;
-- the toy classifier's forward and forward + backward (to the input) over 20 images, and toy rendering (issue 3);
-- each heatmap method (I-GOS, iGOS++, Grad-CAM, integrated gradients, RISE, occlusion) on 11 toy images (issue 4);
-- preparing a HeatmapView's payload (PNG encode + float32 map) at 224, 512 and 1024 px.
+Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run writing *_quick.md files):
+
+- ``core`` (issue 2, core plumbing): scoring N masked composites of one image with ``score_masks`` on a torchvision
+  ResNet-18 (random weights, 224x224) at several micro-batch caps; the cost of the out-of-memory back-off; the toy
+  classifier's forward and forward + backward (issue 3) and toy rendering; each heatmap method on 11 toy images;
+  preparing a HeatmapView's payload at 224, 512 and 1024 px.
+- ``heatmaps`` (issue 4): per method on the toy classifier and ResNet-50 (random weights, 224²), single image and
+  batched: wall time per image, forward-only and forward + backward images, peak memory and the overhead ratio
+  against the bare model (meters.py, heatmap_tables.py); deletion + insertion curves on both models.
+- ``quality`` (issue 4): insertion and deletion AUC and evidence energy of every method on 50 toy images, with a
+  random-map control.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import platform
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +33,9 @@ import xwidgets as xw
 from xwidgets.core import make_baseline, resolve_target, score_masks
 
 RESULTS = Path(__file__).parent / "results"
+
+
+PARTS = ("core", "heatmaps", "quality")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -41,7 +53,7 @@ def timed(fn, repeat: int = 3) -> float:
     return float(np.median(times))
 
 
-def scoring_rows(device: str, masks: int) -> list[str]:
+def scoring_rows(device: str, masks: int, repeat: int = 3) -> list[str]:
     module = torchvision.models.resnet18(weights=None).eval()
     model = xw.Classifier(module, preprocessing=xw.core.Preprocessing(mean=xw.core.IMAGENET_MEAN,
                                                                       std=xw.core.IMAGENET_STD), device=device)
@@ -54,8 +66,8 @@ def scoring_rows(device: str, masks: int) -> list[str]:
     for cap in (1, 8, 16, 32, masks):
         model.max_batch = cap
         before = model.images_forwarded
-        seconds = timed(lambda: score_masks(model, images, baselines, grid, target, owner))
-        passes = (model.images_forwarded - before) // 4
+        seconds = timed(lambda: score_masks(model, images, baselines, grid, target, owner), repeat)
+        passes = (model.images_forwarded - before) // (repeat + 1)   # timed() runs a warm-up and `repeat` runs
         rows.append(f"| score_masks, {masks} masks of 1 image, micro-batch {cap} | {seconds:.3f} s | "
                     f"{masks / seconds:.0f} img/s | {passes} |")
     return rows
@@ -87,7 +99,7 @@ def backoff_row(device: str, masks: int) -> str:
             f"{seconds:.3f} s | {masks / seconds:.0f} img/s | {masks} |")
 
 
-def toy_rows(device: str) -> list[str]:
+def toy_rows(device: str, repeat: int = 20) -> list[str]:
     """The toy classifier: forward + backward to the input over 20 images, as gradient methods run it."""
     from xwidgets.toy import ToyWorld, classifier
 
@@ -107,7 +119,7 @@ def toy_rows(device: str) -> list[str]:
     rows = []
     for label, fn in (("forward + backward to the input", forward_backward), ("forward", forward)):
         with torch.enable_grad():
-            seconds = timed(fn, repeat=20)
+            seconds = timed(fn, repeat)
         rows.append(f"| toy classifier, {label}, 20 images at 112x112 | {seconds * 1000:.1f} ms | "
                     f"{20 / seconds:.0f} img/s | 20 |")
     start = time.perf_counter()
@@ -118,57 +130,166 @@ def toy_rows(device: str) -> list[str]:
     return rows
 
 
-def heatmap_rows(device: str) -> list[str]:
-    """Each heatmap method on 11 toy images (one per species) at 112x112, default parameters."""
+def heatmap_rows(device: str, count: int = 11) -> list[str]:
+    """Each heatmap method on ``count`` toy images (11: one per species) at 112x112, default parameters."""
     from xwidgets.heatmaps import explain
     from xwidgets.toy import ToyWorld, classifier
 
     model = classifier(device=device)
-    images = np.stack([s.image for s in ToyWorld().samples(11, seed=78)])
+    images = np.stack([s.image for s in ToyWorld().samples(count, seed=78)])
     rows = []
     for method in ("igos", "igospp", "gradcam", "integrated_gradients", "rise", "occlusion"):
         before = model.images_forwarded
         start = time.perf_counter()
         explain(model, images, method)
         seconds = time.perf_counter() - start
-        passes = (model.images_forwarded - before) / 11
-        rows.append(f"| {method} on the toy classifier, 11 images at 112x112, defaults | "
-                    f"{seconds / 11 * 1000:.0f} ms per image | {11 / seconds:.1f} img/s | {passes:.0f} per image |")
+        passes = (model.images_forwarded - before) / count
+        rows.append(f"| {method} on the toy classifier, {count} images at 112x112, defaults | "
+                    f"{seconds / count * 1000:.0f} ms per image | {count / seconds:.1f} img/s | "
+                    f"{passes:.0f} per image |")
     return rows
 
 
-def view_rows() -> list[str]:
+def view_rows(repeat: int = 3) -> list[str]:
     from xwidgets.views.heatmap import _encode_heatmap, _encode_image
 
     rows = []
     for size in (224, 512, 1024):
         photo = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
         heat = np.random.default_rng(1).random((size, size), dtype=np.float32)
-        seconds = timed(lambda: (_encode_image(photo), _encode_heatmap(heat, (size, size))))
+        seconds = timed(lambda: (_encode_image(photo), _encode_heatmap(heat, (size, size))), repeat)
         payload = len(_encode_image(photo)[1]) + size * size * 4
         rows.append(f"| HeatmapView payload {size}x{size} (PNG + float32 map, {payload / 2**20:.1f} MiB) | "
                     f"{seconds * 1000:.1f} ms | | |")
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--masks", type=int, default=64)
-    args = parser.parse_args()
-    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
-    lines = [f"## Core plumbing on {name}", "",
-             f"torch {torch.__version__}, xwidgets {xw.__version__}; median of 3 runs after a warm-up.", "",
+def device_name(device: str) -> str:
+    """A readable name of the device: the CUDA device's name, or the CPU's model and thread count."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"CPU ({torch.get_num_threads()} threads, {os.cpu_count()} cores, {model})"
+
+
+def device_slug(device: str) -> str:
+    """"cpu", or the CUDA device's name in lower case with dashes (e.g. "nvidia-h100-80gb-hbm3")."""
+    if not device.startswith("cuda"):
+        return "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(torch.device(device)).lower()).strip("-")
+
+
+def load_text() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def core_part(device: str, masks: int, quick: bool, out: Path) -> None:
+    """The core-plumbing rows (issues 2 and 3); ``quick``: one timed run per row and 2 images per heatmap method."""
+    repeat = 1 if quick else 3
+    lines = [f"## Core plumbing on {device_name(device)}", "",
+             f"torch {torch.__version__}, xwidgets {xw.__version__}; median of {repeat} runs after a warm-up"
+             f"{' (quick smoke run)' if quick else ''}.", "",
              "| what | time | throughput | forward passes (images) |", "|---|---|---|---|",
-             *scoring_rows(args.device, args.masks), backoff_row(args.device, args.masks), *toy_rows(args.device),
-             *heatmap_rows(args.device), *view_rows()]
-    RESULTS.mkdir(exist_ok=True)
-    tag = "gpu" if args.device.startswith("cuda") else "cpu"
-    out = RESULTS / f"core_{tag}.md"
+             *scoring_rows(device, masks, repeat), backoff_row(device, masks),
+             *toy_rows(device, 3 if quick else 20), *heatmap_rows(device, 2 if quick else 11), *view_rows(repeat)]
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwrote {out}")
+
+
+def provenance(device: str, start: float, load: str) -> str:
+    """A line saying when, how, on what and under what load a section was measured."""
+    minutes = (time.perf_counter() - start) / 60
+    command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
+    return (f"_Measured {datetime.datetime.now():%Y-%m-%d %H:%M} by `{command}` on {device_name(device)} in "
+            f"{minutes:.1f} min; load average {load} at the "
+            f"start, {load_text()} at the end (timings on a shared machine move with it)._")
+
+
+def _with_note(lines: list[str], note: str) -> list[str]:
+    """``lines`` (a section starting with its ``##`` title) with ``note`` under the title."""
+    return [lines[0], "", note, *lines[1:]]
+
+
+SECTION = "<!-- section: {} -->"
+SECTIONS = ("targets", "speed", "curves", "quality")
+
+
+def write_sections(out: Path, header: list[str], sections: dict[str, list[str]]) -> None:
+    """Write ``header`` and the sections to ``out``, keeping sections of an earlier run that were not re-run."""
+    kept = {}
+    if out.exists():
+        text = out.read_text()
+        for name in SECTIONS:
+            start, end = text.find(SECTION.format(name)), text.find(SECTION.format("end " + name))
+            if start >= 0 and end > start:
+                kept[name] = text[start:end + len(SECTION.format("end " + name))]
+    for name, lines in sections.items():
+        kept[name] = "\n".join([SECTION.format(name), *lines, SECTION.format("end " + name)])
+    body = [kept[name] for name in SECTIONS if name in kept]
+    out.write_text("\n".join(header) + "\n\n" + "\n\n".join(body) + "\n")
+
+
+def heatmaps_part(device: str, parts: set[str], quick: bool, out: Path) -> list[str]:
+    """Run the issue-4 parts in ``parts`` and write them into ``out``; return the failed rows."""
+    from heatmap_tables import (Settings, curves_section, definitions, quality_section, speed_section,
+                                targets_section)
+
+    settings = Settings(quick=quick)
+    sections = {}
+    if "heatmaps" in parts:
+        start, load = time.perf_counter(), load_text()
+        speed, curves = speed_section(device, settings), curves_section(device, settings)
+        note = provenance(device, start, load)
+        sections["targets"] = _with_note(targets_section(device, settings), note)
+        sections["speed"], sections["curves"] = _with_note(speed, note), _with_note(curves, note)
+    if "quality" in parts:
+        start, load = time.perf_counter(), load_text()
+        quality = quality_section(device, settings)
+        sections["quality"] = _with_note(quality, provenance(device, start, load))
+    header = [f"# Heatmap benchmarks (issue 4) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}. `python benchmarks/run.py` writes this file; "
+              "`--only heatmaps` (speed, curves, targets) or `--only quality` rewrites only those sections, and each "
+              "section says when and how it was measured.", "", *definitions(torch.device(device))]
+    if quick:
+        header += ["", "**Quick smoke run** (`--quick`): fewer images, iterations and repeats; not the numbers to "
+                   "quote."]
+    write_sections(out, header, sections)
+    print(out.read_text())
+    print(f"wrote {out}")
+    return settings.failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--masks", type=int, default=64, help="masks scored in the core rows")
+    parser.add_argument("--only", action="append", choices=PARTS,
+                        help="run only this part (repeat for several); default: all")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (torch.set_num_threads); default: torch's own choice")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run with fewer images, iterations and repeats, written to *_quick.md")
+    args = parser.parse_args()
+    parts = set(args.only or PARTS)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    RESULTS.mkdir(exist_ok=True)
+    suffix = f"{device_slug(args.device)}{'_quick' if args.quick else ''}.md"
+    if "core" in parts:
+        core_part(args.device, args.masks, args.quick, RESULTS / f"core_{suffix}")
+    failures = []
+    if parts & {"heatmaps", "quality"}:
+        failures = heatmaps_part(args.device, parts, args.quick, RESULTS / f"heatmaps_{suffix}")
+    if failures:
+        print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
