@@ -38,6 +38,7 @@ def test_runs_both_panels_and_links_view_chart_and_status(explorer):
         assert f"{panel.name} insertion, AUC {float(panel.curves.insertion_auc[0]):.3f}" in explorer.legend.value
         assert panel.progress.value == 1.0
     assert igos_panel.result.params["iterations"] == 4
+    assert igos_panel.controls["resolution"].max == 112                  # the slider stops at the image side
     top1 = int(explorer.model(explorer.pixels).argmax())
     assert explorer.target_selector.value == top1 and len(explorer.target_selector.options) == 5
 
@@ -97,15 +98,14 @@ def test_target_and_method_selection_rerun(explorer):
 
 def test_errors_from_a_run_are_shown_not_raised_in_the_kernel(toy):
     model, samples = toy
-    explorer = HeatmapExplorer(model, samples[0].image, params={"resolution": 200, "iterations": 1})
-    with pytest.raises(InvalidArgument, match="resolution"):
+    explorer = HeatmapExplorer(model, samples[0].image, method="occlusion", params={"window": 200})
+    with pytest.raises(InvalidArgument, match="window"):
         explorer.wait()
     panel = explorer.panels[0]
-    assert "resolution" in panel.status.value and panel.progress.bar_style == "danger"
-    panel.controls["resolution"].value = 14
-    panel.controls["iterations"].value = 1
+    assert "window" in panel.status.value and panel.progress.bar_style == "danger"
+    panel.controls["window"].value = 24
     explorer.wait()
-    assert panel.error is None and panel.result.mask.shape[-1] == 14
+    assert panel.error is None and panel.result.params["window"] == 24
     explorer.close()
 
 
@@ -159,6 +159,7 @@ def test_close_leaves_no_thread_and_no_open_widget(toy):
     (lambda m, im: HeatmapExplorer(m, im, target="red"), "target"),
     (lambda m, im: HeatmapExplorer(m, np.stack([im, im])), "image"),
     (lambda m, im: HeatmapExplorer(m, im, params={"iterations": 0}), "iterations"),
+    (lambda m, im: HeatmapExplorer(m, im, compare="igospp", compare_params={"resolution": 200}), "resolution"),
     (lambda m, im: HeatmapExplorer(m, im, compare="rise", compare_params={"size": 3}), "size"),
     (lambda m, im: HeatmapExplorer(m, im, preset="auc"), "preset"),
     (lambda m, im: HeatmapExplorer(m, im, colormap="jet"), "colormap"),

@@ -25,7 +25,7 @@ from ..metrics import PRESETS, deletion_insertion, perturbed_images
 from ..views import COLORMAPS, HeatmapView, controls_for
 from . import METHODS, PARAMS
 from .figure import saliency_figure, save_figure
-from .result import normalise_maps
+from .result import mask_resolution, normalise_maps
 
 __all__ = ["HeatmapExplorer"]
 
@@ -80,6 +80,9 @@ class HeatmapExplorer(widgets.VBox):
         pixels = model.prepare(image, name="image")
         if pixels.shape[0] != 1:
             raise invalid("image", f"a batch of {pixels.shape[0]} images", "a single image")
+        for chosen, values in ((method, params), (compare, compare_params)):
+            if chosen is not None and "resolution" in PARAMS[chosen]:
+                mask_resolution(PARAMS[chosen].resolve(values)["resolution"], tuple(pixels.shape[-2:]))
         self.model, self.pixels, self.preset, self.seed = model, pixels, preset, seed
         self._target_choice = self._target_selector(target)
         panels = [HeatmapPanel(self, method, params, 0, colormap)]
@@ -295,7 +298,7 @@ class HeatmapPanel:
         self._done = threading.Event()
         self._done.set()
         self.method_selector = widgets.Dropdown(options=[(METHOD_NAMES[m], m) for m in METHODS], value=method,
-                                                description="method", style={"description_width": "50px"},
+                                                description="method", style={"description_width": "60px"},
                                                 layout=widgets.Layout(width="260px"))
         self.method_selector.add_class("xw-method")
         self.view = HeatmapView(explorer.pixels[0], None, colormap=colormap, alpha=0.5, threshold=0.15,
@@ -329,6 +332,8 @@ class HeatmapPanel:
         for control in getattr(self, "controls", {}).values():
             control.close()
         self.controls = controls_for(PARAMS[method], values)
+        if "resolution" in self.controls:                      # a mask has at most one cell per pixel
+            self.controls["resolution"].max = min(self.explorer.pixels.shape[-2:])
         for control in self.controls.values():
             control.observe(lambda change: self.run(), names="value")
         self.controls_box.children = list(self.controls.values())
