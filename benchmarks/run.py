@@ -1,5 +1,7 @@
-"""Reproducible benchmarks: `python benchmarks/run.py` writes benchmarks/results/core_<device>.md and
-benchmarks/results/heatmaps_<device>.md (<device> is "cpu" or the CUDA device's name as a slug).
+"""Reproducible benchmarks: core plumbing, heatmap speed and quality tables, written to benchmarks/results/.
+
+`python benchmarks/run.py` writes benchmarks/results/core_<device>.md and benchmarks/results/heatmaps_<device>.md
+(<device> is "cpu" or the CUDA device's name as a slug).
 
 Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run writing *_quick.md files):
 

@@ -34,20 +34,6 @@ def test_beats_random_and_gradcam_on_insertion_minus_deletion(toy):
     assert float(result.objective[:, -1].mean()) < float(result.objective[:, 0].mean())
 
 
-def test_nag_takes_fixed_steps_without_a_line_search_and_still_beats_random(toy):
-    model, images = toy
-    before = model.images_forwarded
-    result = igospp(model, images, optimiser="nag", iterations=6)
-    # per iteration: 4 IG paths of 20 points, plus the 4 plain terms of the objective that the history records
-    assert model.images_forwarded - before == 11 + 6 * 11 * (4 * 20 + 4)   # the clean pass, then the iterations
-    assert torch.equal(result.step_sizes, torch.full((11, 6), 1000.0))
-    ours = float(deletion_insertion(model, images, result.saliency, preset="igos").difference.mean())
-    random = torch.rand(11, 1, 112, 112, generator=torch.Generator().manual_seed(0))
-    control = float(deletion_insertion(model, images, random, preset="igos").difference.mean())
-    # measured on these 11 images at 15 iterations: NAG 0.835, line search 0.846, random 0.028
-    assert ours > control + 0.5
-
-
 def test_bilateral_tv_prefers_mask_edges_on_image_edges():
     image = torch.zeros(1, 3, 16, 16)
     image[..., 8:] = 3.0                                    # a strong vertical edge at column 8
@@ -71,7 +57,7 @@ def test_streams_and_cancels(toy):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"iterations": 0}, "iterations"), ({"optimiser": "adam"}, "optimiser"), ({"resolution": 113}, "resolution"),
+    ({"iterations": 0}, "iterations"), ({"optimiser": "nag"}, "unknown parameter of igospp"), ({"resolution": 113}, "resolution"),
     ({"btv_sigma": 0.0}, "btv_sigma"),
 ])
 def test_bad_input(toy, kwargs, message):

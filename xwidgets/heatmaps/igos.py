@@ -20,7 +20,7 @@ Step sizes:
   accepted α is taken (the official code tried them one call at a time). F in the test is the plain, noise-free
   objective, as in the original (``line_search_objective="plain"``); ``"integrated"`` uses the noisy IG-averaged
   score of IGOS_pp instead.
-- ``optimiser="nag"``: Nesterov steps with a fixed α, θ_i = M_i − αg_i, M_{i+1} = clip(θ_i + i/(i+3)·(θ_i − θ_{i−1})).
+- ``optimiser="nag"``: Nesterov steps with a fixed α, θ_i = clip(M_i − αg_i), M_{i+1} = clip(θ_i + i/(i+3)·(θ_i − θ_{i−1})) (θ clipped, unlike METHODS.md 2a, which keeps the iterates from running off the box).
 
 The optional λ1 schedule of the original (``l1_schedule``): at iteration ⌊T/2⌋, images whose masked score moved by
 at most 0.001 get λ1/10; at ⌊T/1.25⌋, those that moved by at most 0.01 get λ1/5.
@@ -127,7 +127,7 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
             if values["optimiser"] == "nag":
                 current = _masked_scores(model, prepared, baseline, mask)
                 alpha = torch.full((batch,), values["alpha"], device=model.device)
-                theta = mask - values["alpha"] * direction
+                theta = (mask - values["alpha"] * direction).clamp(0, 1)
                 momentum = iteration / (iteration + 3)
                 mask = (theta + momentum * (theta - theta_previous)).clamp(0, 1)
                 theta_previous = theta
