@@ -6,7 +6,7 @@ from torch import nn
 
 import xwidgets as xw
 from xwidgets.core.errors import InvalidArgument
-from xwidgets.metrics import CurveResult, deletion_insertion
+from xwidgets.metrics import CurveResult, deletion_insertion, perturbed_images
 from xwidgets.toy import ToyWorld
 
 
@@ -97,3 +97,19 @@ def test_bad_input(toy, saliency, kwargs, message):
     model, images, _ = toy
     with pytest.raises(InvalidArgument, match=message):
         deletion_insertion(model, images[:2], saliency, **kwargs)
+
+
+def test_perturbed_images_are_the_composites_the_curves_score(classifier, images):
+    saliency = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+    deleted = perturbed_images(classifier, images, saliency, "deletion", preset="rise", steps=4)
+    inserted = perturbed_images(classifier, images, saliency, "insertion", preset="rise", steps=4)
+    assert deleted.shape == inserted.shape == (3, 5, 3, 16, 16)
+    assert torch.allclose(deleted[:, 0], images) and torch.allclose(inserted[:, -1], images)
+    grey = torch.full_like(images, 0.5)                            # the rise preset deletes to the mean (0.5 here)
+    assert torch.allclose(deleted[:, -1], grey, atol=1e-6)
+    probabilities = classifier(deleted[1]).softmax(1)
+    curves = deletion_insertion(classifier, images[1:2], saliency[1:2], preset="rise", steps=4)
+    top = int(classifier(images[1:2]).argmax())
+    assert torch.allclose(probabilities[:, top], curves.deletion[0], atol=1e-5)
+    with pytest.raises(InvalidArgument, match="curve"):
+        perturbed_images(classifier, images, saliency, "middle")
