@@ -59,8 +59,10 @@ def test_batched_equals_one_by_one_without_noise(toy):
 
 def test_nag_and_other_resolutions(toy):
     model, images, evidence = toy
-    nag = igos(model, images[:4], optimiser="nag", alpha=1000.0, iterations=5)
-    assert torch.equal(nag.step_sizes, torch.full((4, 5), 1000.0))
+    nag = igos(model, images[:4], optimiser="nag", iterations=5)
+    assert torch.equal(nag.step_sizes, torch.full((4, 5), 2.0))
+    coarse = igos(model, images[:1], optimiser="nag", resolution=14, nag_step=3.0, iterations=2, ig_steps=4)
+    assert torch.equal(coarse.step_sizes, torch.full((1, 2), 3.0 / 4))   # (14 / 28)² of the step at 28×28
     fine = igos(model, images[:2], resolution=112, iterations=3, ig_steps=5)
     assert fine.mask.shape == (2, 1, 112, 112) and fine.saliency.shape == (2, 1, 112, 112)
     integrated = igos(model, images[:2], iterations=3, ig_steps=5, line_search_objective="integrated")

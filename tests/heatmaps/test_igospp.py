@@ -34,6 +34,24 @@ def test_beats_random_and_gradcam_on_insertion_minus_deletion(toy):
     assert float(result.objective[:, -1].mean()) < float(result.objective[:, 0].mean())
 
 
+def test_nag_maps_do_not_depend_on_the_iteration_count(toy):
+    model, images = toy
+    images = images[:6]
+    gradcam = explain(model, images, "gradcam").saliency
+    theirs = float(deletion_insertion(model, images, gradcam, preset="igos").difference.mean())
+    random = torch.rand(6, 1, 112, 112, generator=torch.Generator().manual_seed(0))
+    control = float(deletion_insertion(model, images, random, preset="igos").difference.mean())
+    quality = {}
+    for iterations in (3, 12):
+        result = igospp(model, images, optimiser="nag", iterations=iterations, ig_steps=10)
+        assert torch.equal(result.step_sizes, torch.full((6, iterations), 2.0))
+        quality[iterations] = float(deletion_insertion(model, images, result.saliency, preset="igos").difference.mean())
+    # measured: 0.913 after 3 iterations, 0.905 after 12, Grad-CAM 0.872, random −0.02. The README's fixed step
+    # (1000) gave 0.835 after 15 iterations and −0.44 after 6 on these images.
+    assert all(q > control + 0.5 and q > theirs - 0.02 for q in quality.values())
+    assert abs(quality[3] - quality[12]) < 0.1
+
+
 def test_bilateral_tv_prefers_mask_edges_on_image_edges():
     image = torch.zeros(1, 3, 16, 16)
     image[..., 8:] = 3.0                                    # a strong vertical edge at column 8
@@ -57,7 +75,7 @@ def test_streams_and_cancels(toy):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"iterations": 0}, "iterations"), ({"optimiser": "nag"}, "unknown parameter of igospp"), ({"resolution": 113}, "resolution"),
+    ({"iterations": 0}, "iterations"), ({"optimiser": "adam"}, "optimiser"), ({"resolution": 113}, "resolution"),
     ({"btv_sigma": 0.0}, "btv_sigma"),
 ])
 def test_bad_input(toy, kwargs, message):

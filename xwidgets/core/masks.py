@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from .errors import describe, invalid
 
-__all__ = ["upsample_mask", "composite"]
+__all__ = ["upsample_mask", "upsample_adjoint", "composite"]
 
 
 def upsample_mask(masks: torch.Tensor, size: tuple[int, int], *, align_corners: bool = True) -> torch.Tensor:
@@ -27,6 +27,22 @@ def upsample_mask(masks: torch.Tensor, size: tuple[int, int], *, align_corners: 
     if tuple(masks.shape[-2:]) == tuple(size):
         return masks
     return F.interpolate(masks, size=tuple(size), mode="bilinear", align_corners=align_corners)
+
+
+def upsample_adjoint(grads: torch.Tensor, resolution: tuple[int, int], *, align_corners: bool = True) -> torch.Tensor:
+    """Apply the transpose of :func:`upsample_mask` to full-resolution gradients ``[N, 1, H, W]``.
+
+    Returns ``[N, 1, h, w]`` with h, w = ``resolution``: the gradient with respect to the low-resolution masks
+    when ``grads`` is the gradient with respect to their upsampled versions. Upsampling is linear, so a sum of
+    many full-resolution gradients needs this once, not once per term (I-GOS's IG path, iGOS++'s four paths).
+    """
+    leaf = grads.new_zeros(grads.shape[0], 1, *resolution).requires_grad_(True)
+    with torch.enable_grad():
+        up = upsample_mask(leaf, tuple(grads.shape[-2:]), align_corners=align_corners)
+        if up is leaf:
+            return grads
+        (adjoint,) = torch.autograd.grad(up, leaf, grad_outputs=grads)
+    return adjoint
 
 
 def composite(images: torch.Tensor, baselines: torch.Tensor, masks: torch.Tensor,

@@ -152,12 +152,14 @@ class HeatmapExplorer(widgets.VBox):
         return self
 
     def close(self) -> None:
-        """Cancel the runs, wait for their threads, and close every child widget."""
-        for panel in self.panels:
+        """Cancel the runs, wait for their threads, and close every child widget (also of a half-built explorer
+        whose constructor refused its arguments, which the garbage collector closes)."""
+        panels = getattr(self, "panels", ())
+        for panel in panels:
             panel.runner.close()
-        for widget in (*(w for p in self.panels for w in p.widgets()), self.chart, self.legend, self._chart_box,
-                       self.scrub, self.scrub_curve, self.scrub_panel, self.scrub_view, self.target_selector,
-                       self._scrub_box, *self.children):
+        parts = [getattr(self, name, None) for name in ("chart", "legend", "_chart_box", "scrub", "scrub_curve",
+                                                        "scrub_panel", "scrub_view", "target_selector", "_scrub_box")]
+        for widget in (*(w for p in panels for w in p.widgets()), *parts, *self.children):
             if widget is not None:
                 widget.close()
         super().close()
