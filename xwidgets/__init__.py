@@ -10,20 +10,24 @@ from . import core, heatmaps, metrics  # noqa: E402
 from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  # noqa: E402
 from .heatmaps import explain  # noqa: E402
 
-__all__ = ["__version__", "core", "heatmaps", "metrics", "toy", "views", "explain", "Classifier", "Embedder", "XWidgetsError", "similarity_to",
-           "to_batch", "HeatmapView", "HeatmapExplorer"]
+__all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
+           "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "HeatmapExplorer", "SAGExplorer"]
 
 
 def __getattr__(name: str):
-    if name == "HeatmapView":
-        from .views import HeatmapView
+    if name in ("HeatmapView", "GraphView"):
+        from . import views
 
-        return HeatmapView
+        return getattr(views, name)
     if name == "HeatmapExplorer":
         from .heatmaps.explorer import HeatmapExplorer
 
         return HeatmapExplorer
-    if name in ("toy", "views"):
+    if name == "SAGExplorer":
+        from .sag.explorer import SAGExplorer
+
+        return SAGExplorer
+    if name in ("sag", "toy", "views"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -165,7 +165,7 @@ def _to_unit_rgb(batch: torch.Tensor, scale: float, name: str) -> torch.Tensor:
         if low < 0.0 or high > 1.0:
             raise invalid(
                 name,
-                f"float values in [{low:.4g}, {high:.4g}]",
+                f"float values in [{low:.9g}, {high:.9g}]",
                 "floats in [0, 1] (divide uint8 data by 255, or pass the uint8 array itself)",
             )
     if batch.shape[1] == 1:

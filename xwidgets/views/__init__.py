@@ -1,6 +1,7 @@
 """anywidget views, one per ``js/src/<view>.js``. They know nothing about any method."""
 
 from .controls import control_for, controls_for
+from .graph import GraphView
 from .heatmap import COLORMAPS, HeatmapView
 
-__all__ = ["COLORMAPS", "HeatmapView", "control_for", "controls_for"]
+__all__ = ["COLORMAPS", "GraphView", "HeatmapView", "control_for", "controls_for"]

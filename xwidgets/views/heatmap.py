@@ -7,7 +7,6 @@ to Python, where :meth:`HeatmapView.on_click` callbacks receive it.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import anywidget
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 import traitlets
 
 from ..core.errors import invalid
-from ..core.images import to_batch, to_numpy_uint8
+from ._png import encode_image as _encode_image
 from ._static import bundle
 
 __all__ = ["COLORMAPS", "HeatmapView"]
@@ -143,18 +142,6 @@ class HeatmapView(anywidget.AnyWidget):
         if not 16 <= proposal["value"] <= 4096:
             raise invalid("display_width", proposal["value"], "a width in CSS pixels in [16, 4096]")
         return proposal["value"]
-
-
-def _encode_image(image: object) -> tuple[torch.Tensor, bytes]:
-    """One image -> (``[3, H, W]`` float in [0, 1], PNG bytes)."""
-    from PIL import Image
-
-    batch = to_batch(image, name="image")
-    if batch.shape[0] != 1:
-        raise invalid("image", f"a batch of {batch.shape[0]} images", "a single image")
-    buffer = io.BytesIO()
-    Image.fromarray(to_numpy_uint8(batch[0])).save(buffer, format="PNG")
-    return batch[0], buffer.getvalue()
 
 
 def _encode_heatmap(heatmap: object, size: tuple[int, int]) -> bytes:

@@ -1,0 +1,137 @@
+"""SAG on a hand-built disjunctive model and on the toy world: roots, minimality, the graph, save/load, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import xwidgets as xw
+from xwidgets.core.errors import InvalidArgument
+from xwidgets.core.runner import Cancelled, Progress
+from xwidgets.sag import SAGResult, diverse_subset, dnf, sag
+from xwidgets.sag.patches import score_patch_sets
+from xwidgets.sag.search import minimise
+
+from either_model import A, B, GRID, SIZE, centre as _centre
+
+
+def test_disjunctive_model_gives_both_pieces_of_evidence_as_roots(either):
+    model, image = either
+    result = sag(model, image, grid=GRID)
+    roots = [sorted(r["patches"]) for r in result.roots[0]]
+    assert [A] in roots and [B] in roots
+    assert not any(A in r and B in r for r in roots)          # no root mixes the two
+    assert sorted(result.dnf(0).split(" | ")) == sorted([f"P{A}", f"P{B}"])
+    assert sorted(result.shown[0]) == sorted(roots.index(r) for r in ([A], [B]))
+
+
+def test_control_model_without_disjunction_gives_one_root(either):
+    model, image = either
+    only_a = image.clone()
+    row, col = _centre(B)
+    only_a[:, row - 4:row + 5, col - 4:col + 5] = 0.5          # B's evidence painted over: only A suffices
+    result = sag(model, only_a, grid=GRID)
+    assert [sorted(r["patches"]) for r in result.roots[0]] == [[A]]
+
+
+def test_roots_are_minimal_and_at_or_above_the_threshold(toy_model, toy_images):
+    result = sag(toy_model, toy_images[:3], max_roots=4)
+    inputs = toy_model.normalize(toy_model.prepare(toy_images[:3]))
+    baselines = toy_model.normalize(torch.zeros_like(toy_model.prepare(toy_images[:3])))
+    target = xw.core.resolve_target(None, toy_model, toy_model.forward(inputs).detach())
+    checked = 0
+    for image, roots in enumerate(result.roots):
+        threshold = 0.9 * float(result.scores[image])
+        for root in roots:
+            patches = root["patches"]
+            again = score_patch_sets(toy_model, inputs, baselines, target, [patches], [image], 7, "bilinear")
+            assert float(again[0]) >= threshold - 1e-6 and abs(float(again[0]) - root["score"]) < 1e-5
+            if len(patches) > 1:
+                removals = [[q for q in patches if q != p] for p in patches]
+                scores = score_patch_sets(toy_model, inputs, baselines, target, removals, [image] * len(removals),
+                                          7, "bilinear")
+                assert float(scores.max()) < threshold
+            checked += 1
+    assert checked >= 3
+
+
+def test_graph_merges_shared_patch_sets_and_colours_drops(either):
+    model, image = either
+    result = sag(model, image, grid=GRID)
+    assert all(node["level"] == 0 for node in result.nodes[0])         # single-patch roots have no children
+    fake_roots = [{"patches": [1, 2, 3], "score": 1.0}, {"patches": [2, 3, 4], "score": 1.0}]
+    from xwidgets.sag.graph import deletion_graph, edge_colour, node_colour
+
+    scored = []
+
+    def score(sets):
+        scored.append(len(sets))
+        return torch.tensor([len(s) / 3.0 for s in sets])
+
+    nodes, edges = deletion_graph(fake_roots, 1.0, score, expand_threshold=0.4, removals_per_node=3)
+    sets = [frozenset(n["patches"]) for n in nodes]
+    assert len(sets) == len(set(sets))                                  # one node per patch set
+    shared = next(n for n in nodes if set(n["patches"]) == {2, 3})
+    assert sorted(shared["roots"]) == [0, 1] and sum(e["target"] == shared["id"] for e in edges) == 2
+    assert scored[0] == 5                                               # 3 + 3 children, {2, 3} once
+    assert all(abs(e["drop"] - 1 / 3) < 1e-6 for e in edges if e["source"] in ("n0", "n1"))
+    assert node_colour(0.95) != node_colour(0.6) != node_colour(0.3)
+    assert edge_colour(0.1) != edge_colour(0.3) != edge_colour(0.7)
+
+
+def test_minimise_and_diverse_subset():
+    def scorer(owners, sets):                      # a set is sufficient when it holds 1 and 2, or holds 5
+        return torch.tensor([1.0 if {1, 2} <= set(s) or 5 in s else 0.0 for s in sets])
+
+    minimal, scores = minimise([0, 0], [(1, 7, 2, 9), (3, 5, 6)], [0.9], [1.0, 1.0], scorer)
+    assert minimal == [(1, 2), (5,)] and scores == [1.0, 1.0]
+    roots = [{"patches": [1, 2], "score": 0.9}, {"patches": [2, 3], "score": 0.95}, {"patches": [4, 5], "score": 0.8},
+             {"patches": [1, 3], "score": 0.99}]
+    assert diverse_subset(roots, 0) == [3, 2]                          # size 2 either way; higher total wins
+    assert diverse_subset(roots, 1) == [3, 1, 0, 2]
+    assert dnf([roots[0], roots[2]]) == "P1 & P2 | P4 & P5"
+
+
+def test_beam_keeps_exactly_the_beam_width(toy_model, toy_images):
+    narrow = sag(toy_model, toy_images[:1], beam_width=1, successors=4, max_roots=1)
+    wide = sag(toy_model, toy_images[:1], beam_width=3, successors=4, max_roots=1)
+    levels = narrow.stats["levels"]
+    # level 1 scores 4 successors; every later level scores at most beam_width × successors new sets
+    assert narrow.stats["scored_sets"] <= 4 + (levels - 1) * 1 * 4
+    assert wide.stats["scored_sets"] <= 4 + (wide.stats["levels"] - 1) * 3 * 4
+
+
+def test_save_load_stream_cancel(tmp_path, either):
+    model, image = either
+    seen = []
+    result = sag(model, image, grid=GRID, progress=Progress(on_partial=seen.append))
+    assert seen[0]["phase"] == "search" and seen[-1]["phase"] == "graph"
+    assert seen[-1]["nodes"] == result.nodes
+    loaded = SAGResult.load(result.save(tmp_path / "sag.xwr"))
+    assert loaded.roots == result.roots and loaded.dnf() == result.dnf() and torch.equal(loaded.images, result.images)
+    shown = loaded.insertion_images([[A]])
+    row, col = _centre(A)
+    assert shown.shape == (1, 3, SIZE, SIZE) and float(shown[0, 0, row, col]) == pytest.approx(1.0, abs=0.05)
+    assert float(shown[0, 2, _centre(B)[0], _centre(B)[1]]) == pytest.approx(0.1, abs=0.02)   # hidden at 10 %
+    cancelling = Progress(on_partial=lambda state: cancelling.cancel())
+    with pytest.raises(Cancelled):
+        sag(model, image, grid=GRID, progress=cancelling)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"grid": 1}, "grid"), ({"grid": 57}, "grid"), ({"threshold": 0.0}, "threshold"), ({"beam_width": 0}, "beam_width"),
+    ({"patches": "round"}, "patches"), ({"max_roots": 50}, "max_roots"), ({"target": 5}, "target"),
+])
+def test_bad_input(either, kwargs, message):
+    model, image = either
+    with pytest.raises(InvalidArgument, match=message):
+        sag(model, image, **kwargs)
+
+
+def test_bad_images_and_train_mode(either):
+    model, image = either
+    with pytest.raises(InvalidArgument, match="images"):
+        sag(model, np.zeros((5, 5)))
+    with pytest.raises(InvalidArgument, match="images"):
+        sag(model, torch.full((1, 3, SIZE, SIZE), float("nan")))
+    with pytest.raises(InvalidArgument, match="index"):
+        sag(model, image, grid=GRID).dnf(3)

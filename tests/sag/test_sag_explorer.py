@@ -1,0 +1,101 @@
+"""SAGExplorer without a browser: the graph, patch toggling with live scores, node clicks, controls, figure, errors."""
+
+import threading
+
+import pytest
+import torch
+from either_model import A, B, centre
+
+import xwidgets as xw
+from xwidgets.core.errors import InvalidArgument
+from xwidgets.sag import SAGExplorer
+
+
+def _click(view, x, y):
+    view._on_custom_message(view, {"event": "click", "x": x, "y": y}, [])
+
+
+def _select(view, node_id):
+    view._handle_msg({"content": {"data": {"method": "update", "state": {"selected": node_id}, "buffer_paths": []}},
+                      "buffers": []})
+
+
+def test_graph_shows_both_roots_and_patch_clicks_rescore(either):
+    model, image = either
+    explorer = SAGExplorer(model, image).wait()
+    try:
+        view_ids = [n["id"] for n in explorer.graph_view.nodes]
+        assert view_ids == [n["id"] for n in explorer.result.nodes[0]] and len(view_ids) == 2
+        assert "P8" in explorer.dnf_text.value and "P40" in explorer.dnf_text.value
+        assert all(n["label"].endswith("%") for n in explorer.graph_view.nodes)
+        # everything shown: the full image's score
+        explorer.set_visible(range(49))
+        full = explorer.wait_score()
+        assert full == pytest.approx(float(torch.softmax(model.forward(image[None]), 1)[0, 1]), abs=1e-5)
+        # hide A by clicking it: B alone still carries the decision
+        _click(explorer.image_view, centre(A)[1], centre(A)[0])
+        assert A not in explorer.visible and explorer.wait_score() > 0.9 * full
+        # hide B as well: nothing is left
+        _click(explorer.image_view, centre(B)[1], centre(B)[0])
+        assert explorer.wait_score() < 0.1 and "of the full image" in explorer.score_text.value
+        # clicking a graph node loads its patches
+        root = explorer.result.nodes[0][0]
+        _select(explorer.graph_view, root["id"])
+        assert explorer.visible == sorted(root["patches"])
+        assert explorer.wait_score() == pytest.approx(root["score"], abs=1e-5)
+    finally:
+        explorer.close()
+
+
+def test_controls_rerun_and_cancel_and_figure(either, tmp_path):
+    model, image = either
+    explorer = SAGExplorer(model, image).wait()
+    try:
+        first = explorer.result
+        explorer.controls["max_roots"].value = 1
+        explorer.wait()
+        assert explorer.result is not first and len(explorer.result.roots[0]) == 1
+        assert explorer.result.params["max_roots"] == 1
+        explorer.controls["grid"].value = 4
+        assert explorer.visible == list(range(16))
+        explorer.wait()
+        assert explorer.result.params["grid"] == 4
+        figure = explorer.figure(tmp_path / "sag.pdf")
+        assert (tmp_path / "sag.pdf").read_bytes()[:4] == b"%PDF" and len(figure.axes) == len(explorer.result.nodes[0])
+    finally:
+        explorer.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("xwidgets-") and t.is_alive()]
+
+
+def test_toy_explorer_streams_roots_and_closes(toy_model, toy_images):
+    explorer = SAGExplorer(toy_model, toy_images[0], params={"max_roots": 3, "baseline": "blur"})
+    try:
+        explorer.wait(300)
+        assert explorer.result.params["baseline"] == "blur"
+        assert len(explorer.graph_view.nodes) >= 1 and explorer.progress.bar_style == "success"
+        assert "forward passes" in explorer.status.value
+    finally:
+        explorer.close()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"params": {"grid": 99}}, "grid"), ({"params": {"beam": 3}}, "unknown parameter"), ({"target": 7}, "target"),
+    ({"target": "bird"}, "target"), ({"seed": 1.5}, "seed"),
+])
+def test_bad_input(either, kwargs, message):
+    model, image = either
+    with pytest.raises(InvalidArgument, match=message):
+        SAGExplorer(model, image, run=False, **kwargs)
+
+
+def test_bad_model_and_images(either):
+    model, image = either
+    with pytest.raises(InvalidArgument, match="model"):
+        SAGExplorer(torch.nn.Identity(), image)
+    with pytest.raises(InvalidArgument, match="image"):
+        SAGExplorer(model, torch.stack([image, image]))
+    explorer = SAGExplorer(model, image, run=False)
+    with pytest.raises(InvalidArgument, match="patches"):
+        explorer.set_visible([49])
+    explorer.close()
+    assert isinstance(xw.sag.SAGExplorer, type)
