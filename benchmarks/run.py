@@ -14,6 +14,8 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
   against the bare model (meters.py, heatmap_tables.py); deletion + insertion curves on both models.
 - ``quality`` (issue 4): insertion and deletion AUC and evidence energy of every method on 50 toy images, with a
   random-map control.
+- ``sag`` (issue 5): SAG at defaults on the toy classifier (and ResNet-50 on CUDA): wall time per image, forward
+  passes, beam levels, roots (sag_tables.py), written to benchmarks/results/sag_<device>.md.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality")
+PARTS = ("core", "heatmaps", "quality", "sag")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -268,6 +270,20 @@ def heatmaps_part(device: str, parts: set[str], quick: bool, out: Path) -> list[
     return settings.failures
 
 
+def sag_part(device: str, quick: bool, out: Path) -> None:
+    """The SAG table of issue 5."""
+    from sag_tables import sag_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = sag_section(device, quick)
+    header = [f"# SAG benchmarks (issue 5) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -289,6 +305,8 @@ def main() -> None:
     failures = []
     if parts & {"heatmaps", "quality"}:
         failures = heatmaps_part(args.device, parts, args.quick, RESULTS / f"heatmaps_{suffix}")
+    if "sag" in parts:
+        sag_part(args.device, args.quick, RESULTS / f"sag_{suffix}")
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)
