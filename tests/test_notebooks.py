@@ -77,3 +77,29 @@ def test_heatmaps_notebook_saves_a_drawn_explorer(executed):
     assert any(label.startswith("Grad-CAM deletion, AUC ") for label in labels)
     statuses = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
     assert any(s.startswith("I-GOS: ") and "insertion" in s for s in statuses)
+
+
+def test_sag_notebook_saves_a_drawn_graph_and_patch_editor(executed):
+    notebook = executed["02_sag.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    dnf = "P10 & P11 & P17 & P18 | P16 & P17 & P23 & P24"                   # a root on the crest, one on the wing
+    assert dnf in printed
+    assert any("image/png" in o.get("data", {}) for o in outputs), "result.figure() was not drawn"
+    models = widget_models(notebook)
+    graphs = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.graph.GraphView"]
+    assert len(graphs) == 1
+    nodes = graphs[0]["state"]["nodes"]
+    assert sum(n["level"] == 0 for n in nodes) == 2 and len(nodes) > 2
+    assert all(n["label"].endswith("%") and n["detail"].startswith("P") for n in nodes)
+    thumbnails = {b["path"][1]: base64.b64decode(b["data"])
+                  for b in graphs[0]["buffers"] if b["path"][2:] == ["image"]}
+    assert sorted(thumbnails) == list(range(len(nodes)))
+    assert all(png.startswith(b"\x89PNG") for png in thumbnails.values())
+    editors = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"
+               and "xw-sag-image" in m["state"]["_dom_classes"]]
+    assert len(editors) == 1 and (editors[0]["state"]["width"], editors[0]["state"]["height"]) == (112, 112)
+    assert {("image",), ("heatmap",)} <= {tuple(b["path"]) for b in editors[0]["buffers"]}
+    html = {tuple(m["state"]["_dom_classes"]): m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"}
+    assert "forward passes" in html[("xw-run-status",)]
+    assert dnf in html[("xw-sag-dnf",)].replace("&amp;", "&")

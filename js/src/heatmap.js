@@ -26,6 +26,7 @@ import { imagePixelFromClient } from "./lib/geometry.js";
  * @property {number} threshold 0..1; see blendHeatmap.
  * @property {string} mode "overlay" | "kept".
  * @property {boolean} show_controls show the sliders and selects.
+ * @property {boolean} show_legend show the 0..1 colour bar under the image.
  * @property {number} display_width CSS width of the drawn image in px (<= 0: natural size).
  * @property {boolean} pixelated use `image-rendering: pixelated` on the canvas.
  * @property {string} title text above the image (hidden when empty).
@@ -258,7 +259,7 @@ function render({ model, el }) {
     }
     // No map: no legend. "kept" mode shows no colours: hide the bar but keep its space,
     // so switching modes does not make the controls jump.
-    legend.hidden = !heatFits();
+    legend.hidden = !heatFits() || model.get("show_legend") === false;
     legend.style.visibility = model.get("mode") === "kept" ? "hidden" : "";
     refreshStatus();
     draws += 1;
@@ -406,6 +407,10 @@ function render({ model, el }) {
     addRow(name, labelText, select, readout);
   }
 
+  function showLegend() {
+    legend.hidden = model.get("show_legend") === false || !heatFits();
+  }
+
   function buildControls() {
     for (const dispose of controlDisposers) dispose();
     controlDisposers = [];
@@ -488,6 +493,7 @@ function render({ model, el }) {
   onModel("change:display_width", applyLayout);
   onModel("change:pixelated", applyLayout);
   onModel("change:show_controls", buildControls);
+  onModel("change:show_legend", showLegend);
   onModel("msg:custom", (/** @type {any} */ msg) => {
     // Optional status text from Python: widget.send({"event": "status", "text": "..."}).
     if (msg && (msg.event === "status" || msg.type === "status")) {
@@ -499,6 +505,7 @@ function render({ model, el }) {
   // ---- first draw ------------------------------------------------------------
   applyLayout();
   buildControls();
+  showLegend();
   updateColorbar();
   loadHeat();
   void loadImage();

@@ -257,6 +257,14 @@ describe("heatmap view: controls", () => {
     model.pySet("show_controls", false);
     expect(el.querySelector(".xw-alpha")).toBeNull();
   });
+
+  it("show_legend hides and shows the colour bar", async () => {
+    const { el, model } = await mount({ show_legend: false });
+    await ready(el);
+    expect(el.querySelector(".xw-legend").hidden).toBe(true);
+    model.pySet("show_legend", true);
+    expect(el.querySelector(".xw-legend").hidden).toBe(false);
+  });
 });
 
 describe("heatmap view: mouse", () => {

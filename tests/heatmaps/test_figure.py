@@ -68,3 +68,12 @@ def test_save_figure_formats(tmp_path):
 def test_bad_input(call, message):
     with pytest.raises(InvalidArgument, match=message):
         call()
+
+
+def test_figures_display_as_png_in_jupyter_without_pyplot():
+    figure = _result(2).figure()
+    png = figure._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    import matplotlib.pyplot as plt
+
+    assert figure not in [plt.figure(n) for n in plt.get_fignums()]     # nothing registered with pyplot

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ..core.errors import invalid
 
-__all__ = ["FIGURE_FORMATS", "blend", "saliency_figure", "save_figure"]
+__all__ = ["FIGURE_FORMATS", "PaperFigure", "blend", "saliency_figure", "save_figure"]
 
 FIGURE_FORMATS = ("pdf", "svg", "png")
 KEPT_GREY = 128 / 255
@@ -26,6 +26,23 @@ _RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "font.size
        "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7}
 #: Okabe-Ito colours (colourblind-safe) for the curves of up to four methods.
 _CURVE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+
+
+class PaperFigure(Figure):
+    """A matplotlib ``Figure`` that Jupyter shows as an image.
+
+    The figures here are built without pyplot (nothing is registered globally, nothing leaks in scripts), and a
+    bare ``Figure`` displays only as text in a notebook unless ``%matplotlib inline`` ran; ``_repr_png_`` draws it
+    with the same settings as :func:`save_figure`.
+    """
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(_RC):
+            self.savefig(buffer, format="png", dpi=150, bbox_inches="tight", pad_inches=0.02)
+        return buffer.getvalue()
 
 
 def blend(image: np.ndarray, heat: np.ndarray, *, colormap: str = "viridis", alpha: float = 0.5,
@@ -85,7 +102,7 @@ def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | No
         raise invalid("titles", f"{len(titles)} titles", f"one per panel ({len(images)})")
     panels = len(images) + (1 if curves else 0)
     with matplotlib.rc_context(_RC):
-        figure = Figure(figsize=(panel_inches * panels + (0.6 if curves else 0.0), panel_inches + 0.55),
+        figure = PaperFigure(figsize=(panel_inches * panels + (0.6 if curves else 0.0), panel_inches + 0.55),
                         layout="constrained")
         widths = [1.0] * len(images) + ([1.35] if curves else [])
         axes = figure.subplots(1, panels, width_ratios=widths, squeeze=False)[0]

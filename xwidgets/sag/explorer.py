@@ -43,6 +43,8 @@ class SAGExplorer(widgets.VBox):
         params: overrides of :data:`~xwidgets.sag.SAG_PARAMS`.
         seed: the heuristic's seed.
         thumbnail_size: the graph's node size in CSS pixels.
+        graph_width: the graph's drawn width in CSS pixels (a wider graph is scaled down to fit, so it sits beside
+            the image in a notebook's output area); None draws it at its natural width.
         run: start the search at once (False: call :meth:`run`).
 
     Attributes:
@@ -51,7 +53,7 @@ class SAGExplorer(widgets.VBox):
     """
 
     def __init__(self, model: Model, image: object, *, target: object = None, params: dict | None = None,
-                 seed: int = 0, thumbnail_size: int = 84, run: bool = True):
+                 seed: int = 0, thumbnail_size: int = 84, graph_width: int | None = 520, run: bool = True):
         if not isinstance(model, Classifier):
             raise invalid("model", f"an object of type {type(model).__name__}",
                           "an xw.Classifier (wrap your torch module first)")
@@ -91,18 +93,19 @@ class SAGExplorer(widgets.VBox):
         self._visible_score: float | None = None
 
         self.image_view = HeatmapView(pixels[0], None, colormap="gray", alpha=0.55, threshold=0.5,
-                                      title="click patches to hide or show them", display_width=320,
-                                      show_controls=False)
+                                      title="click patches to hide or show them", display_width=280,
+                                      show_controls=False, show_legend=False)
         self.image_view.add_class("xw-sag-image")
         self.score_text = widgets.HTML("")
         self.score_text.add_class("xw-sag-score")
-        self.show_all = widgets.Button(description="show all patches", layout=widgets.Layout(width="150px"))
-        self.hide_all = widgets.Button(description="hide all patches", layout=widgets.Layout(width="150px"))
+        self.show_all = widgets.Button(description="show all patches", layout=widgets.Layout(width="138px"))
+        self.hide_all = widgets.Button(description="hide all patches", layout=widgets.Layout(width="138px"))
         self.show_all.add_class("xw-sag-show-all")
         self.hide_all.add_class("xw-sag-hide-all")
-        self.graph_view = GraphView([], [], title="", thumbnail_size=thumbnail_size, enlarged_size=224)
+        self.graph_view = GraphView([], [], title="", thumbnail_size=thumbnail_size, enlarged_size=224,
+                                    display_width=graph_width)
         self.graph_view.add_class("xw-sag-graph")
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="320px"))
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="280px"))
         self.status = widgets.HTML("")
         self.status.add_class("xw-run-status")
         self.dnf_text = widgets.HTML("")
@@ -110,9 +113,11 @@ class SAGExplorer(widgets.VBox):
         self.controls = {name: control_for(SAG_PARAMS[name], values[name]) for name in CONTROLS}
         self.controls["grid"].max = min(SAG_PARAMS["grid"].high, min(pixels.shape[-2:]))
 
+        for control in self.controls.values():
+            control.layout.width = "300px"
         left = widgets.VBox([self.image_view, self.score_text, widgets.HBox([self.show_all, self.hide_all]),
                              self.progress, self.status, *self.controls.values()],
-                            layout=widgets.Layout(margin="0 24px 0 0"))
+                            layout=widgets.Layout(margin="0 16px 0 0", width="310px"))
         right = widgets.VBox([self.dnf_text, self.graph_view])
         super().__init__([self.target_selector, widgets.HBox([left, right],
                                                              layout=widgets.Layout(flex_flow="row wrap"))])
@@ -125,7 +130,7 @@ class SAGExplorer(widgets.VBox):
         self.target_selector.observe(lambda change: self.run(), names="value")
         for name, control in self.controls.items():
             control.observe(self._on_control, names="value")
-        self._draw_visible()
+        self.set_visible(self.visible)
         if run:
             self.run()
 
@@ -209,7 +214,7 @@ class SAGExplorer(widgets.VBox):
         self.graph_view.set_graph(nodes, edges)
         shown = len(result.shown[0])
         self.dnf_text.value = (f"<b>{len(result.roots[0])}</b> root(s), <b>{shown}</b> diverse shown: "
-                               f"<code>{result.dnf(0) or 'none'}</code>")
+                               f"<code>{(result.dnf(0) or 'none').replace('&', '&amp;')}</code>")
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self.status.value = (f"SAG: {result.timings['total']:.2f} s · {result.stats['forward_images']} forward "
                              f"passes · {result.stats['levels']} beam level(s)")
@@ -306,6 +311,7 @@ class SAGExplorer(widgets.VBox):
         (``.pdf``, ``.svg`` or ``.png``) when given."""
         if self.result is None:
             raise XWidgetsError("no SAG yet: wait for the search to finish (explorer.wait()) before figure()")
+        style.setdefault("title", f"{self._label(self.target_selector.value)} · {self.result.dnf(0) or 'no root found'}")
         return self.result.figure(0, path=path, **style)
 
     def close(self) -> None:

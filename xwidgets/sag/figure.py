@@ -13,7 +13,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch, Rectangle
 
-from ..heatmaps.figure import _RC, save_figure
+from ..heatmaps.figure import _RC, PaperFigure, save_figure
 from .graph import edge_colour, node_colour
 
 __all__ = ["graph_figure"]
@@ -37,7 +37,7 @@ def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float =
         columns = max((len(r) for r in rows.values()), default=1)
         cell_w, cell_h = thumbnail_inches * 1.25, thumbnail_inches * 1.55
         width, height = max(columns * cell_w, 3.0), len(levels) * cell_h + 0.45
-        figure = Figure(figsize=(width, height))
+        figure = PaperFigure(figsize=(width, height))
         axes = {}
         images = result.insertion_images([n["patches"] for n in nodes], index) if nodes else None
         position = {n["id"]: i for i, n in enumerate(nodes)}

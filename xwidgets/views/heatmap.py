@@ -42,6 +42,7 @@ class HeatmapView(anywidget.AnyWidget):
         title: a line above the image.
         display_width: the drawn width in CSS pixels (default: the image width, at least 256 and at most 512).
         show_controls: draw the alpha, threshold, colormap and mode controls under the image.
+        show_legend: draw the 0..1 colour bar under the image.
 
     Traits ``alpha``, ``threshold``, ``colormap`` and ``mode`` sync both ways and can be ``jslink``-ed.
     """
@@ -60,10 +61,11 @@ class HeatmapView(anywidget.AnyWidget):
     display_width = traitlets.Int(256).tag(sync=True)
     pixelated = traitlets.Bool(False).tag(sync=True)
     show_controls = traitlets.Bool(True).tag(sync=True)
+    show_legend = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, image: object, heatmap: object = None, *, colormap: str = "viridis", alpha: float = 0.5,
                  threshold: float = 0.0, mode: str = "overlay", title: str = "", display_width: int | None = None,
-                 show_controls: bool = True):
+                 show_controls: bool = True, show_legend: bool = True):
         pixels, png = _encode_image(image)
         height, width = pixels.shape[-2:]
         heat = _encode_heatmap(heatmap, (height, width))
@@ -71,7 +73,8 @@ class HeatmapView(anywidget.AnyWidget):
             display_width = min(max(width, 256), 512)
         super().__init__(image=png, width=width, height=height, heatmap=heat, colormap=colormap, alpha=alpha,
                          threshold=threshold, mode=mode, title=title, display_width=display_width,
-                         pixelated=bool(display_width >= 2 * width), show_controls=show_controls)
+                         pixelated=bool(display_width >= 2 * width), show_controls=show_controls,
+                         show_legend=show_legend)
         self._pixels = pixels
         self._values = np.frombuffer(heat, dtype="<f4").reshape(height, width) if heat else None
         self._click_callbacks: list[Callable[[int, int, float | None], object]] = []
