@@ -61,7 +61,12 @@ def test_sag_explorer_edits_patches_loads_nodes_and_reruns(lab, page):
     page.goto(f"{lab['url']}/lab/tree/02_sag.ipynb?token={lab['token']}&reset")
     page.wait_for_function(KERNEL_IDLE, timeout=90000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_selector(f"{STATUS}:has-text('forward passes')", timeout=180000)
+    try:
+        page.wait_for_selector(f"{STATUS}:has-text('forward passes')", timeout=180000)
+    except Exception:
+        OUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUT / "sag_explorer_timeout.png"), full_page=True)
+        raise
     page.wait_for_function(f"() => {{ const g = document.querySelector(\"{GRAPH}\");"
                            f" return g && g.dataset.ready === 'true' && Number(g.dataset.nodes) >= 1; }}",
                            timeout=30000)

@@ -53,7 +53,7 @@ class SAGExplorer(widgets.VBox):
     """
 
     def __init__(self, model: Model, image: object, *, target: object = None, params: dict | None = None,
-                 seed: int = 0, thumbnail_size: int = 84, graph_width: int | None = 520, run: bool = True):
+                 seed: int = 0, thumbnail_size: int = 84, graph_width: int | None = 460, run: bool = True):
         if not isinstance(model, Classifier):
             raise invalid("model", f"an object of type {type(model).__name__}",
                           "an xw.Classifier (wrap your torch module first)")
@@ -117,10 +117,9 @@ class SAGExplorer(widgets.VBox):
             control.layout.width = "300px"
         left = widgets.VBox([self.image_view, self.score_text, widgets.HBox([self.show_all, self.hide_all]),
                              self.progress, self.status, *self.controls.values()],
-                            layout=widgets.Layout(margin="0 16px 0 0", width="310px"))
-        right = widgets.VBox([self.dnf_text, self.graph_view])
-        super().__init__([self.target_selector, widgets.HBox([left, right],
-                                                             layout=widgets.Layout(flex_flow="row wrap"))])
+                            layout=widgets.Layout(margin="0 12px 0 0", width="304px"))
+        right = widgets.VBox([self.dnf_text, self.graph_view], layout=widgets.Layout(flex="1 1 0", min_width="0"))
+        super().__init__([self.target_selector, widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row"))])
         self.add_class("xw-sag-explorer")
 
         self.image_view.on_click(self._on_patch_click)
