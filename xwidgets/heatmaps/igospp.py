@@ -131,10 +131,10 @@ def igospp(model, images: object, target: object = None, *, seed: int = 0, progr
             progress.check()
             direction_d, direction_i = context.direction(deletion, insertion)
             if values["optimiser"] == "nag":
-                alpha = torch.full((batch,), nag_step(values["nag_step"], resolution),
-                                   device=model.device)
+                alpha = torch.full((batch,), nag_step(values["nag_step"], resolution), device=model.device)
                 objective = context.objective(deletion, insertion)
-                theta = ((deletion - alpha[0] * direction_d).clamp(0, 1), (insertion - alpha[0] * direction_i).clamp(0, 1))
+                theta = ((deletion - alpha[0] * direction_d).clamp(0, 1),
+                         (insertion - alpha[0] * direction_i).clamp(0, 1))
                 momentum = iteration / (iteration + 3)
                 deletion, insertion = ((t + momentum * (t - p)).clamp(0, 1) for t, p in zip(theta, theta_previous))
                 theta_previous = theta
@@ -166,7 +166,8 @@ class _Context:
         self.values, self.generator = values, generator
 
     def _perturbed(self, up, rows, insert, noisy):
-        """Deletion rows Ĩ + (I − Ĩ)·U, insertion rows I − (I − Ĩ)·U for full-resolution masks U ``[n, 1, H, W]``.
+        """Deletion rows Ĩ + (I − Ĩ)·U, insertion rows I − (I − Ĩ)·U, for full-resolution masks U ``[n, 1, H, W]``
+        (low U shows Ĩ in deletion rows and I in insertion rows).
 
         ``rows`` indexes the images (a slice of one image broadcasts it); ``insert`` ``[n]`` bool; plus noise
         when ``noisy``.

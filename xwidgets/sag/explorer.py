@@ -295,7 +295,8 @@ class SAGExplorer(widgets.VBox):
         self._visible_score = score
         full = float(self._probabilities[self.target_selector.value])
         relative = score / full if full > 0 else 0.0
-        self.score_text.value = (f"{len(patches)} of {self.grid ** 2} patches shown · p({self._label(self.target_selector.value)}) "
+        label = self._label(self.target_selector.value)
+        self.score_text.value = (f"{len(patches)} of {self.grid ** 2} patches shown · p({label}) "
                                  f"= <b>{score:.3f}</b> · <b>{100 * relative:.0f}%</b> of the full image")
 
     def _draw_visible(self) -> None:
@@ -310,7 +311,8 @@ class SAGExplorer(widgets.VBox):
         (``.pdf``, ``.svg`` or ``.png``) when given."""
         if self.result is None:
             raise XWidgetsError("no SAG yet: wait for the search to finish (explorer.wait()) before figure()")
-        style.setdefault("title", f"{self._label(self.target_selector.value)} · {self.result.dnf(0) or 'no root found'}")
+        label = self._label(self.target_selector.value)
+        style.setdefault("title", f"{label} · {self.result.dnf(0) or 'no root found'}")
         return self.result.figure(0, path=path, **style)
 
     def close(self) -> None:
