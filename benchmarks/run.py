@@ -16,6 +16,9 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
   random-map control.
 - ``sag`` (issue 5): SAG at defaults on the toy classifier (and ResNet-50 on CUDA): wall time per image, forward
   passes, beam levels, roots (sag_tables.py), written to benchmarks/results/sag_<device>.md.
+- ``concepts`` (issue 6): XNN feature extraction per image, SRAE training for N images (one attempt and with
+  retries) and explaining images, on the toy classifier (and ResNet-50 on CUDA) (concept_tables.py), written to
+  benchmarks/results/concepts_<device>.md.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality", "sag")
+PARTS = ("core", "heatmaps", "quality", "sag", "concepts")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -284,6 +287,20 @@ def sag_part(device: str, quick: bool, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def concepts_part(device: str, quick: bool, out: Path) -> None:
+    """The concept table of issue 6."""
+    from concept_tables import concept_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = concept_section(device, quick)
+    header = [f"# Concept benchmarks (issue 6) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -307,6 +324,8 @@ def main() -> None:
         failures = heatmaps_part(args.device, parts, args.quick, RESULTS / f"heatmaps_{suffix}")
     if "sag" in parts:
         sag_part(args.device, args.quick, RESULTS / f"sag_{suffix}")
+    if "concepts" in parts:
+        concepts_part(args.device, args.quick, RESULTS / f"concepts_{suffix}")
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -103,3 +103,29 @@ def test_sag_notebook_saves_a_drawn_graph_and_patch_editor(executed):
     html = {tuple(m["state"]["_dom_classes"]): m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"}
     assert "forward passes" in html[("xw-run-status",)]
     assert dnf in html[("xw-sag-dnf",)].replace("&amp;", "&")
+
+
+def test_concepts_notebook_saves_bars_cards_and_a_faithful_space(executed):
+    import re
+
+    notebook = executed["03_concepts.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    r2 = float(re.search(r"'r2': (-?[\d.]+)", printed).group(1))
+    assert r2 > 0.5, printed                                            # ŷ follows the logit on held-out images
+    assert "concept 1 " in printed and sum(o.get("data", {}).get("image/png") is not None for o in outputs) == 2
+    models = widget_models(notebook)
+    galleries = {tuple(m["state"]["_dom_classes"]): m for m in models
+                 if m["state"].get("_anywidget_id") == "xwidgets.views.gallery.GalleryView"}
+    cards = galleries[("xw-concept-cards",)]["state"]["groups"]
+    assert [g["id"] for g in cards] == [f"concept{k}" for k in range(5)]
+    assert sum(len(g["items"]) for g in cards) >= 6
+    assert len(galleries[("xw-concept-picker",)]["state"]["groups"][0]["items"]) == 12
+    bars = [m for m in models if m["model_name"] == "BarsModel"]
+    assert len(bars) == 1 and bars[0]["state"]["selected"] is not None
+    images = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"
+              and "xw-concept-image" in m["state"]["_dom_classes"]]
+    assert len(images) == 1 and (images[0]["state"]["width"], images[0]["state"]["height"]) == (112, 112)
+    assert images[0]["state"]["title"].startswith("concept 2:")                 # select_concept(1) in the notebook
+    html = {tuple(m["state"]["_dom_classes"]): m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"}
+    assert "faithfulness gap" in html[("xw-concept-summary",)]

@@ -11,11 +11,12 @@ from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  
 from .heatmaps import explain  # noqa: E402
 
 __all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
-           "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "HeatmapExplorer", "SAGExplorer"]
+           "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "GalleryView",
+           "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer"]
 
 
 def __getattr__(name: str):
-    if name in ("HeatmapView", "GraphView"):
+    if name in ("HeatmapView", "GraphView", "GalleryView"):
         from . import views
 
         return getattr(views, name)
@@ -27,7 +28,11 @@ def __getattr__(name: str):
         from .sag.explorer import SAGExplorer
 
         return SAGExplorer
-    if name in ("sag", "toy", "views"):
+    if name == "ConceptExplorer":
+        from .concepts.explorer import ConceptExplorer
+
+        return ConceptExplorer
+    if name in ("sag", "toy", "views", "concepts"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

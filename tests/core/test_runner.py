@@ -95,3 +95,19 @@ def test_headless_progress_forms():
     progress.cancel()
     with pytest.raises(Cancelled):
         optimise(3, progress=progress)
+
+
+def test_a_part_maps_its_fractions_and_shares_cancellation_and_streaming():
+    reports, states = [], []
+    whole = Progress(lambda f, m: reports.append((f, m)), states.append)
+    step = whole.part(0.3, 1.0)
+    step.report(0.0, "a")
+    step.report(0.5, "b")
+    step.report(1.0, "c")
+    assert reports == [(0.3, "a"), (pytest.approx(0.65), "b"), (1.0, "c")]
+    step.stream({"x": 1})
+    assert states == [{"x": 1}] and step.wants_partials
+    whole.cancel()
+    assert step.cancelled
+    with pytest.raises(Cancelled):
+        step.check()

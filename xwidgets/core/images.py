@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .errors import describe, invalid
 
-__all__ = ["to_batch", "to_numpy_uint8", "resize_batch"]
+__all__ = ["to_batch", "to_numpy_uint8", "resize_batch", "is_pil"]
 
 def to_batch(images: object, *, size: int | tuple[int, int] | None = None, name: str = "images") -> torch.Tensor:
     """Convert images to one float32 RGB batch ``[B, 3, H, W]`` with values in [0, 1], on the CPU.
@@ -87,7 +87,7 @@ def _one(image: object, name: str) -> torch.Tensor:
     """Convert a single item (which may itself hold a batch) to ``[b, 3, H, W]`` float32 in [0, 1]."""
     if isinstance(image, (str, Path)):
         return _from_path(Path(image), name)
-    if _is_pil(image):
+    if is_pil(image):
         return _from_numpy(np.asarray(image.convert("RGB")), name)
     if isinstance(image, np.ndarray):
         return _from_numpy(image, name)
@@ -96,7 +96,7 @@ def _one(image: object, name: str) -> torch.Tensor:
     raise invalid(name, f"an object of type {type(image).__name__}", "a PIL image, numpy array, torch tensor or path")
 
 
-def _is_pil(image: object) -> bool:
+def is_pil(image: object) -> bool:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency

@@ -65,6 +65,15 @@ class Progress:
             self._last_stream = now
             self._on_partial(state)
 
+    def part(self, low: float, high: float) -> Progress:
+        """A Progress for one step of the work: its fractions 0..1 report as ``low..high`` of the whole, it
+        streams to the same listener, and it shares this one's cancellation."""
+
+        def report(fraction: float, message: str) -> None:
+            self.report(low + (high - low) * fraction, message)
+
+        return Progress(report, self._on_partial, stream_interval=self._interval, cancel_event=self._cancel)
+
     def cancel(self) -> None:
         """Ask the work to stop at its next :meth:`check`."""
         self._cancel.set()
