@@ -1,6 +1,7 @@
 """ConceptExplorer: a class's XNN explanation space, live.
 
-Top left, the current image in a :class:`~xwidgets.views.HeatmapView` with the selected concept's map over it.
+Top left, the current image in a :class:`~xwidgets.views.HeatmapView` with the selected concept's map over it
+and the map's locality (the share of its mass in its top 10 % of cells).
 Beside it, a bqplot bar chart of the concepts' contributions to the class logit, with the network's logit, the
 faithful prediction ŷ and their gap; click a bar to select that concept. Right, the controls: k and the loss
 weights. Changing one retrains from the cached features (the dataset pass is never repeated) under a progress bar,
@@ -289,7 +290,8 @@ class ConceptExplorer(widgets.VBox):
         active = float(explanation.activations[0, concept]) > 0
         self.image_view.set_data(image=explanation.images[0], heatmap=explanation.maps[0, concept] if active else None)
         contribution = float(explanation.contributions[0, concept])
-        self.image_view.title = (f"concept {concept + 1}: {contribution:+.2f}" if active
+        locality = float(explanation.locality[0, concept])
+        self.image_view.title = (f"concept {concept + 1}: {contribution:+.2f} · locality {locality:.2f}" if active
                                  else f"concept {concept + 1}: inactive on this image")
 
     # ------------------------------------------------------------------------------------------ clicks
