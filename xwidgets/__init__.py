@@ -12,7 +12,8 @@ from .heatmaps import explain  # noqa: E402
 
 __all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
            "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "GalleryView",
-           "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer"]
+           "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",
+           "summaries"]
 
 
 def __getattr__(name: str):
@@ -32,7 +33,7 @@ def __getattr__(name: str):
         from .concepts.explorer import ConceptExplorer
 
         return ConceptExplorer
-    if name in ("sag", "toy", "views", "concepts"):
+    if name in ("sag", "toy", "views", "concepts", "summaries"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -1,0 +1,143 @@
+"""SummaryPipeline: cached steps, re-clustering without recomputation, ground truth on the toy world with a
+control, statistics per model, figure and bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+import xwidgets as xw
+from xwidgets.core.errors import InvalidArgument, XWidgetsError
+from xwidgets.summaries import SummaryPipeline, accept_clusters, cluster_proposals, summaries_per_model
+from xwidgets.toy import PARTS
+
+FAST_MASKS = {"smooth_iterations": 100, "sharp_iterations": 60}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return xw.toy.classifier()
+
+
+@pytest.fixture(scope="module")
+def ember():
+    world = xw.toy.ToyWorld()
+    species = [s.name for s in world.species].index("ember thrush")
+    return [world.sample(species, seed=9630 + i) for i in range(16)]
+
+
+@pytest.fixture(scope="module")
+def pipeline(model, ember):
+    return SummaryPipeline(model, np.stack([s.image for s in ember]), "ember thrush", mask_params=FAST_MASKS)
+
+
+@pytest.fixture(scope="module")
+def result(pipeline):
+    return pipeline.run()
+
+
+def _part(result, labels, proposal):
+    """The part (index into ("background",) + PARTS) most of a proposal's salient pixels belong to."""
+    x0, y0, x1, y1 = (int(v) for v in result.boxes[proposal].tolist())
+    row = int(result.box_image[proposal])
+    salient = result.saliency[row, 0, y0:y1, x0:x1] >= 0.5
+    counts = torch.bincount(labels[row, y0:y1, x0:x1][salient].long(), minlength=len(PARTS) + 1)
+    return int(counts.argmax())
+
+
+def _purity(summaries, part_of) -> float:
+    """Mean over summaries of the share of samples on the summary's majority bird part (a sample mostly on the
+    background counts against it)."""
+    shares = []
+    for summary in summaries:
+        parts = [part_of(p) for p in summary["samples"]]
+        if parts:
+            shares.append(max([parts.count(p) for p in set(parts) if p != 0] or [0]) / len(parts))
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def test_summaries_are_pure_parts_of_the_evidence_and_beat_random_regions(result, ember):
+    labels = torch.from_numpy(np.stack([s.labels for s in ember]))[result.indices]
+    accepted = result.accepted
+    assert 1 <= len(accepted) <= 4                      # ember thrush's evidence: orange body, striped wing
+    purity = _purity(accepted, lambda p: _part(result, labels, p))
+    evidence = {PARTS.index(p) + 1 for p in ember[0].evidence_parts}
+    on_evidence = np.mean([_part(result, labels, p) in evidence for s in accepted for p in s["samples"]])
+    # control: boxes of the same sizes at random places on the same images, clustered and accepted the same way
+    generator = torch.Generator().manual_seed(9650)
+    sizes = result.boxes[:, 2:] - result.boxes[:, :2]
+    corner = torch.rand(len(sizes), 2, generator=generator) * (112 - sizes)
+    random_boxes = torch.cat([corner.floor(), corner.floor() + sizes], dim=1)
+    descriptors = torch.nn.functional.normalize(torch.rand(len(sizes), 8, generator=generator), dim=1)
+    scores = descriptors @ descriptors.T
+    control = accept_clusters(cluster_proposals(scores, result.box_image), result.images, random_boxes,
+                              result.box_image)
+
+    def control_part(p):
+        x0, y0, x1, y1 = (int(v) for v in random_boxes[p].tolist())
+        box = labels[int(result.box_image[p]), y0:y1, x0:x1]
+        return int(torch.bincount(box.flatten().long(), minlength=len(PARTS) + 1).argmax())
+
+    control_purity = _purity([c for c in control if len(c["samples"]) > 1], control_part)
+    control_evidence = np.mean([control_part(p) in evidence for c in control for p in c["samples"]])
+    print(f"purity {purity:.2f} (control {control_purity:.2f}); on evidence {on_evidence:.2f} "
+          f"(control {control_evidence:.2f}); {len(accepted)} accepted of {len(result.summaries)}")
+    assert purity >= 0.8 and purity > control_purity + 0.15
+    assert on_evidence >= 0.8 and on_evidence > control_evidence + 0.4
+
+
+def _shape(summaries):
+    """The summaries without their SSIM (NaN for a one-member cluster, and NaN != NaN)."""
+    return [(s["exemplar"], s["members"], s["samples"], s["accepted"]) for s in summaries]
+
+
+def test_reclustering_reuses_masks_regions_and_matching(pipeline, result, monkeypatch):
+    import xwidgets.summaries.summary as summary_module
+
+    for name in ("crisp_masks", "salient_regions", "proposals", "describe_proposals", "match_scores"):
+        monkeypatch.setattr(summary_module, name, lambda *a, **k: pytest.fail("a cached step was recomputed"))
+    fewer = pipeline.run(preference_factor=4.0)
+    assert len(fewer.summaries) <= len(result.summaries)
+    again = pipeline.run()
+    assert _shape(again.summaries) == _shape(result.summaries)      # the default clustering again
+
+
+def test_a_new_region_parameter_redoes_the_regions_but_not_the_masks(pipeline, monkeypatch):
+    import xwidgets.summaries.summary as summary_module
+
+    monkeypatch.setattr(summary_module, "crisp_masks", lambda *a, **k: pytest.fail("masks were recomputed"))
+    bigger = pipeline.run(min_area=0.02)
+    assert bigger.params["min_area"] == 0.02
+    pipeline.run()                                                   # restore the cache for the other tests
+
+
+def test_summaries_per_model_counts_each_model(model, ember):
+    images = np.stack([s.image for s in ember[:6]])
+    results = summaries_per_model({"toy": model}, images, "ember thrush", preference_factor=1.3)
+    assert list(results) == ["toy"] and results["toy"].target_name == "ember thrush"
+    with pytest.raises(InvalidArgument, match="models"):
+        summaries_per_model({}, images, "ember thrush")
+
+
+def test_figure_and_save(result, tmp_path):
+    figure = result.figure(path=tmp_path / "summaries.pdf")
+    assert (tmp_path / "summaries.pdf").stat().st_size > 1000
+    assert len([a for a in figure.axes if a.images]) == sum(min(6, len(s["samples"])) for s in result.accepted)
+    loaded = xw.core.Result.load(result.save(tmp_path / "summaries.xwr"))
+    assert _shape(loaded.summaries) == _shape(result.summaries) and torch.equal(loaded.boxes, result.boxes)
+
+
+def test_bad_input(model, ember):
+    images = np.stack([s.image for s in ember[:2]])
+    with pytest.raises(InvalidArgument, match="target"):
+        SummaryPipeline(model, images, "no such bird")
+    with pytest.raises(InvalidArgument, match="layer"):
+        SummaryPipeline(model, images, "ember thrush", layer="nope")
+    with pytest.raises(InvalidArgument, match="preference_factor"):
+        SummaryPipeline(model, images, "ember thrush").run(preference_factor=-1)
+    with pytest.raises(InvalidArgument, match="model"):
+        SummaryPipeline(xw.toy.embedder(), images, 0)
+    never = SummaryPipeline(model, images, "goldcap", mask_params={"smooth_iterations": 1, "sharp_iterations": 1})
+    with pytest.raises(InvalidArgument, match="none of them classified as goldcap"):
+        never.run()
+    with pytest.raises(XWidgetsError, match="no accepted summary"):
+        xw.summaries.SummaryResult(method="x", params={}, images=torch.zeros(1, 3, 8, 8), summaries=[]).figure()
