@@ -82,7 +82,7 @@ class SummaryResult(Result):
 
 
 class SummaryPipeline:
-    """Masks → regions → proposals → matching → clusters → acceptance for the images of one class, with caches.
+    """Masks → regions → proposals → matching → clusters → acceptance for one class's images, with caches.
 
     Args:
         model: a :class:`~xwidgets.core.models.Classifier`.
