@@ -19,6 +19,8 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
 - ``concepts`` (issue 6): XNN feature extraction per image, SRAE training for N images (one attempt and with
   retries) and explaining images, on the toy classifier (and ResNet-50 on CUDA) (concept_tables.py), written to
   benchmarks/results/concepts_<device>.md.
+- ``summaries`` (issue 7): crisp masks per image, the matching cost at several numbers of images and re-clustering
+  (summary_tables.py), written to benchmarks/results/summaries_<device>.md.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality", "sag", "concepts")
+PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -304,6 +306,20 @@ def concepts_part(device: str, quick: bool, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def summaries_part(device: str, quick: bool, out: Path) -> None:
+    """The visual-summaries table of issue 7."""
+    from summary_tables import summary_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = summary_section(device, quick)
+    header = [f"# Visual-summary benchmarks (issue 7) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -329,6 +345,8 @@ def main() -> None:
         sag_part(args.device, args.quick, RESULTS / f"sag_{suffix}")
     if "concepts" in parts:
         concepts_part(args.device, args.quick, RESULTS / f"concepts_{suffix}")
+    if "summaries" in parts:
+        summaries_part(args.device, args.quick, RESULTS / f"summaries_{suffix}")
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -129,3 +129,22 @@ def test_concepts_notebook_saves_bars_cards_and_a_faithful_space(executed):
     assert images[0]["state"]["title"].startswith("concept 2:")                 # select_concept(1) in the notebook
     html = {tuple(m["state"]["_dom_classes"]): m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"}
     assert "faithfulness gap" in html[("xw-concept-summary",)]
+
+
+def test_summaries_notebook_saves_summaries_members_and_the_model_chart(executed):
+    import re
+
+    notebook = executed["04_summaries.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    accepted = int(re.search(r"(\d+) summaries accepted of", printed).group(1))
+    assert accepted >= 1 and "re-clustered in" in printed
+    assert any("image/png" in o.get("data", {}) for o in outputs), "result.figure() was not drawn"
+    models = widget_models(notebook)
+    galleries = {tuple(m["state"]["_dom_classes"]): m["state"] for m in models
+                 if m["state"].get("_anywidget_id") == "xwidgets.views.gallery.GalleryView"}
+    assert len(galleries[("xw-summary-gallery",)]["groups"]) == accepted
+    members = galleries[("xw-summary-members",)]["groups"][0]["items"]                # explorer.show(0)
+    assert members and all(len(item["boxes"]) == 1 for item in members)
+    bars = [m["state"] for m in models if m["model_name"] == "BarsModel"]
+    assert len(bars) == 1

@@ -13,7 +13,7 @@ from .heatmaps import explain  # noqa: E402
 __all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
            "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "GalleryView",
            "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",
-           "summaries"]
+           "summaries", "SummaryExplorer"]
 
 
 def __getattr__(name: str):
@@ -29,6 +29,10 @@ def __getattr__(name: str):
         from .sag.explorer import SAGExplorer
 
         return SAGExplorer
+    if name == "SummaryExplorer":
+        from .summaries.explorer import SummaryExplorer
+
+        return SummaryExplorer
     if name == "ConceptExplorer":
         from .concepts.explorer import ConceptExplorer
 

@@ -141,3 +141,14 @@ def test_bad_input(model, ember):
         never.run()
     with pytest.raises(XWidgetsError, match="no accepted summary"):
         xw.summaries.SummaryResult(method="x", params={}, images=torch.zeros(1, 3, 8, 8), summaries=[]).figure()
+
+
+def test_igos_masks_run_through_the_same_pipeline(model, ember):
+    images = np.stack([s.image for s in ember[:6]])
+    pipeline = SummaryPipeline(model, images, "ember thrush", mask_method="igos", mask_params={"iterations": 3})
+    result = pipeline.run(mask_threshold=0.6)
+    assert result.saliency.shape == (6, 1, 112, 112) and result.params["masks"] == {"iterations": 3}
+    assert float(result.saliency.max()) == pytest.approx(1.0) and float(result.saliency.min()) >= 0.0
+    assert result.boxes.shape[1] == 4 and len(result.box_image) == result.boxes.shape[0]
+    with pytest.raises(InvalidArgument, match="mask_method"):
+        SummaryPipeline(model, images, "ember thrush", mask_method="grabcut")

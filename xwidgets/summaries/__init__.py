@@ -9,11 +9,11 @@ and :func:`accept_clusters` (SSIM acceptance).
 """
 
 from .clusters import accept_clusters, cluster_proposals
-from .masks import CRISP_PARAMS, CrispMasks, crisp_masks, scaled_blur
+from .masks import CRISP_PARAMS, CrispMasks, crisp_masks, igos_masks, scaled_blur
 from .proposals import Proposals, describe_proposals, match_scores, proposals
 from .regions import REGION_PARAMS, Regions, salient_regions
 from .summary import SUMMARY_PARAMS, SummaryPipeline, SummaryResult, summaries_per_model
 
-__all__ = ["accept_clusters", "cluster_proposals", "CRISP_PARAMS", "CrispMasks", "crisp_masks", "scaled_blur",
-           "Proposals", "describe_proposals", "match_scores", "proposals", "REGION_PARAMS", "Regions",
+__all__ = ["accept_clusters", "cluster_proposals", "CRISP_PARAMS", "CrispMasks", "crisp_masks", "igos_masks",
+           "scaled_blur", "Proposals", "describe_proposals", "match_scores", "proposals", "REGION_PARAMS", "Regions",
            "salient_regions", "SUMMARY_PARAMS", "SummaryPipeline", "SummaryResult", "summaries_per_model"]

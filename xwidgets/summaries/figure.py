@@ -15,8 +15,8 @@ __all__ = ["summary_figure", "in_context", "OUTSIDE_GREY", "OUTLINE"]
 
 #: The grey (64 / 255, as in the official renderer) that replaces the image outside a sample's box.
 OUTSIDE_GREY = 64 / 255
-#: The colour of a sample's outline.
-OUTLINE = "#D55E00"
+#: The colour of a sample's outline: cyan, which stands out on the dimmed context and on warm-coloured birds.
+OUTLINE = "#00E5FF"
 
 
 def in_context(image: np.ndarray, box) -> np.ndarray:

@@ -23,7 +23,7 @@ from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress
 from .clusters import accept_clusters, cluster_proposals
-from .masks import CRISP_PARAMS, CrispMasks, crisp_masks
+from .masks import CRISP_PARAMS, CrispMasks, crisp_masks, igos_masks
 from .proposals import Proposals, describe_proposals, match_scores, proposals
 from .regions import REGION_PARAMS, Regions, salient_regions
 
@@ -90,11 +90,13 @@ class SummaryPipeline:
         target: the class, as an index or a label.
         layer: the convolutional layer whose features describe proposals (default the stage before the global
             pool, as for concepts).
-        mask_params: overrides of :data:`~xwidgets.summaries.masks.CRISP_PARAMS`.
+        mask_params: overrides of :data:`~xwidgets.summaries.masks.CRISP_PARAMS`, or of I-GOS's parameters with
+            ``mask_method="igos"``.
+        mask_method: ``"two_stage"`` (the paper's crisp masks, default) or ``"igos"`` (I-GOS maps instead).
     """
 
     def __init__(self, model: Classifier, images: object, target: int | str, *, layer: str | None = None,
-                 mask_params: dict | None = None):
+                 mask_params: dict | None = None, mask_method: str = "two_stage"):
         from ..concepts.space import default_layer
         from ..core.hooks import find_layer
 
@@ -105,7 +107,10 @@ class SummaryPipeline:
         self.target = _target_index(target, model)
         self.layer = layer or default_layer(model.module)
         find_layer(model.module, self.layer)
-        self.mask_params = CRISP_PARAMS.resolve(mask_params)
+        if mask_method not in ("two_stage", "igos"):
+            raise invalid("mask_method", mask_method, "'two_stage' or 'igos'")
+        self.mask_method = mask_method
+        self.mask_params = CRISP_PARAMS.resolve(mask_params) if mask_method == "two_stage" else dict(mask_params or {})
         self._cache: dict[str, tuple[tuple, object]] = {}
         self.timings: dict[str, float] = {}
 
@@ -129,9 +134,9 @@ class SummaryPipeline:
         """Run the steps whose parameters changed (any of :data:`SUMMARY_PARAMS`) and return the summaries."""
         values = SUMMARY_PARAMS.resolve(params)
         progress = as_progress(progress)
-        masks = self._cached("masks", (), lambda: crisp_masks(self.model, self.images, self.target,
-                                                              progress=progress.part(0.0, 0.9),
-                                                              **self.mask_params))
+        compute = crisp_masks if self.mask_method == "two_stage" else igos_masks
+        masks = self._cached("masks", (), lambda: compute(self.model, self.images, self.target,
+                                                          progress=progress.part(0.0, 0.9), **self.mask_params))
         keys = {step: tuple(values[name] for name in names) for step, names in _STEPS.items()}
         region_key = keys["regions"]
         regions: Regions = self._cached("regions", region_key, lambda: salient_regions(
