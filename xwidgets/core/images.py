@@ -97,6 +97,7 @@ def _one(image: object, name: str) -> torch.Tensor:
 
 
 def is_pil(image: object) -> bool:
+    """Whether ``image`` is a PIL image (False where Pillow is not installed)."""
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency
