@@ -13,7 +13,7 @@ from .heatmaps import explain  # noqa: E402
 __all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
            "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "GalleryView",
            "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",
-           "summaries", "SummaryExplorer"]
+           "summaries", "SummaryExplorer", "text", "TextExplorer"]
 
 
 def __getattr__(name: str):
@@ -37,7 +37,11 @@ def __getattr__(name: str):
         from .concepts.explorer import ConceptExplorer
 
         return ConceptExplorer
-    if name in ("sag", "toy", "views", "concepts", "summaries"):
+    if name == "TextExplorer":
+        from .text.explorer import TextExplorer
+
+        return TextExplorer
+    if name in ("sag", "toy", "views", "concepts", "summaries", "text"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -17,7 +17,6 @@ import threading
 
 import bqplot as bq
 import ipywidgets as widgets
-import numpy as np
 import torch
 
 from ..core.errors import XWidgetsError, invalid
@@ -25,7 +24,7 @@ from ..core.images import to_batch
 from ..core.models import Classifier
 from ..core.runner import Runner
 from ..heatmaps.figure import blend
-from ..views import GalleryView, HeatmapView, control_for
+from ..views import GalleryView, HeatmapView, control_for, thumbnail
 from .features import dataset_image, image_count
 from .space import CONCEPT_PARAMS, MAP_THRESHOLD, ConceptExplanation, ConceptSpace, concept_colour, fit
 
@@ -221,7 +220,7 @@ class ConceptExplorer(widgets.VBox):
         if not self._gallery:
             self._gallery = self._pick_gallery(space)
             self.picker.set_groups([{"id": "gallery", "items": [
-                {"id": f"image{i}", "image": _thumbnail(image, 64), "caption": f"#{i + 1}"}
+                {"id": f"image{i}", "image": thumbnail(image, 64), "caption": f"#{i + 1}"}
                 for i, image in enumerate(self._gallery)]}], selected_item="image0")
         self.concept = min(self.concept, space.k - 1)
         metrics = space.metrics.get("holdout") or space.metrics["train"]
@@ -260,7 +259,7 @@ class ConceptExplorer(widgets.VBox):
                 n = row[index]
                 picture = blend(explained.images[n].permute(1, 2, 0).numpy(),
                                 explained.maps[n, concept].numpy(), alpha=0.6, threshold=MAP_THRESHOLD)
-                items.append({"id": f"c{concept}-{rank}", "image": _thumbnail(picture, _CARD_SIDE),
+                items.append({"id": f"c{concept}-{rank}", "image": thumbnail(picture, _CARD_SIDE),
                               "caption": f"z = {activation:.2f}", "detail": f"image {index} of the fitted set"})
             mean = float(space.mean_contributions[concept])
             groups.append({"id": f"concept{concept}", "title": f"concept {concept + 1}",
@@ -355,12 +354,3 @@ class ConceptExplorer(widgets.VBox):
                 widget.close()
         super().close()
 
-
-def _thumbnail(image: object, side: int) -> np.ndarray:
-    """An image (``[3, H, W]`` tensor in [0, 1] or ``[H, W, 3]`` float array) as a uint8 ``[side, side, 3]``."""
-    if isinstance(image, torch.Tensor):
-        tensor = image
-    else:
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-    small = torch.nn.functional.interpolate(tensor[None].float(), size=(side, side), mode="area")[0]
-    return (small.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

@@ -33,6 +33,7 @@ class ToySample:
         evidence_parts: the parts the species rule depends on for this sample (the clauses it satisfies).
         captions: 3 to 5 sentences generated from the attributes.
         seed: the seed that reproduces the sample with :meth:`ToyWorld.sample`.
+        evidence_conditions: the conditions ``"part.attribute" -> value`` of the clauses the sample satisfies.
     """
 
     image: np.ndarray
@@ -43,6 +44,19 @@ class ToySample:
     evidence_parts: tuple[str, ...]
     captions: list[str]
     seed: int
+    evidence_conditions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        """A complete, truthful caption naming every visible part with all its attributes."""
+        return "a bird with " + ", ".join(_phrases(self.attributes).values()) + "."
+
+    @property
+    def evidence_phrases(self) -> list[str]:
+        """One phrase per evidence condition that words can name, e.g. ``["yellow head", "red eyes"]``
+        (a crest's presence and a plain pattern have no adjective, so they are left out)."""
+        phrases = (condition_phrase(key, value) for key, value in self.evidence_conditions.items())
+        return [p for p in phrases if p is not None]
 
     @property
     def evidence(self) -> np.ndarray:
@@ -131,8 +145,10 @@ class ToyWorld:
         attributes, evidence_parts = self.sample_attributes(species, rng)
         image, labels = render_bird(attributes, rng, self.size)
         captions = make_captions(attributes, evidence_parts, rng)
-        return ToySample(image, int(species), self.species[species].name, attributes, labels, evidence_parts,
-                         captions, int(seed))
+        target = self.species[species]
+        conditions = {k: v for i in target.matches(attributes) for k, v in target.clauses[i].items()}
+        return ToySample(image, int(species), target.name, attributes, labels, evidence_parts,
+                         captions, int(seed), conditions)
 
     def samples(self, n: int, seed: int = 0) -> list[ToySample]:
         """``n`` samples with species cycling through the list (balanced), reproducible from ``seed``."""
@@ -165,9 +181,25 @@ _TEMPLATES = {
 }
 
 
+_PATTERN_WORDS = {"plain": "", "striped": "striped ", "spotted": "spotted "}
+_TAIL_WORDS = {"fan": "fan-shaped", "fork": "forked", "pointed": "pointed"}
+_PART_NOUNS = {"eye": "eyes", "wing": "wings"}
+
+
+def condition_phrase(key: str, value: str) -> str | None:
+    """The words captions use for one condition, e.g. ``("wing.pattern", "spotted")`` -> ``"spotted wings"``;
+    None for a condition without an adjective (a crest's presence or absence, a plain pattern)."""
+    if key not in ATTRIBUTES or value not in ATTRIBUTES[key]:
+        raise invalid("condition", f"{key}={value!r}", "an attribute of xw.toy.ATTRIBUTES with one of its values")
+    part, kind = key.split(".")
+    if key == "crest.shape" or value == "plain":
+        return None
+    adjective = _TAIL_WORDS[value] if key == "tail.shape" else value
+    return f"{adjective} {_PART_NOUNS.get(part, part)}"
+
+
 def _phrases(a: dict[str, str]) -> dict[str, str]:
-    pattern = {"plain": "", "striped": "striped ", "spotted": "spotted "}
-    tail = {"fan": "fan-shaped", "fork": "forked", "pointed": "pointed"}
+    pattern, tail = _PATTERN_WORDS, _TAIL_WORDS
     phrases = {
         "head": f"a {a['head.color']} head",
         "beak": f"a {a['beak.shape']} {a['beak.color']} beak",

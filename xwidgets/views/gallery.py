@@ -14,6 +14,8 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import anywidget
+import numpy as np
+import torch
 import traitlets
 
 from ..core.errors import invalid
@@ -21,7 +23,7 @@ from ._png import encode_image
 from ._static import bundle
 from .graph import THUMBNAIL_SIZES, _bounded_int, _colour, _entries, _text, _unknown_keys
 
-__all__ = ["GalleryView", "GROUP_KEYS", "ITEM_KEYS", "BOX_KEYS"]
+__all__ = ["GalleryView", "GROUP_KEYS", "ITEM_KEYS", "BOX_KEYS", "thumbnail"]
 
 #: Keys a group dict may have; ``id`` is required.
 GROUP_KEYS = ("id", "title", "detail", "colour", "items")
@@ -304,3 +306,14 @@ def _selection(groups: Sequence[Mapping], group: object, item: object, group_nam
 def _given(value: object) -> bool:
     """Whether a selection argument names something (anything but None and "")."""
     return value is not None and not (isinstance(value, str) and value == "")
+
+
+def thumbnail(image: object, side: int) -> np.ndarray:
+    """An image (``[3, H, W]`` tensor in [0, 1] or ``[H, W, 3]`` float array) as a uint8 ``[side, side, 3]`` item
+    picture, area-averaged."""
+    if isinstance(image, torch.Tensor):
+        tensor = image
+    else:
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    small = torch.nn.functional.interpolate(tensor[None].float(), size=(side, side), mode="area")[0]
+    return (small.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

@@ -1,0 +1,115 @@
+"""Measuring textual explanations against ground truth: sentence precision and recall, attribute-retrieval mAP,
+and grounding pointing accuracy.
+
+Ground truth comes as attribute ids of the model's vocabulary. For the toy world, :func:`toy_attribute_labels`
+mines each sample's complete description (every visible attribute) and :func:`toy_evidence_attributes` its
+evidence phrases (the attributes its species rule depends on) with the model's own lexicon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..core.errors import invalid
+from ..metrics.localisation import pointing_game
+from .model import TextExplanation
+from .vocabulary import Vocabulary, mine_attributes
+
+__all__ = ["sentence_scores", "average_precision", "retrieval_map", "pointing_accuracy", "toy_attribute_labels",
+           "toy_evidence_attributes"]
+
+
+def sentence_scores(explanation: TextExplanation, truths: Sequence[set[str]]) -> dict[str, float]:
+    """Mean precision and recall of the sentences' attributes against ``truths`` (one set of ids per image).
+
+    Precision: the share of a sentence's attributes that are true; recall: the share of true attributes the
+    sentence names. Images with an empty truth set are left out of the recall.
+    """
+    if len(truths) != len(explanation):
+        raise invalid("truths", f"{len(truths)} sets", f"one set of attribute ids per image ({len(explanation)})")
+    precision, recall = [], []
+    for groups, truth in zip(explanation.sentence_attributes, truths):
+        named = {a for group in groups for a in group}
+        hits = len(named & set(truth))
+        precision.append(hits / max(len(named), 1))
+        if truth:
+            recall.append(hits / len(truth))
+    return {"precision": float(np.mean(precision)), "recall": float(np.mean(recall)) if recall else float("nan"),
+            "images": len(truths)}
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision of a ranking by ``scores`` (descending; ties broken by order) for binary ``labels``."""
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    if labels.sum() == 0:
+        raise invalid("labels", "no positive image", "at least one positive")
+    order = np.argsort(-scores, kind="stable")
+    hits = labels[order]
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision_at[hits].mean())
+
+
+def retrieval_map(scores: torch.Tensor, labels: np.ndarray, columns: Sequence[int] | None = None) -> dict:
+    """Mean average precision of ranking images by ``scores`` ``[N, A]`` for each attribute column with at least
+    one positive and one negative in ``labels`` ``[N, A]``; also the chance level (mean positive rate)."""
+    scores = scores.numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    labels = np.asarray(labels, dtype=bool)
+    if scores.shape != labels.shape:
+        raise invalid("labels", f"shape {list(labels.shape)}", f"the scores' shape {list(scores.shape)}")
+    columns = range(labels.shape[1]) if columns is None else columns
+    usable = [a for a in columns if 0 < labels[:, a].sum() < len(labels)]
+    if not usable:
+        raise invalid("labels", "no attribute with both positive and negative images", "a mixed set of images")
+    aps = [average_precision(scores[:, a], labels[:, a]) for a in usable]
+    return {"map": float(np.mean(aps)), "chance": float(np.mean([labels[:, a].mean() for a in usable])),
+            "attributes": len(usable), "per_attribute": dict(zip(usable, aps))}
+
+
+def pointing_accuracy(explanation: TextExplanation, attributes: Sequence[Sequence[str]],
+                      part_masks: Sequence[dict[str, np.ndarray]], *, tolerance: int = 0) -> dict:
+    """The share of (image, attribute) pairs whose grounding map peaks on the attribute's part.
+
+    Args:
+        attributes: per image, the attribute ids to ground.
+        part_masks: per image, ``part -> [H, W]`` bool mask (for the toy world, ``sample.part_mask``).
+        tolerance: pixels around the peak that may touch the part (the pointing game's tolerance).
+    """
+    if len(attributes) != len(explanation) or len(part_masks) != len(explanation):
+        raise invalid("attributes", f"{len(attributes)} lists", f"one list per image ({len(explanation)})")
+    maps, masks, parts = [], [], []
+    for index, (names, partmasks) in enumerate(zip(attributes, part_masks)):
+        for name in names:
+            part = name.rsplit(" ", 1)[1]
+            if part not in partmasks:
+                continue
+            maps.append(explanation.map(name, index))
+            masks.append(torch.as_tensor(np.asarray(partmasks[part], dtype=bool)))
+            parts.append(part)
+    if not maps:
+        raise invalid("attributes", "no attribute with a part mask", "attributes whose parts have masks")
+    hits = pointing_game(torch.stack(maps)[:, None], torch.stack(masks), tolerance=tolerance)
+    by_part: dict[str, list[bool]] = {}
+    for part, hit in zip(parts, hits.tolist()):
+        by_part.setdefault(part, []).append(hit)
+    return {"accuracy": float(hits.float().mean()), "pairs": len(parts),
+            "by_part": {part: float(np.mean(v)) for part, v in by_part.items()}}
+
+
+def toy_attribute_labels(vocabulary: Vocabulary, samples: Sequence) -> np.ndarray:
+    """``[N, A]`` bool: the vocabulary attributes each toy sample truly shows (from its complete description)."""
+    positions = {a: i for i, a in enumerate(vocabulary.attributes)}
+    labels = np.zeros((len(samples), len(vocabulary)), dtype=bool)
+    for n, sample in enumerate(samples):
+        for attribute in mine_attributes(sample.description, vocabulary.lexicon):
+            if attribute in positions:
+                labels[n, positions[attribute]] = True
+    return labels
+
+
+def toy_evidence_attributes(vocabulary: Vocabulary, sample) -> set[str]:
+    """The vocabulary attributes a toy sample's species rule depends on, e.g. ``{"yellow head", "red eye"}``."""
+    found = {a for phrase in sample.evidence_phrases for a in mine_attributes(phrase, vocabulary.lexicon)}
+    return found & set(vocabulary.attributes)
