@@ -148,3 +148,23 @@ def test_summaries_notebook_saves_summaries_members_and_the_model_chart(executed
     assert members and all(len(item["boxes"]) == 1 for item in members)
     bars = [m["state"] for m in models if m["model_name"] == "BarsModel"]
     assert len(bars) == 1
+
+
+def test_text_notebook_saves_a_sentence_with_word_buttons_and_a_grounded_word(executed):
+    notebook = executed["05_text.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert "This is a goldcap because it has" in printed
+    assert any("image/png" in o.get("data", {}) for o in outputs), "explanation.figure() was not drawn"
+    models = widget_models(notebook)
+    words = [m["state"]["description"] for m in models
+             if m["model_name"] == "ButtonModel" and "xw-text-word" in m["state"]["_dom_classes"]]
+    assert len(words) == 3 and "red eyes" in words and "a yellow head" in words
+    views = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"]
+    grounded = [v for v in views if v["state"]["title"].startswith("grounding: red eyes")]
+    assert len(grounded) == 1
+    assert any(b["path"] == ["heatmap"] and b["data"] for b in grounded[0].get("buffers", []))
+    galleries = {tuple(m["state"]["_dom_classes"]): m["state"] for m in models
+                 if m["state"].get("_anywidget_id") == "xwidgets.views.gallery.GalleryView"}
+    assert len(galleries[("xw-text-retrieval",)]["groups"][0]["items"]) == 8
+    assert galleries[("xw-text-filters",)]["groups"][0]["title"] == "filters behind “red eyes”"

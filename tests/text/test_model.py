@@ -209,3 +209,20 @@ def test_bad_explain_input_raises_and_leaves_nothing_behind(text_model, toy_mode
     if model is not None:
         _clean(model, threads)
     assert text_model.explain(held_out.images()[:1]).sentences    # still works afterwards
+
+
+def test_a_torchvision_resnet_from_a_weights_file_fits_and_explains(tmp_path):
+    import torchvision
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    model = xw.Classifier.from_torchvision("resnet18", "IMAGENET1K_V1", weights_path=path)
+    data = xw.toy.dataset(8, seed=9718)
+    fitted = xw.text.fit(model, data, xw.text.toy_captions(data), min_images=1)
+    assert fitted.layer == "layer4" and fitted.layer_shape == [512, 7, 7]
+    explanation = fitted.explain(data.images()[:2], target="tench")
+    assert explanation.class_names == ["tench", "tench"]
+    # ResNet ends in a global average pool and a linear layer: contributions sum to the logit minus the bias
+    bias = model.module.fc.bias[0].item()
+    assert torch.allclose(explanation.contributions.sum(1), explanation.logits - bias, atol=1e-3)
+    assert explanation.grounding.shape[-2:] == (7, 7) and explanation.map(0, 1).shape == (224, 224)

@@ -89,17 +89,17 @@ class TextExplorer(widgets.VBox):
         self.word_box = widgets.HBox([], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.word_box.add_class("xw-text-words")
         self.word_buttons: list[widgets.Button] = []
-        self._x, self._y = bq.OrdinalScale(), bq.LinearScale(min=0.0)
+        # Horizontal bars: the phrases read on the left, best at the top.
+        self._x, self._y = bq.OrdinalScale(reverse=True), bq.LinearScale(min=0.0)
         self.bars = bq.Bars(x=[], y=[], scales={"x": self._x, "y": self._y}, colors=["#0072B2"],
-                            interactions={"click": "select"}, selected_style={"stroke": "#24292f",
-                                                                               "stroke-width": "2.5"},
+                            orientation="horizontal", interactions={"click": "select"},
+                            selected_style={"stroke": "#24292f", "stroke-width": "2.5"},
                             unselected_style={"opacity": "0.55"}, padding=0.2)
-        self._y_axis = bq.Axis(scale=self._y, orientation="vertical", label="lift p(a|x,y) / p(a)",
-                               tick_format=".1f")
-        self.chart = bq.Figure(marks=[self.bars], axes=[bq.Axis(scale=self._x, tick_style={"font-size": "10px"}),
+        self._y_axis = bq.Axis(scale=self._y, label="lift p(a|x,y) / p(a)", tick_format=".1f")
+        self.chart = bq.Figure(marks=[self.bars], axes=[bq.Axis(scale=self._x, orientation="vertical"),
                                                         self._y_axis],
-                               fig_margin={"top": 10, "bottom": 70, "left": 52, "right": 10},
-                               layout=widgets.Layout(width="420px", height="260px"))
+                               fig_margin={"top": 10, "bottom": 40, "left": 130, "right": 12},
+                               layout=widgets.Layout(width="420px", height="250px"))
         self.chart.add_class("xw-text-bars")
         self.controls = {name: control_for(TEXT_PARAMS[name], values[name]) for name in CONTROLS}
         self.attribute_menu = widgets.Dropdown(options=[(vocabulary.phrase(a), a) for a in text_model.attributes],
