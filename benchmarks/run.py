@@ -21,6 +21,10 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
   benchmarks/results/concepts_<device>.md.
 - ``summaries`` (issue 7): crisp masks per image, the matching cost at several numbers of images and re-clustering
   (summary_tables.py), written to benchmarks/results/summaries_<device>.md.
+- ``text`` (issue 8): fitting filter-level attribute distributions from captions for N images (dataset pass and
+  estimator), explaining images in words, retrieval scoring and the explorer's re-explanation on a click, on the
+  toy classifier (and ResNet-50 on CUDA), with the toy world's quality against a shuffled-caption control
+  (text_tables.py), written to benchmarks/results/text_<device>.md.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries")
+PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries", "text")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -320,6 +324,20 @@ def summaries_part(device: str, quick: bool, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def text_part(device: str, quick: bool, out: Path) -> None:
+    """The textual-explanation tables of issue 8."""
+    from text_tables import text_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = text_section(device, quick)
+    header = [f"# Textual-explanation benchmarks (issue 8) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -347,6 +365,8 @@ def main() -> None:
         concepts_part(args.device, args.quick, RESULTS / f"concepts_{suffix}")
     if "summaries" in parts:
         summaries_part(args.device, args.quick, RESULTS / f"summaries_{suffix}")
+    if "text" in parts:
+        text_part(args.device, args.quick, RESULTS / f"text_{suffix}")
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)
