@@ -168,3 +168,22 @@ def test_text_notebook_saves_a_sentence_with_word_buttons_and_a_grounded_word(ex
                  if m["state"].get("_anywidget_id") == "xwidgets.views.gallery.GalleryView"}
     assert len(galleries[("xw-text-retrieval",)]["groups"][0]["items"]) == 8
     assert galleries[("xw-text-filters",)]["groups"][0]["title"] == "filters behind “red eyes”"
+
+
+def test_similarity_notebook_saves_both_saliency_maps_and_ranked_attributes(executed):
+    notebook = executed["06_similarity.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert "share: [" in printed and "1. " in printed and "insertion AUC" in printed
+    assert any("image/png" in o.get("data", {}) for o in outputs), "explanation.figure() was not drawn"
+    models = widget_models(notebook)
+    views = {tuple(m["state"]["_dom_classes"]): m for m in models
+             if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"}
+    for side in ("xw-match-query", "xw-match-reference"):
+        view = views[(side,)]
+        assert "saliency for the match" in view["state"]["title"]
+        assert any(b["path"] == ["heatmap"] and b["data"] for b in view.get("buffers", []))
+    galleries = {tuple(m["state"]["_dom_classes"]): m["state"] for m in models
+                 if m["state"].get("_anywidget_id") == "xwidgets.views.gallery.GalleryView"}
+    assert len(galleries[("xw-match-attributes",)]["groups"][0]["items"]) == 5
+    assert len(galleries[("xw-match-pool",)]["groups"][0]["items"]) == 16

@@ -13,7 +13,7 @@ from .heatmaps import explain  # noqa: E402
 __all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
            "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "GalleryView",
            "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",
-           "summaries", "SummaryExplorer", "text", "TextExplorer"]
+           "summaries", "SummaryExplorer", "text", "TextExplorer", "similarity", "MatchExplorer"]
 
 
 def __getattr__(name: str):
@@ -41,7 +41,11 @@ def __getattr__(name: str):
         from .text.explorer import TextExplorer
 
         return TextExplorer
-    if name in ("sag", "toy", "views", "concepts", "summaries", "text"):
+    if name == "MatchExplorer":
+        from .similarity.explorer import MatchExplorer
+
+        return MatchExplorer
+    if name in ("sag", "toy", "views", "concepts", "summaries", "text", "similarity"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
