@@ -15,7 +15,8 @@ def test_wheel_contains_the_bundle(tmp_path):
     wheel = next(tmp_path.glob("xwidgets-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "xwidgets/static/heatmap.js" in names
-    assert {"xwidgets/toy/weights/classifier.pt", "xwidgets/toy/weights/embedder.pt"} <= set(names)
+    assert {"xwidgets/toy/weights/classifier.pt", "xwidgets/toy/weights/embedder.pt",
+            "xwidgets/similarity/weights/toy_attributes.xwr"} <= set(names)
     assert not any(name.startswith(("js/", "tests/")) for name in names)
 
 
