@@ -23,7 +23,7 @@ from ..core.scoring import microbatched, score_masks
 from .result import SaliencyResult, make_result, normalise_maps, prepare
 
 __all__ = ["GRADCAM_PARAMS", "IG_PARAMS", "RISE_PARAMS", "OCCLUSION_PARAMS", "gradcam", "integrated_gradients",
-           "rise", "occlusion"]
+           "rise", "occlusion", "rise_masks", "draw_rise_cells", "render_rise_masks"]
 
 GRADCAM_PARAMS = ParamSet("gradcam")
 IG_PARAMS = ParamSet(
@@ -129,6 +129,44 @@ def integrated_gradients(model: Model, images: object, target: object = None, *,
                        time.perf_counter() - start)
 
 
+def rise_masks(count: int, size: tuple[int, int], *, grid: int = 8, keep: float = 0.5,
+               generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+    """RISE's random smooth masks ``[count, 1, H, W]`` in [0, 1] (1 keeps the pixel), drawn from ``generator``.
+
+    Binary ``grid``×``grid`` cells kept with probability ``keep`` are upsampled bilinearly to ``grid + 1`` cells of
+    ``ceil(H / grid)`` pixels and cropped at a random shift, the generator of :func:`rise` and of
+    :func:`xwidgets.similarity.pair_saliency`, so one seed gives the same masks in both.
+    """
+    cells, shifts = draw_rise_cells(count, size, grid, keep, generator)
+    return render_rise_masks(cells, shifts, size, torch.device(device))
+
+
+def draw_rise_cells(count: int, size: tuple[int, int], grid: int, keep: float,
+                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random state of ``count`` RISE masks: cells ``[count, 1, grid, grid]`` and pixel shifts ``[count, 2]``."""
+    height, width = size
+    cells = (torch.rand(count, 1, grid, grid, generator=generator) < keep).float()
+    cell_h, cell_w = -(-height // grid), -(-width // grid)
+    shifts = torch.stack([torch.randint(0, cell_h, (count,), generator=generator),
+                          torch.randint(0, cell_w, (count,), generator=generator)], 1)
+    return cells, shifts
+
+
+def render_rise_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int],
+                      device: torch.device) -> torch.Tensor:
+    """Smooth masks ``[n, 1, H, W]`` in [0, 1]: cells upsampled bilinearly to ``(grid + 1)`` cells of
+    ``ceil(H / grid)`` pixels, then cropped at the shift (RISE's construction)."""
+    height, width = size
+    grid = cells.shape[-1]
+    cell_h, cell_w = -(-height // grid), -(-width // grid)
+    up = F.interpolate(cells.to(device), size=((grid + 1) * cell_h, (grid + 1) * cell_w), mode="bilinear",
+                       align_corners=False)
+    rows = (shifts[:, 0].to(device)[:, None] + torch.arange(height, device=device)[None]).clamp_max(up.shape[-2] - 1)
+    cols = (shifts[:, 1].to(device)[:, None] + torch.arange(width, device=device)[None]).clamp_max(up.shape[-1] - 1)
+    index = torch.arange(cells.shape[0], device=device)[:, None, None]
+    return up[index, 0, rows[:, :, None], cols[:, None, :]][:, None]
+
+
 def rise(model: Model, images: object, target: object = None, *, seed: int = 0, progress=None,
          **params) -> SaliencyResult:
     """RISE (Petsiuk et al., BMVC'18): the score-weighted average of random smooth masks.
@@ -145,22 +183,13 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0, 
     height, width = prepared.size
     count, grid, batch = values["masks"], values["grid"], prepared.batch
     generator = torch.Generator().manual_seed(int(seed))
-    cells = (torch.rand(count, 1, grid, grid, generator=generator) < values["keep"]).float()
-    cell_h, cell_w = -(-height // grid), -(-width // grid)
-    shifts = torch.stack([torch.randint(0, cell_h, (count,), generator=generator),
-                          torch.randint(0, cell_w, (count,), generator=generator)], 1)
+    cells, shifts = draw_rise_cells(count, (height, width), grid, values["keep"], generator)
     baseline = _baseline(model, prepared.pixels, values["baseline"], seed)
     total = torch.zeros(batch, 1, height, width, device=model.device)
     kept = torch.zeros(1, 1, height, width, device=model.device)
 
     def masks_for(lo: int, hi: int) -> torch.Tensor:
-        up = F.interpolate(cells[lo:hi].to(model.device), size=((grid + 1) * cell_h, (grid + 1) * cell_w),
-                           mode="bilinear", align_corners=False)
-        rows = torch.arange(height, device=model.device)
-        cols = torch.arange(width, device=model.device)
-        r = (shifts[lo:hi, 0].to(model.device)[:, None] + rows[None]).clamp_max(up.shape[-2] - 1)
-        c = (shifts[lo:hi, 1].to(model.device)[:, None] + cols[None]).clamp_max(up.shape[-1] - 1)
-        return up[torch.arange(hi - lo, device=model.device)[:, None, None], 0, r[:, :, None], c[:, None, :]][:, None]
+        return render_rise_masks(cells[lo:hi], shifts[lo:hi], (height, width), model.device)
 
     chunk = max(1, model.max_batch // batch)  # masks per pass; score_masks micro-batches and backs off inside
     for lo in range(0, count, chunk):

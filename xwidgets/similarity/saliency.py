@@ -60,6 +60,7 @@ from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import Progress, as_progress
 from ..core.scoring import microbatched
+from ..heatmaps.baselines import draw_rise_cells, render_rise_masks, rise_masks
 from ..heatmaps.result import normalise_maps
 
 __all__ = ["SALIENCY_METHODS", "REFERENCE_MODES", "PAIR_PARAMS", "PairSaliency", "pair_saliency", "rise_masks",
@@ -337,58 +338,19 @@ def median_blur(images: torch.Tensor, kernel_size: int = 11) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------------ RISE
-def rise_masks(count: int, size: tuple[int, int], *, grid: int = 8, keep: float = 0.5,
-               generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
-    """RISE's random smooth masks ``[count, 1, H, W]`` in [0, 1] (1 keeps the pixel), drawn from ``generator``.
-
-    Binary ``grid``×``grid`` cells kept with probability ``keep`` are upsampled bilinearly to ``grid + 1`` cells of
-    ``ceil(H / grid)`` pixels and cropped at a random shift, in the draw order of :func:`~xwidgets.heatmaps.rise`:
-    one seed gives the same query masks there and in :func:`pair_saliency`, whose variable-reference mode then
-    draws its K reference masks from the same generator.
-    """
-    cells, shifts = _draw_masks(count, size, grid, keep, generator)
-    return _render_masks(cells, shifts, size, torch.device(device))
-
-
-def _draw_masks(count: int, size: tuple[int, int], grid: int, keep: float,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The random state of ``count`` RISE masks: cells ``[count, 1, grid, grid]`` and pixel shifts ``[count, 2]``."""
-    height, width = size
-    cells = (torch.rand(count, 1, grid, grid, generator=generator) < keep).float()
-    cell_h, cell_w = -(-height // grid), -(-width // grid)
-    shifts = torch.stack([torch.randint(0, cell_h, (count,), generator=generator),
-                          torch.randint(0, cell_w, (count,), generator=generator)], 1)
-    return cells, shifts
-
-
-def _render_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int],
-                  device: torch.device) -> torch.Tensor:
-    """Smooth masks ``[n, 1, H, W]`` in [0, 1]: cells upsampled bilinearly to ``(grid + 1)`` cells of
-    ``ceil(H / grid)`` pixels, then cropped at the shift (RISE's construction)."""
-    height, width = size
-    grid = cells.shape[-1]
-    cell_h, cell_w = -(-height // grid), -(-width // grid)
-    up = F.interpolate(cells.to(device), size=((grid + 1) * cell_h, (grid + 1) * cell_w), mode="bilinear",
-                       align_corners=False)
-    rows = (shifts[:, 0].to(device)[:, None] + torch.arange(height, device=device)[None]).clamp_max(up.shape[-2] - 1)
-    cols = (shifts[:, 1].to(device)[:, None] + torch.arange(width, device=device)[None]).clamp_max(up.shape[-1] - 1)
-    index = torch.arange(cells.shape[0], device=device)[:, None, None]
-    return up[index, 0, rows[:, :, None], cols[:, None, :]][:, None]
-
-
 def _rise(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress: Progress):
     size, batch, device = pairs.size, pairs.batch, embedder.device
     generator = torch.Generator().manual_seed(seed)
     count = values["masks"]
-    cells, shifts = _draw_masks(count, size, values["grid"], values["keep"], generator)
+    cells, shifts = draw_rise_cells(count, size, values["grid"], values["keep"], generator)
     reference, query_progress = pairs.reference_unit, progress
     if mode == "variable":
         k = values["reference_masks"]
-        ref_cells, ref_shifts = _draw_masks(k, size, values["grid"], values["keep"], generator)
+        ref_cells, ref_shifts = draw_rise_cells(k, size, values["grid"], values["keep"], generator)
         share = k / (k + count)
         reference = _mean_perturbed_embedding(
             embedder, pairs.reference_inputs, _baseline(embedder, pairs.references, values["baseline"], seed), k,
-            lambda lo, hi: _render_masks(ref_cells[lo:hi], ref_shifts[lo:hi], size, device), progress.part(0, share))
+            lambda lo, hi: render_rise_masks(ref_cells[lo:hi], ref_shifts[lo:hi], size, device), progress.part(0, share))
         query_progress = progress.part(share, 1.0)
     baseline = _baseline(embedder, pairs.queries, values["baseline"], seed)
     total = torch.zeros(batch, 1, *size, device=device)
@@ -398,7 +360,7 @@ def _rise(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     chunk = max(1, 256 // batch)
     for lo in range(0, count, chunk):
         hi = min(count, lo + chunk)
-        masks = _render_masks(cells[lo:hi], shifts[lo:hi], size, device)
+        masks = render_rise_masks(cells[lo:hi], shifts[lo:hi], size, device)
         scores = _scores(embedder, pairs.query_inputs, baseline, masks, reference, query_progress)  # [n, B]
         total.add_(torch.einsum("kb,khw->bhw", scores, masks[:, 0])[:, None])
         kept.add_(masks.sum(0, keepdim=True))
