@@ -25,6 +25,11 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
   estimator), explaining images in words, retrieval scoring and the explorer's re-explanation on a click, on the
   toy classifier (and ResNet-50 on CUDA), with the toy world's quality against a shuffled-caption control
   (text_tables.py), written to benchmarks/results/text_<device>.md.
+- ``similarity`` (issue 9): SANE's pair saliency (RISE, sliding window, mask) at defaults with a fixed and a variable
+  reference, one pair and 8 pairs: wall time per pair, forward passes per pair, peak memory; attribute prediction,
+  ``explain_match(..., both=True)`` (the MatchExplorer's cost per click) and the ``sane`` deletion/insertion metric,
+  on the toy embedder (and ResNet-50 on CUDA) (similarity_tables.py), written to
+  benchmarks/results/similarity_<device>.md.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries", "text")
+PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries", "text", "similarity")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -338,6 +343,23 @@ def text_part(device: str, quick: bool, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def similarity_part(device: str, quick: bool, out: Path) -> None:
+    """The similarity-explanation tables of issue 9."""
+    from similarity_tables import similarity_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = similarity_section(device, quick)
+    header = [f"# Similarity-explanation benchmarks (issue 9) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    if quick:
+        header += ["", "**Quick smoke run** (`--quick`): far fewer masks, windows and iterations, B = 2 instead of 8; "
+                   "not the numbers to quote."]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -367,6 +389,8 @@ def main() -> None:
         summaries_part(args.device, args.quick, RESULTS / f"summaries_{suffix}")
     if "text" in parts:
         text_part(args.device, args.quick, RESULTS / f"text_{suffix}")
+    if "similarity" in parts:
+        similarity_part(args.device, args.quick, RESULTS / f"similarity_{suffix}")
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)
