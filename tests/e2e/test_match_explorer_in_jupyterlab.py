@@ -4,8 +4,8 @@ its map on the query; swap exchanges the two images."""
 
 import pytest
 
-from .conftest import OUT
-from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE, RUN_IN_KERNEL
+from .steps import kernel, run_notebook, shoot
+from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE
 
 pytestmark = pytest.mark.e2e
 
@@ -17,57 +17,40 @@ POOL = f"{EXPLORER} .xw-match-pool .xw-gallery"
 STATUS = f"{EXPLORER} .xw-run-status"
 
 
-def _kernel(page, code):
-    return page.evaluate(RUN_IN_KERNEL, code).strip()
-
-
-def _shoot(page, name):
-    page.evaluate(f"document.querySelector('{EXPLORER}').scrollIntoView({{block: 'start'}})")
-    page.screenshot(path=str(OUT / name))
-
-
 def _wait_explained(page, runs_before):
     page.wait_for_function(KERNEL_IDLE, timeout=60000)
     for _ in range(240):
-        if int(_kernel(page, "print(explorer.runs_finished)")) > runs_before:
+        if int(kernel(page, "print(explorer.runs_finished)")) > runs_before:
             break
         page.wait_for_timeout(500)
+    else:
+        raise AssertionError(f"no new explanation within 2 minutes (runs finished: {runs_before})")
     page.wait_for_function(f"() => document.querySelector('{STATUS}').innerText.includes(' in ')", timeout=60000)
 
 
 def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
-    page.set_viewport_size({"width": 1280, "height": 1300})
-    page.goto(f"{lab['url']}/lab/tree/06_similarity.ipynb?token={lab['token']}&reset")
-    page.wait_for_function(KERNEL_IDLE, timeout=90000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    try:
-        page.wait_for_selector(f"{ATTRIBUTES}[data-ready='true'][data-items='5']", timeout=240000)
-    except Exception:
-        OUT.mkdir(exist_ok=True)
-        page.screenshot(path=str(OUT / "match_explorer_timeout.png"), full_page=True)
-        raise
-    page.wait_for_function(KERNEL_IDLE, timeout=180000)
-    OUT.mkdir(exist_ok=True)
+    run_notebook(page, lab, "06_similarity.ipynb", f"{ATTRIBUTES}[data-ready='true'][data-items='5']",
+                 name="match_explorer")
     for view in (QUERY, REFERENCE):
         page.wait_for_function(f"() => document.querySelector('{view}').dataset.ready === 'true'", timeout=30000)
-    _shoot(page, "match_explorer.png")
+    shoot(page, EXPLORER, "match_explorer.png")
 
     # a. Picking another reference from the pool re-explains: the reference, its saliency and the attributes change.
-    reference = int(_kernel(page, "print(explorer.reference)"))
-    query = int(_kernel(page, "print(explorer.query)"))
+    reference = int(kernel(page, "print(explorer.reference)"))
+    query = int(kernel(page, "print(explorer.query)"))
     before = {
-        "saliency": _kernel(page, "print(hash(bytes(explorer.reference_view.heatmap)))"),
-        "ranking": _kernel(page, "print([r['score'] for r in explorer.explanation.ranking(0, 5)])"),
-        "runs": int(_kernel(page, "print(explorer.runs_finished)")),
+        "saliency": kernel(page, "print(hash(bytes(explorer.reference_view.heatmap)))"),
+        "ranking": kernel(page, "print([r['score'] for r in explorer.explanation.ranking(0, 5)])"),
+        "runs": int(kernel(page, "print(explorer.runs_finished)")),
     }
     pick = next(i for i in range(16) if i not in (query, reference))
     page.locator(f"{POOL} [data-item-id='image{pick}']").click()
     _wait_explained(page, before["runs"])
-    assert _kernel(page, "print(explorer.reference)") == str(pick)
-    assert _kernel(page, "print(hash(bytes(explorer.reference_view.heatmap)))") != before["saliency"]
-    assert _kernel(page, "print([r['score'] for r in explorer.explanation.ranking(0, 5)])") != before["ranking"]
+    assert kernel(page, "print(explorer.reference)") == str(pick)
+    assert kernel(page, "print(hash(bytes(explorer.reference_view.heatmap)))") != before["saliency"]
+    assert kernel(page, "print([r['score'] for r in explorer.explanation.ranking(0, 5)])") != before["ranking"]
     assert page.locator(f"{REFERENCE} .xw-title").inner_text().startswith(f"reference #{pick}")
-    _shoot(page, "match_explorer_reference.png")
+    shoot(page, EXPLORER, "match_explorer_reference.png")
 
     # b. Clicking an attribute shows its map on the query.
     item = page.locator(f"{ATTRIBUTES} [data-item-id]").nth(1)
@@ -76,13 +59,13 @@ def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
     page.wait_for_function(f"() => document.querySelector('{QUERY} .xw-title').innerText.includes('attribute')",
                            timeout=30000)
     index = int(item_id.removeprefix("attribute"))
-    assert _kernel(page, "print(explorer.explanation.attribute_index(explorer.attribute))") == str(index)
+    assert kernel(page, "print(explorer.explanation.attribute_index(explorer.attribute))") == str(index)
 
     # c. Swap exchanges the query and the reference.
-    runs = int(_kernel(page, "print(explorer.runs_finished)"))
+    runs = int(kernel(page, "print(explorer.runs_finished)"))
     page.locator(f"{EXPLORER} .xw-match-swap").click()
     _wait_explained(page, runs)
-    assert _kernel(page, "print(explorer.query, explorer.reference)") == f"{pick} {query}"
-    _shoot(page, "match_explorer_swapped.png")
+    assert kernel(page, "print(explorer.query, explorer.reference)") == f"{pick} {query}"
+    shoot(page, EXPLORER, "match_explorer_swapped.png")
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

@@ -3,9 +3,9 @@ grounding map on the image, clicking a bar selects that attribute, and clicking 
 
 import pytest
 
-from .conftest import OUT
+from .steps import draws, kernel, run_notebook, shoot, wait_redrawn
 from .test_heatmap_explorer_in_jupyterlab import _set_slider
-from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE, RUN_IN_KERNEL
+from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE
 
 pytestmark = pytest.mark.e2e
 
@@ -17,76 +17,46 @@ FILTERS = f"{EXPLORER} .xw-text-filters .xw-gallery"
 RETRIEVED = f"{EXPLORER} .xw-text-retrieval .xw-gallery"
 
 
-def _kernel(page, code):
-    return page.evaluate(RUN_IN_KERNEL, code).strip()
-
-
-def _draws(page):
-    return int(page.get_attribute(IMAGE, "data-draws") or 0)
-
-
-def _wait_redrawn(page, before):
-    page.wait_for_function(f"() => {{ const e = document.querySelector(\"{IMAGE}\");"
-                           f" return e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}",
-                           timeout=30000)
-
-
-def _shoot(page, name):
-    page.evaluate(f"document.querySelector('{EXPLORER}').scrollIntoView({{block: 'start'}})")
-    page.screenshot(path=str(OUT / name))
-
-
 def test_text_explorer_words_bars_and_retrieval(lab, page):
-    page.set_viewport_size({"width": 1280, "height": 1300})
-    page.goto(f"{lab['url']}/lab/tree/05_text.ipynb?token={lab['token']}&reset")
-    page.wait_for_function(KERNEL_IDLE, timeout=90000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    try:
-        page.wait_for_selector(f"{RETRIEVED}[data-ready='true'][data-items='8']", timeout=240000)
-    except Exception:
-        OUT.mkdir(exist_ok=True)
-        page.screenshot(path=str(OUT / "text_explorer_timeout.png"), full_page=True)
-        raise
-    page.wait_for_function(KERNEL_IDLE, timeout=180000)
-    OUT.mkdir(exist_ok=True)
+    run_notebook(page, lab, "05_text.ipynb", f"{RETRIEVED}[data-ready='true'][data-items='8']", name="text_explorer")
 
     # The sentence: one button per phrase, as the kernel composed it.
-    phrases = _kernel(page, "print(*[w['phrase'] for w in explorer.explanation.words(0)], sep='|')").split("|")
+    phrases = kernel(page, "print(*[w['phrase'] for w in explorer.explanation.words(0)], sep='|')").split("|")
     assert page.locator(WORDS).all_inner_texts() == phrases and len(phrases) == 3
     page.wait_for_function(f"() => document.querySelectorAll('{BARS} rect.bar').length === 8", timeout=30000)
-    _shoot(page, "text_explorer.png")
+    shoot(page, EXPLORER, "text_explorer.png")
 
     # a. Clicking a phrase grounds it: the map on the image changes and the title names the phrase.
-    before, heatmap = _draws(page), _kernel(page, "print(hash(bytes(explorer.image_view.heatmap)))")
+    before, heatmap = draws(page, IMAGE), kernel(page, "print(hash(bytes(explorer.image_view.heatmap)))")
     page.locator(WORDS).nth(0).click()
-    _wait_redrawn(page, before)
-    assert _kernel(page, "print(explorer.attribute)") == _kernel(
+    wait_redrawn(page, IMAGE, before)
+    assert kernel(page, "print(explorer.attribute)") == kernel(
         page, "print(explorer.explanation.words(0)[0]['attributes'][0])")
-    assert _kernel(page, "print(hash(bytes(explorer.image_view.heatmap)))") != heatmap
+    assert kernel(page, "print(hash(bytes(explorer.image_view.heatmap)))") != heatmap
     assert page.locator(f"{IMAGE} .xw-title").inner_text().startswith(f"grounding: {phrases[0]}")
     assert "mod-info" in (page.locator(WORDS).nth(0).get_attribute("class") or "")
     assert int(page.get_attribute(FILTERS, "data-items")) >= 1
-    _shoot(page, "text_explorer_word.png")
+    shoot(page, EXPLORER, "text_explorer_word.png")
 
     # b. Clicking a bar selects that attribute.
-    ranked = _kernel(page, "print(*explorer._ranked, sep='|')").split("|")
-    before = _draws(page)
+    ranked = kernel(page, "print(*explorer._ranked, sep='|')").split("|")
+    before = draws(page, IMAGE)
     page.locator(f"{BARS} rect.bar").nth(5).click()
-    _wait_redrawn(page, before)
-    assert _kernel(page, "print(explorer.attribute)") == ranked[5]
+    wait_redrawn(page, IMAGE, before)
+    assert kernel(page, "print(explorer.attribute)") == ranked[5]
 
     # c. Clicking a retrieved image explains it and keeps the word.
     attribute = ranked[5]
-    order = _kernel(page, "print(*[i['id'] for i in explorer.retrieved.groups[0]['items']])").split()
-    pick = next(i for i in order if i != f"image{_kernel(page, 'print(explorer.index)')}")
+    order = kernel(page, "print(*[i['id'] for i in explorer.retrieved.groups[0]['items']])").split()
+    pick = next(i for i in order if i != f"image{kernel(page, 'print(explorer.index)')}")
     page.locator(f"{RETRIEVED} [data-item-id='{pick}']").click()
     page.wait_for_function(KERNEL_IDLE, timeout=30000)
     page.wait_for_function(f"() => document.querySelector('{IMAGE}').dataset.ready === 'true'", timeout=30000)
-    assert _kernel(page, "print(f'image{explorer.index}', explorer.attribute)") == f"{pick} {attribute}"
+    assert kernel(page, "print(f'image{explorer.index}', explorer.attribute)") == f"{pick} {attribute}"
 
     # d. Moving the words slider re-explains with two phrases.
     _set_slider(page, EXPLORER, "words", 2)
     page.wait_for_function(f"() => document.querySelectorAll('{WORDS}').length === 2", timeout=30000)
-    _shoot(page, "text_explorer_retrieved.png")
+    shoot(page, EXPLORER, "text_explorer_retrieved.png")
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

@@ -15,7 +15,8 @@ FAST = {"smooth_iterations": 60, "sharp_iterations": 40}
 def images():
     world = xw.toy.ToyWorld()
     species = [s.name for s in world.species].index("ember thrush")
-    return np.stack([world.sample(species, seed=9630 + i).image for i in range(10)])
+    return np.stack([world.sample(species, seed=9630 + i).image for i in range(16)])  # 10 gave no accepted summary on a
+    # newer machine (9 proposals; affinity propagation left singletons): 16, like the notebook, give 2
 
 
 @pytest.fixture(scope="module")
