@@ -67,7 +67,10 @@ def test_log_penalty_by_hand():
 
 def test_loss_weights_its_terms_and_pulls_apart_the_contributions_not_z():
     srae = SRAE(4, 3, (5, 4)).eval()
+    generator = torch.Generator().manual_seed(9614)    # the weights, not torch's global state, decide the margins
     with torch.no_grad():
+        for parameter in srae.parameters():
+            parameter.copy_(torch.rand(parameter.shape, generator=generator) - 0.5)
         srae.head.weight.copy_(torch.tensor([[2.0, -0.5, 1.0]]))
         for layer in srae.encoder:
             layer.bias.fill_(0.5)                                # every concept alive

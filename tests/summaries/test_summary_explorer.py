@@ -15,8 +15,9 @@ FAST = {"smooth_iterations": 60, "sharp_iterations": 40}
 def images():
     world = xw.toy.ToyWorld()
     species = [s.name for s in world.species].index("ember thrush")
-    return np.stack([world.sample(species, seed=9630 + i).image for i in range(16)])  # 10 gave no accepted summary on a
-    # newer machine (9 proposals; affinity propagation left singletons): 16, like the notebook, give 2
+    # 16 images, like the notebook: with 10, a fresh machine (scikit-image 0.26, scikit-learn 1.9) clustered their
+    # 9 proposals into singletons and accepted no summary; 16 give 2
+    return np.stack([world.sample(species, seed=9630 + i).image for i in range(16)])
 
 
 @pytest.fixture(scope="module")
