@@ -4,6 +4,7 @@ from .baselines import BASELINE_KINDS, BASELINE_PARAMS, gaussian_blur, make_base
 from .errors import Cancelled, InvalidArgument, XWidgetsError
 from .hooks import find_layer, record_layer
 from .images import to_batch, to_numpy_uint8
+from .layers import default_layer
 from .masks import composite, upsample_mask
 from .models import IMAGENET_MEAN, IMAGENET_STD, Classifier, Embedder, Model, Preprocessing
 from .params import Param, ParamSet
@@ -17,6 +18,7 @@ __all__ = [
     "Cancelled", "InvalidArgument", "XWidgetsError",
     "find_layer", "record_layer",
     "to_batch", "to_numpy_uint8",
+    "default_layer",
     "composite", "upsample_mask",
     "IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "Embedder", "Model", "Preprocessing",
     "Param", "ParamSet",

@@ -5,7 +5,7 @@ from .baselines import (GRADCAM_PARAMS, IG_PARAMS, OCCLUSION_PARAMS, RISE_PARAMS
                         occlusion, rise)
 from .igos import IGOS_PARAMS, IGOSResult, igos
 from .igospp import IGOSPP_PARAMS, IGOSPPResult, igospp
-from .result import SaliencyResult
+from .result import DegenerateMapWarning, SaliencyResult
 
 METHODS = {"igos": igos, "igospp": igospp, "gradcam": gradcam, "integrated_gradients": integrated_gradients, "rise": rise, "occlusion": occlusion}
 PARAMS = {"igos": IGOS_PARAMS, "igospp": IGOSPP_PARAMS, "gradcam": GRADCAM_PARAMS, "integrated_gradients": IG_PARAMS, "rise": RISE_PARAMS,
@@ -21,8 +21,8 @@ def explain(model, images, method: str = "igos", target=None, **params) -> Salie
     return METHODS[method](model, images, target, **params)
 
 
-__all__ = ["METHODS", "PARAMS", "SaliencyResult", "IGOSResult", "IGOS_PARAMS", "igos", "IGOSPPResult",
-           "IGOSPP_PARAMS", "igospp", "explain", "gradcam", "integrated_gradients", "occlusion",
+__all__ = ["METHODS", "PARAMS", "SaliencyResult", "DegenerateMapWarning", "IGOSResult", "IGOS_PARAMS", "igos",
+           "IGOSPPResult", "IGOSPP_PARAMS", "igospp", "explain", "gradcam", "integrated_gradients", "occlusion",
            "rise", "GRADCAM_PARAMS", "IG_PARAMS", "OCCLUSION_PARAMS", "RISE_PARAMS"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 
@@ -11,7 +12,8 @@ from ..core.models import Model
 from ..core.results import Result
 from ..core.targets import Target, resolve_target
 
-__all__ = ["SaliencyResult", "Prepared", "prepare", "mask_resolution", "normalise_maps", "make_result"]
+__all__ = ["SaliencyResult", "Prepared", "prepare", "mask_resolution", "normalise_maps", "make_result",
+           "DegenerateMapWarning", "degenerate_maps", "warn_degenerate"]
 
 
 @dataclasses.dataclass
@@ -23,12 +25,20 @@ class SaliencyResult(Result):
         images: ``[B, 3, H, W]`` the explained images in pixel space ([0, 1]) at the model's input size.
         scores: ``[B]`` the target's score on each unperturbed image.
         target: the resolved target's description (e.g. the class of each image).
+        degenerate: ``[B]`` bool, True where the map was constant before normalisation (for instance all zero) and
+            so carries no saliency; set from ``saliency`` when not given, with a :class:`DegenerateMapWarning`.
     """
 
     saliency: torch.Tensor = None
     images: torch.Tensor = None
     scores: torch.Tensor = None
     target: dict = dataclasses.field(default_factory=dict)
+    degenerate: torch.Tensor = None
+
+    def __post_init__(self):
+        if self.degenerate is None and self.saliency is not None:
+            self.degenerate = degenerate_maps(self.saliency)
+            warn_degenerate(self.method, self.degenerate, self.params.get("layer"))
 
     def figure(self, indices=None, *, titles=None, **style):
         """A matplotlib figure of the maps over their images (:func:`~xwidgets.heatmaps.figure.saliency_figure`).
@@ -89,11 +99,38 @@ def mask_resolution(resolution: int, size: tuple[int, int]) -> int:
 
 
 def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each ``[B, 1, H, W]`` map to [0, 1] by its min and max (a constant map becomes zeros)."""
+    """Scale each ``[B, 1, H, W]`` map to [0, 1] by its min and max (a constant map becomes zeros, which
+    :func:`degenerate_maps` detects and :class:`SaliencyResult` flags)."""
     flat = maps.flatten(1)
     low, high = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
     span = high - low
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
+
+
+class DegenerateMapWarning(UserWarning):
+    """A saliency map was constant before normalisation (for instance all zero): it shows nothing."""
+
+
+def degenerate_maps(saliency: torch.Tensor) -> torch.Tensor:
+    """``[B]`` bool: which normalised ``[B, 1, H, W]`` maps are all zero, i.e. were constant before
+    :func:`normalise_maps` (a map with any spread reaches 1)."""
+    return saliency.flatten(1).amax(1) <= 0
+
+
+def warn_degenerate(method: str, degenerate: torch.Tensor, layer: str | None = None) -> None:
+    """One :class:`DegenerateMapWarning` naming the method, the layer if any, and the images whose map is constant."""
+    indices = torch.nonzero(degenerate).flatten().tolist()
+    if not indices:
+        return
+    shown = ", ".join(map(str, indices[:10])) + (f" and {len(indices) - 10} more" if len(indices) > 10 else "")
+    where = f" at layer {layer!r}" if layer is not None else ""
+    advice = (" (is this layer's output negative where the evidence is? the default layer is the rectified output"
+              " of the last spatial block)") if layer is not None else ""
+    subject = f"the map of image {shown} is" if len(indices) == 1 else f"the maps of images {shown} are"
+    warnings.warn(f"{method}{where}: {subject} constant before normalisation (e.g. all zero), so there is no "
+                  f"saliency to show ({len(indices)} of {degenerate.numel()} images; result.degenerate marks them)"
+                  f"{advice}",
+                  DegenerateMapWarning, stacklevel=3)
 
 
 def make_result(method: str, params: dict, prepared: Prepared, saliency: torch.Tensor, seconds: float,
