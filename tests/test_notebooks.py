@@ -159,7 +159,7 @@ def test_text_notebook_saves_a_sentence_with_word_buttons_and_a_grounded_word(ex
     models = widget_models(notebook)
     words = [m["state"]["description"] for m in models
              if m["model_name"] == "ButtonModel" and "xw-text-word" in m["state"]["_dom_classes"]]
-    assert len(words) == 3 and "red eyes" in words and "a yellow head" in words
+    assert len(words) == 2 and "red eyes" in words and "a yellow head" in words
     views = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"]
     grounded = [v for v in views if v["state"]["title"].startswith("grounding: red eyes")]
     assert len(grounded) == 1

@@ -22,7 +22,7 @@ def test_text_explorer_words_bars_and_retrieval(lab, page):
 
     # The sentence: one button per phrase, as the kernel composed it.
     phrases = kernel(page, "print(*[w['phrase'] for w in explorer.explanation.words(0)], sep='|')").split("|")
-    assert page.locator(WORDS).all_inner_texts() == phrases and len(phrases) == 3
+    assert page.locator(WORDS).all_inner_texts() == phrases and len(phrases) == 2
     page.wait_for_function(f"() => document.querySelectorAll('{BARS} rect.bar').length === 8", timeout=30000)
     shoot(page, EXPLORER, "text_explorer.png")
 
@@ -54,9 +54,9 @@ def test_text_explorer_words_bars_and_retrieval(lab, page):
     page.wait_for_function(f"() => document.querySelector('{IMAGE}').dataset.ready === 'true'", timeout=30000)
     assert kernel(page, "print(f'image{explorer.index}', explorer.attribute)") == f"{pick} {attribute}"
 
-    # d. Moving the words slider re-explains with two phrases.
-    _set_slider(page, EXPLORER, "words", 2)
-    page.wait_for_function(f"() => document.querySelectorAll('{WORDS}').length === 2", timeout=30000)
+    # d. Moving the words slider re-explains with one phrase.
+    _set_slider(page, EXPLORER, "words", 1)
+    page.wait_for_function(f"() => document.querySelectorAll('{WORDS}').length === 1", timeout=30000)
     shoot(page, EXPLORER, "text_explorer_retrieved.png")
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

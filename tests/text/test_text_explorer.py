@@ -2,6 +2,7 @@
 
 import threading
 
+import numpy as np
 import pytest
 from ipywidgets.widgets.widget import _instances
 
@@ -20,18 +21,40 @@ def heatmap_bytes(view):
     return bytes(view.image_view.heatmap)
 
 
-def test_sentence_words_are_buttons_that_ground_their_attribute(explorer):
+def first_image_with(explorer, enough):
+    """The first pool image whose sentence's words satisfy ``enough`` (explained with the explorer's settings)."""
+    explanation = explorer.text_model.explain(explorer.images, **explorer.params)
+    return next(i for i in range(len(explanation)) if enough(explanation.words(i)))
+
+
+def test_sentence_words_are_buttons_that_ground_their_phrase(explorer):
+    explorer.select_image(first_image_with(explorer, lambda words: len(words) >= 2))
     words = explorer.explanation.words(0)
     assert [b.description for b in explorer.word_buttons] == [w["phrase"] for w in words]
-    assert explorer.attribute == words[0]["attributes"][0]
+    assert explorer.attribute == words[0]["attributes"][0] and explorer.grounded == words[0]["attributes"]
     assert explorer.word_buttons[0].button_style == "info" and explorer.word_buttons[1].button_style == ""
     before = heatmap_bytes(explorer)
     explorer.word_buttons[1].click()
-    assert explorer.attribute == words[1]["attributes"][0]
+    assert explorer.attribute == words[1]["attributes"][0] and explorer.grounded == words[1]["attributes"]
     assert explorer.word_buttons[1].button_style == "info" and explorer.word_buttons[0].button_style == ""
     assert heatmap_bytes(explorer) != before
     assert words[1]["phrase"] in explorer.image_view.title
     assert explorer.attribute_menu.value == explorer.attribute
+
+
+def test_a_phrase_button_grounds_every_attribute_of_the_phrase(explorer):
+    explorer.select_image(first_image_with(explorer, lambda words: any(len(w["attributes"]) > 1 for w in words)))
+    words = explorer.explanation.words(0)
+    position = next(p for p, w in enumerate(words) if len(w["attributes"]) > 1)
+    explorer.word_buttons[position].click()
+    attributes = words[position]["attributes"]
+    assert explorer.grounded == attributes and words[position]["phrase"] in explorer.image_view.title
+    shown = explorer.image_view.values
+    assert np.allclose(shown, explorer.explanation.map(attributes, 0).numpy(), atol=1e-6)
+    assert not np.allclose(shown, explorer.explanation.map(attributes[0], 0).numpy(), atol=1e-3)
+    explorer.select_attribute(attributes[1])          # a bar or the menu grounds one attribute
+    assert explorer.grounded == [attributes[1]]
+    assert np.allclose(explorer.image_view.values, explorer.explanation.map(attributes[1], 0).numpy(), atol=1e-6)
 
 
 def test_bars_show_the_ranking_and_a_click_selects(explorer):
@@ -66,8 +89,11 @@ def test_picking_an_image_explains_it(explorer, held_out):
     assert explorer.index == target
     assert explorer.explanation.sentences[0] != sentence
     assert held_out.samples[target].species_name in explorer.explanation.sentences[0]
+    explorer.controls["min_evidence"].value = 0.0
     explorer.controls["words"].value = 2
     assert len(explorer.word_buttons) == 2
+    explorer.controls["min_evidence"].value = 1.0
+    assert len(explorer.word_buttons) == 1
 
 
 def test_figure_and_close(explorer, tmp_path):

@@ -64,7 +64,7 @@ def test_decision_level_mixes_filters_by_their_contribution(text_model, toy_mode
 
 
 def test_sentences_name_distinct_parts_in_rank_order(text_model, held_out):
-    explanation = text_model.explain(held_out.images()[:11], words=3)
+    explanation = text_model.explain(held_out.images()[:11], words=3, min_evidence=0.0)
     for index in range(11):
         groups = explanation.sentence_attributes[index]
         parts = [g[0].rsplit(" ", 1)[1] for g in groups]
@@ -82,6 +82,29 @@ def test_sentences_name_distinct_parts_in_rank_order(text_model, held_out):
         len(one.sentence_attributes[0][0]) > 1
 
 
+def test_sentences_stop_when_the_evidence_runs_out(text_model, held_out):
+    explanation = text_model.explain(held_out.images()[:11], words=3)
+    evidence = explanation.attribute_probabilities - text_model.prior
+    for index in range(11):
+        named = [explanation.attribute_index(a) for group in explanation.sentence_attributes[index] for a in group]
+        floor = 0.4 * float(evidence[index].max())                  # min_evidence's default
+        assert 1 <= len(explanation.sentence_attributes[index]) <= 3
+        assert all(float(evidence[index, a]) >= floor for a in named)
+    counts = [len(g) for g in explanation.sentence_attributes]
+    assert min(counts) < 3                                           # some sentence stopped early
+    fewer = text_model.explain(held_out.images()[:11], words=3, min_evidence=1.0)
+    strongest = [text_model.attributes[int(a)] for a in evidence.argmax(1)]
+    assert fewer.sentence_attributes == [[[a]] for a in strongest]
+
+
+def test_supported_attributes_keep_the_ranking_order_above_the_floor():
+    evidence = torch.tensor([0.10, -0.02, 0.05, 0.03, 0.0])
+    assert xw.text.supported_attributes([0, 2, 3, 1, 4], evidence, 0.4) == [0, 2]
+    assert xw.text.supported_attributes([3, 1, 2, 0, 4], evidence, 0.4) == [2, 0]
+    assert xw.text.supported_attributes([3, 1, 2, 0, 4], evidence, 1.0) == [0]     # the strongest always stays
+    assert xw.text.supported_attributes([0, 2, 3, 1, 4], evidence, 0.0) == [0, 2, 3, 4]
+
+
 def test_compose_sentence_merges_a_pattern_into_its_part():
     vocabulary = build_vocabulary([["spotted blue wings, a red head, a long beak, a fan-shaped tail"]], min_images=1)
     order = [vocabulary.index(a) for a in ("blue wing", "spotted wing", "red head", "long beak", "fan-shaped tail")]
@@ -97,6 +120,21 @@ def test_grounding_maps_and_filter_maps_are_unit_range(text_model, held_out):
     assert explanation.maps(1).shape == (len(text_model.attributes), 112, 112)
     assert torch.allclose(explanation.maps(1)[text_model.vocabulary.index("red eye")], heat)
     assert explanation.filter_map(3, 0).shape == (112, 112)
+
+
+def test_a_phrase_of_several_attributes_is_grounded_by_all_of_them(text_model, held_out):
+    explanation = text_model.explain(held_out.images()[:2])
+    long_beak, red_beak = explanation.map("long beak", 0), explanation.map("red beak", 0)
+    both = explanation.map(["long beak", "red beak"], 0)
+    assert both.shape == (112, 112) and float(both.min()) == 0.0 and float(both.max()) == 1.0
+    mean = (long_beak + red_beak) / 2
+    assert torch.allclose(both, (mean - mean.min()) / (mean.max() - mean.min()), atol=1e-6)
+    assert not torch.allclose(both, long_beak, atol=1e-3) and not torch.allclose(both, red_beak, atol=1e-3)
+    for index in range(2):                            # a sentence's phrase grounds the attributes it names
+        for word in explanation.words(index):
+            assert torch.equal(explanation.map(word["phrase"], index), explanation.map(word["attributes"], index))
+    with pytest.raises(InvalidArgument, match="attribute"):
+        explanation.map([], 0)
 
 
 def test_save_and_load_round_trip(text_model, toy_model, held_out, tmp_path):

@@ -1,12 +1,13 @@
 """TextExplorer: a decision explained in words, each word grounded on the image.
 
 Top left, the image in a :class:`~xwidgets.views.HeatmapView` with the grounding map of the selected attribute.
-Beside it, the sentence, whose phrases are buttons: clicking one shows where that attribute is on the image. Below
-the sentence, a bqplot bar chart of the image's top attributes by lift p(a|x,y)/p(a) (or by probability); a bar
-click selects that attribute. The controls set the number of parts the sentence names, the ranking, and any
-vocabulary attribute. Below, the filters behind the selected word (each filter's activation on this image, with
-its share of p(a|x,y)), then the images of the pool that the network scores highest for the attribute
-(p̂(a|x) through the network; click one to explain it), then a gallery of images to explain.
+Beside it, the sentence, whose phrases are buttons: clicking one grounds the whole phrase on the image (every
+attribute it names: "a long red beak" is long and red). Below the sentence, a bqplot bar chart of the image's top
+attributes by lift p(a|x,y)/p(a) (or by probability); a bar click selects that attribute. The controls set the
+number of parts the sentence names, the ranking, how much evidence a word needs to be named, and any vocabulary
+attribute. Below, the filters behind the selected word (each filter's activation on this image, with its share of
+p(a|x,y)), then the images of the pool that the network scores highest for the attribute (p̂(a|x) through the
+network; click one to explain it), then a gallery of images to explain.
 
 Explaining an image is one forward and backward pass, so every click re-runs the kernel synchronously.
 """
@@ -31,7 +32,7 @@ from .model import TEXT_PARAMS, TextExplanation, TextModel
 __all__ = ["TextExplorer", "CONTROLS"]
 
 #: The parameters the explorer offers as controls.
-CONTROLS = ("words", "rank")
+CONTROLS = ("words", "rank", "min_evidence")
 _BARS = 8
 _THUMB = 72
 _PICKER = 12
@@ -49,11 +50,13 @@ class TextExplorer(widgets.VBox):
         model: the classifier (default the one ``fit`` attached; pass it for a loaded text model).
         index: the pool image shown first.
         target: the class to explain (default each image's top-1 class).
-        params: overrides of ``words`` and ``rank`` (:data:`~xwidgets.text.TEXT_PARAMS`).
+        params: overrides of ``words``, ``rank`` and ``min_evidence`` (:data:`~xwidgets.text.TEXT_PARAMS`).
 
     Attributes:
         explanation: the current image's :class:`~xwidgets.text.TextExplanation`; ``attribute`` the selected
-        attribute id; ``scores`` ``[N, A]`` p̂(a|x) of the pool; ``index`` the current pool image.
+        attribute id (its filters and retrieved images are shown); ``grounded`` the attribute ids the map grounds
+        (a clicked phrase's, or ``[attribute]``); ``scores`` ``[N, A]`` p̂(a|x) of the pool; ``index`` the current
+        pool image.
     """
 
     def __init__(self, text_model: TextModel, images: object, *, model: Classifier | None = None, index: int = 0,
@@ -61,7 +64,7 @@ class TextExplorer(widgets.VBox):
         if not isinstance(text_model, TextModel):
             raise invalid("text_model", type(text_model).__name__, "a TextModel from xw.text.fit")
         if params is not None and not isinstance(params, dict):
-            raise invalid("params", params, "a dict with words and/or rank")
+            raise invalid("params", params, "a dict with words, rank and/or min_evidence")
         values = TEXT_PARAMS.resolve({**{k: v for k, v in text_model.params.items() if k in TEXT_PARAMS},
                                        **(params or {})})
         self.text_model = text_model
@@ -79,6 +82,7 @@ class TextExplorer(widgets.VBox):
         first = self._explanation_for(index, values)   # bad targets fail here, before any widget exists
         self.explanation: TextExplanation | None = None
         self.attribute: str = ""
+        self.grounded: list[str] = []
         vocabulary = text_model.vocabulary
 
         self.image_view = HeatmapView(torch.zeros(3, 8, 8), None, alpha=0.6, threshold=GROUNDING_THRESHOLD,
@@ -137,7 +141,7 @@ class TextExplorer(widgets.VBox):
     # ---------------------------------------------------------------------------------------- settings
     @property
     def params(self) -> dict:
-        """``words`` and ``rank`` as the controls hold them."""
+        """``words``, ``rank`` and ``min_evidence`` as the controls hold them."""
         return {name: control.value for name, control in self.controls.items()}
 
     # ------------------------------------------------------------------------------------------ kernel
@@ -154,14 +158,17 @@ class TextExplorer(widgets.VBox):
 
     def _explain(self, keep_attribute: bool = False, explanation: TextExplanation | None = None) -> None:
         """Explain the current image with the current controls and redraw everything. The selected attribute
-        stays when ``keep_attribute`` or when the new sentence names it; otherwise the first phrase is selected."""
+        stays when ``keep_attribute`` or when the new sentence names it (then its whole phrase is grounded);
+        otherwise the first phrase is selected."""
         self.explanation = explanation or self._explanation_for(self.index, self.params)
         words = self.explanation.words(0)
-        keep = self.attribute in self.explanation.attributes and (keep_attribute or any(
-            self.attribute in w["attributes"] for w in words))
+        named = [p for p, w in enumerate(words) if self.attribute in w["attributes"]]
         self._draw_sentence(words)
         self._draw_bars()
-        self.select_attribute(self.attribute if keep else words[0]["attributes"][0])
+        if named or not (keep_attribute and self.attribute in self.explanation.attributes):
+            self.select_phrase(named[0] if named else 0)
+        else:
+            self.select_attribute(self.attribute)
 
     # ------------------------------------------------------------------------------------------ drawing
     def _draw_sentence(self, words: list[dict]) -> None:
@@ -177,7 +184,7 @@ class TextExplorer(widgets.VBox):
             button = widgets.Button(description=word["phrase"], tooltip=" + ".join(word["attributes"]),
                                     layout=widgets.Layout(width="auto", margin="2px 4px 2px 0"))
             button.add_class("xw-text-word")
-            button.on_click(lambda _, first=word["attributes"][0]: self.select_attribute(first))
+            button.on_click(lambda _, at=position: self.select_phrase(at))
             self.word_buttons.append(button)
         self.word_box.children = self.word_buttons
 
@@ -191,13 +198,13 @@ class TextExplorer(widgets.VBox):
             self.bars.selected = None
         self._y_axis.label = "lift p(a|x,y) / p(a)" if key == "lift" else "p(a|x,y)"
 
-    def _draw_attribute(self) -> None:
+    def _draw_attribute(self, grounded_phrase: str) -> None:
         explanation, attribute = self.explanation, self.attribute
         phrase = explanation.phrases[explanation.attribute_index(attribute)]
-        self.image_view.set_data(image=explanation.images[0], heatmap=explanation.map(attribute, 0))
+        self.image_view.set_data(image=explanation.images[0], heatmap=explanation.map(self.grounded, 0))
         rank = self._ranked.index(attribute) + 1 if attribute in self._ranked else None
-        lift = float(explanation.lift[0, explanation.attribute_index(attribute)])
-        self.image_view.title = f"grounding: {phrase} · lift {lift:.2f}" + (f" · rank {rank}" if rank else "")
+        lifts = " / ".join(f"{float(explanation.lift[0, explanation.attribute_index(a)]):.2f}" for a in self.grounded)
+        self.image_view.title = f"grounding: {grounded_phrase} · lift {lifts}" + (f" · rank {rank}" if rank else "")
         for button in self.word_buttons:
             selected = attribute in button.tooltip.split(" + ")
             button.button_style = "info" if selected else ""
@@ -236,7 +243,19 @@ class TextExplorer(widgets.VBox):
         """Ground ``attribute`` (an index, id or phrase of the vocabulary) on the current image, show the filters
         behind it and the pool images it retrieves."""
         self.attribute = self.explanation.attributes[self.explanation.attribute_index(attribute)]
-        self._draw_attribute()
+        self.grounded = [self.attribute]
+        self._draw_attribute(self.explanation.phrases[self.explanation.attribute_index(attribute)])
+
+    def select_phrase(self, position: int) -> None:
+        """Ground the sentence's phrase at ``position`` (0 is the first) with all its attributes; the filters and
+        retrieved images follow the selected attribute when the phrase names it, else the phrase's first."""
+        words = self.explanation.words(0)
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(words):
+            raise invalid("position", position, f"a phrase position in 0..{len(words) - 1}")
+        self.grounded = list(words[position]["attributes"])
+        if self.attribute not in self.grounded:
+            self.attribute = self.grounded[0]
+        self._draw_attribute(words[position]["phrase"])
 
     def select_image(self, index: int, *, keep_attribute: bool = False) -> None:
         """Explain pool image ``index``. The selected attribute stays when ``keep_attribute`` (a click in the

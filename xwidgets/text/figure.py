@@ -2,8 +2,9 @@
 map of each phrase the sentence names.
 
 The sentence is the figure's title, set as text (it stays text in PDF and SVG). A phrase that joins two attributes
-of one part ("spotted blue wings") is grounded by the mean of its attributes' maps. Maps are blended over the image
-with the HeatmapView's blend and a perceptual colormap.
+of one part ("spotted blue wings") is grounded by the mean of its attributes' maps
+(:meth:`~xwidgets.text.TextExplanation.map`). Maps are blended over the image with the HeatmapView's blend
+and a perceptual colormap.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import textwrap
 
 import matplotlib
-import torch
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
@@ -45,7 +45,7 @@ def text_figure(explanation, index: int = 0, *, path=None, colormap: str = "viri
         axes[0].imshow(image, interpolation="nearest")
         axes[0].set_title(explanation.class_names[index])
         for axis, word in zip(axes[1:], words):
-            heat = torch.stack([explanation.map(a, index) for a in word["attributes"]]).mean(0)
+            heat = explanation.map(word["attributes"], index)
             axis.imshow(blend(image, heat.numpy(), colormap=colormap, alpha=alpha, threshold=threshold),
                         interpolation="nearest")
             axis.set_title(word["phrase"])

@@ -1,5 +1,5 @@
-"""Measuring textual explanations against ground truth: sentence precision and recall, attribute-retrieval mAP,
-and grounding pointing accuracy.
+"""Measuring textual explanations against ground truth: sentence precision and recall, how often the named words
+are true of the image, attribute-retrieval mAP, and grounding pointing accuracy.
 
 Ground truth comes as attribute ids of the model's vocabulary. For the toy world, :func:`toy_attribute_labels`
 mines each sample's complete description (every visible attribute) and :func:`toy_evidence_attributes` its
@@ -18,8 +18,8 @@ from ..metrics.localisation import pointing_game
 from .model import TextExplanation
 from .vocabulary import Vocabulary, mine_attributes
 
-__all__ = ["sentence_scores", "average_precision", "retrieval_map", "pointing_accuracy", "toy_attribute_labels",
-           "toy_evidence_attributes"]
+__all__ = ["sentence_scores", "phrase_truth", "average_precision", "retrieval_map", "pointing_accuracy",
+           "toy_attribute_labels", "toy_evidence_attributes"]
 
 
 def sentence_scores(explanation: TextExplanation, truths: Sequence[set[str]]) -> dict[str, float]:
@@ -39,6 +39,30 @@ def sentence_scores(explanation: TextExplanation, truths: Sequence[set[str]]) ->
             recall.append(hits / len(truth))
     return {"precision": float(np.mean(precision)), "recall": float(np.mean(recall)) if recall else float("nan"),
             "images": len(truths)}
+
+
+def phrase_truth(explanation: TextExplanation, truths: Sequence[set[str]]) -> dict:
+    """How often the sentences' words are true of their images, against ``truths`` (per image, the set of
+    attribute ids the image shows; for the toy world, the rows of :func:`toy_attribute_labels`).
+
+    Returns ``named_true``, the share of all named attributes that are true (pooled over images); ``by_position``,
+    per phrase position (first, second, ...), the share of sentences with a phrase there whose attributes are all
+    true, and ``counts``, how many sentences have a phrase there; ``phrases``, the mean number of phrases.
+    """
+    if len(truths) != len(explanation):
+        raise invalid("truths", f"{len(truths)} sets", f"one set of attribute ids per image ({len(explanation)})")
+    hits = named = 0
+    by_position: list[list[bool]] = []
+    for groups, truth in zip(explanation.sentence_attributes, truths):
+        for position, group in enumerate(groups):
+            true = [a in truth for a in group]
+            hits, named = hits + sum(true), named + len(true)
+            if position == len(by_position):
+                by_position.append([])
+            by_position[position].append(all(true))
+    return {"named_true": hits / max(named, 1), "by_position": [float(np.mean(p)) for p in by_position],
+            "counts": [len(p) for p in by_position],
+            "phrases": float(np.mean([len(g) for g in explanation.sentence_attributes]))}
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:

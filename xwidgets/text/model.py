@@ -36,15 +36,36 @@ average pool and a linear layer this is exactly r_f(x) · w_yf, the activation t
 Attributes are ranked by their lift p(a|x,y) / p(a) (``rank="lift"``, the default: it discounts attributes that
 are merely frequent in the captions) or by p(a|x,y) (``rank="probability"``).
 
-**Sentence**: walking down the ranking, an attribute of a new part becomes a new phrase until ``words`` parts are
-named; an attribute of a part already named joins that phrase when its adjective is of another kind (a pattern
-beside a colour) and it ranks within the top 2·``words``. So a part is never repeated: "This is a spotwing
-because it has spotted blue wings, a red head and …".
+**Sentence**: only attributes the decision supports are named. An attribute's evidence is how much the decision
+raises its probability, e(a) = p(a|x,y) − p(a), and an attribute is *supported* when
+e(a) ≥ ``min_evidence`` · max_a' e(a') (:func:`supported_attributes`; default 0.4, so the strongest attribute
+always is). Walking down the ranking of the supported attributes, an attribute of a new part becomes a new
+phrase until ``words`` parts are named; an attribute of a part already named joins that phrase when its adjective
+is of another kind (a pattern beside a colour) and it ranks within the top 2·``words``. So a part is never
+repeated, and the sentence stops when the evidence runs out: "This is a spotwing because it has spotted blue
+wings." rather than "... spotted blue wings, a red head and green eyes." for a bird without either.
+
+*Departure (the stopping rule; measured on the toy world, fit on 440 captioned images, 110 held-out images
+explained for their species, 5 seeds).* Naming a fixed ``words`` parts by lift named attributes the image does
+not have: 55 % of named attributes were true of the image (first phrase 87 %, second 41 %, third 10 %; random
+phrases 13 %). The decision-level mix p(a|x,y) favours every attribute of the class's captions, and lift
+p(a|x,y)/p(a) amplifies rare attributes whose few caption mentions make their prior small. The evidence
+e(a) is an absolute probability gain, which such attributes cannot reach; with ``min_evidence`` = 0.4 the named
+attributes are true 84–88 % of the time while the rule's attributes are all still named (recall 1.0).
+Weighting the mix by the image's own evidence p̂(a|x) instead (a product of experts p(a|x,y)·p̂(a|x)/p(a), or
+requiring p̂(a|x) > p(a)) did not help (3 seeds, same floor: named-true 0.85–0.87 against 0.87, rule recall
+0.97–0.995 against 1.0): on this layer p̂(a|x) and p(a|x,y) mix the same class-selective filters and rank the
+attributes alike. Neither tells which clause of a disjunctive species an image satisfies (within such a species,
+p̂(a|x) separates the images that show a clause's attribute from those that do not at AUC 0.57–0.63); the
+remaining false words are those clauses'.
 
 **Grounding**: attribute a's map on image x sums the filters' activation maps, each divided by the filter's mean
 response s_f, weighted by how much more likely a is under the filter than a priori::
 
       M_a(x) = Σ_f max(p(a|f) − p(a), 0) · A_f(x) / s_f
+
+A phrase of several attributes ("a long red beak") is grounded by the mean of its attributes' maps, each
+rescaled to [0, 1] (:meth:`TextExplanation.map`), so each of its words is grounded.
 
 **Top filters behind a word**: each filter's share of p(a|x,y), p(a|f) · p(f|x,y) / p(a|x,y).
 """
@@ -69,7 +90,7 @@ from ..core.results import Result
 from ..core.runner import as_progress
 from .vocabulary import BIRD_LEXICON, Lexicon, Vocabulary, build_vocabulary, caption_distribution, check_captions
 
-__all__ = ["TEXT_PARAMS", "TextModel", "TextExplanation", "fit", "compose_sentence"]
+__all__ = ["TEXT_PARAMS", "TextModel", "TextExplanation", "fit", "compose_sentence", "supported_attributes"]
 
 TEXT_PARAMS = ParamSet(
     "text",
@@ -78,6 +99,9 @@ TEXT_PARAMS = ParamSet(
     Param("words", "int", 3, "parts named in the sentence", low=1, high=8),
     Param("rank", "choice", "lift", "rank attributes by lift p(a|x,y)/p(a) or by probability p(a|x,y)",
           choices=("lift", "probability")),
+    Param("min_evidence", "float", 0.4, "name an attribute only while its evidence p(a|x,y) − p(a) is at least "
+          "this fraction of the strongest attribute's (0: every attribute above its prior)", low=0.0, high=1.0,
+          step=0.05),
 )
 
 
@@ -176,7 +200,7 @@ class TextModel(Result):
                 a load).
             target: the class to explain: None (each image's top-1), an index, a label, or one per image.
             batch_size: images per forward and backward pass (default the model's ``max_batch``).
-            words, rank: see :data:`TEXT_PARAMS`.
+            words, rank, min_evidence: see :data:`TEXT_PARAMS`.
 
         Cost: one forward and one backward pass per batch; the rest are matrix products.
         """
@@ -234,9 +258,11 @@ class TextModel(Result):
         vocabulary = self.vocabulary
         names = [self._class_name(int(c)) for c in state["classes"]]
         sentences, chosen, phrases = [], [], []
+        evidence = probabilities - self.prior
         for b in range(len(names)):
             key = lift[b] if settings["rank"] == "lift" else probabilities[b]
             order = key.argsort(descending=True, stable=True).tolist()
+            order = supported_attributes(order, evidence[b], settings["min_evidence"])
             sentence, groups, named = compose_sentence(order, vocabulary, names[b], settings["words"])
             sentences.append(sentence)
             chosen.append(groups)
@@ -311,6 +337,16 @@ def _classes(target: object, model: Classifier, output: torch.Tensor, start: int
             raise invalid("target", f"{len(target)} targets", f"one target per image ({count})")
         return torch.tensor([index(target[i], f"target[{i}]") for i in range(start, stop)], dtype=torch.long)
     raise invalid("target", type(target).__name__, "None, a class index or label, or one per image")
+
+
+def supported_attributes(order: list[int], evidence: torch.Tensor, min_evidence: float) -> list[int]:
+    """The attributes of ``order`` (a ranking, best first) that the decision supports, in the same order.
+
+    ``evidence`` ``[A]`` is p(a|x,y) − p(a); an attribute is kept when its evidence is at least ``min_evidence``
+    (in [0, 1]) times the largest. The attribute of largest evidence always is, so a sentence names one part.
+    """
+    floor = min_evidence * float(evidence.max().clamp_min(0))
+    return [a for a in order if float(evidence[a]) >= floor]
 
 
 def compose_sentence(order: list[int], vocabulary: Vocabulary, class_name: str,
@@ -400,11 +436,29 @@ class TextExplanation(Result):
             raise invalid("index", index, f"an image index in 0..{len(self) - 1}")
         return index
 
-    def map(self, attribute: int | str, index: int = 0) -> torch.Tensor:
-        """The grounding map of ``attribute`` on image ``index``: ``[H, W]`` in [0, 1] at input resolution."""
-        grid = self.grounding[self._image(index), self.attribute_index(attribute)]
-        return _normalised(F.interpolate(grid[None, None], size=tuple(self.images.shape[-2:]), mode="bilinear",
-                                         align_corners=False)[0, 0])
+    def map(self, attribute: int | str | list, index: int = 0) -> torch.Tensor:
+        """The grounding map of ``attribute`` on image ``index``: ``[H, W]`` in [0, 1] at input resolution.
+
+        ``attribute`` is one attribute (index, id or phrase), a phrase of image ``index``'s sentence, or a list of
+        attributes. A phrase of several attributes ("a long red beak": long beak and red beak) is grounded by the
+        mean of its attributes' maps (each in [0, 1]), rescaled to [0, 1], so every word of it counts.
+        """
+        b = self._image(index)
+        grids = self.grounding[b, self._attribute_columns(attribute, b)]
+        up = F.interpolate(grids[None], size=tuple(self.images.shape[-2:]), mode="bilinear", align_corners=False)[0]
+        return _normalised(torch.stack([_normalised(m) for m in up]).mean(0))
+
+    def _attribute_columns(self, attribute: int | str | list, index: int) -> list[int]:
+        """The attribute indices a map grounds: a list's, a sentence phrase's, or one attribute's."""
+        if isinstance(attribute, (list, tuple)):
+            if not attribute:
+                raise invalid("attribute", "an empty list", "an attribute, a phrase of the sentence, or a non-empty "
+                              "list of attributes")
+            return [self.attribute_index(a) for a in attribute]
+        if isinstance(attribute, str) and attribute in self.sentence_phrases[index]:
+            return [self.attribute_index(a) for a in self.sentence_attributes[index][
+                self.sentence_phrases[index].index(attribute)]]
+        return [self.attribute_index(attribute)]
 
     def maps(self, index: int = 0) -> torch.Tensor:
         """All attributes' grounding maps on image ``index``, ``[A, H, W]`` each in [0, 1]."""
