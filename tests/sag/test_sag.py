@@ -120,6 +120,7 @@ def test_save_load_stream_cancel(tmp_path, either):
 @pytest.mark.parametrize("kwargs, message", [
     ({"grid": 1}, "grid"), ({"grid": 57}, "grid"), ({"threshold": 0.0}, "threshold"), ({"beam_width": 0}, "beam_width"),
     ({"patches": "round"}, "patches"), ({"max_roots": 50}, "max_roots"), ({"target": 5}, "target"),
+    ({"floor": 0.0}, "floor"),
 ])
 def test_bad_input(either, kwargs, message):
     model, image = either
@@ -141,7 +142,12 @@ def _has_two_disjoint_roots(roots):
     return any(not set(a["patches"]) & set(b["patches"]) for i, a in enumerate(roots) for b in roots[i + 1:])
 
 
-def test_toy_disjunctive_species_get_disjoint_roots_more_often_than_single_evidence_species(toy_model):
+def test_toy_disjunctive_species_whose_baseline_passes_get_the_empty_root_not_disjoint_patches(toy_model):
+    """Issue 16: this test used to assert that 5 of 12 images with both pieces of evidence get two disjoint roots
+    (0 of 12 single-evidence controls). Those 5 were exactly the images whose black baseline alone already gives
+    the species (p = 0.988 ≥ 0.9 × p(full)); their "roots" were unminimised single patches, disjoint by chance.
+    Scored, the empty set is their only root; no image of either group has two disjoint roots at the defaults
+    (black or blur baseline; 5 more seed sets: at most 1 of 12 with two roots overlapping by ≤ 1 patch)."""
     world = xw.toy.ToyWorld()
     both, seed = [], 0
     while len(both) < 12:                          # disjunctive species with both pieces of evidence drawn
@@ -150,12 +156,9 @@ def test_toy_disjunctive_species_get_disjoint_roots_more_often_than_single_evide
             if sample is not None and len(rule.matches(sample.attributes)) >= 2:
                 both.append(sample)
         seed += 1
-    single = [world.sample(s, 9900 + k) for k in range(2) for s, rule in enumerate(world.species)
-              if not rule.disjunctive][:12]
-    found = {}
-    for name, samples in (("both", both[:12]), ("single", single)):
-        result = sag(toy_model, np.stack([s.image for s in samples]))
-        found[name] = sum(_has_two_disjoint_roots(roots) for roots in result.roots) / len(samples)
-    # measured with the defaults (black baseline): 5 of 12 images with both pieces of evidence have two disjoint
-    # roots; 0 of 12 single-evidence control images do. Threshold: 3 of 12, and a margin of 0.2 over the control.
-    assert found["both"] >= 3 / 12 and found["both"] >= found["single"] + 0.2
+    with pytest.warns(UserWarning, match="baseline alone"):
+        result = sag(toy_model, np.stack([s.image for s in both[:12]]))
+    passing = [i for i, passes in enumerate(result.baseline_passes) if passes]
+    assert len(passing) >= 3 and all([r["patches"] for r in result.roots[i]] == [[]] for i in passing)
+    assert all(float(result.baseline_scores[i]) >= 0.9 * float(result.scores[i]) for i in passing)
+    assert not any(_has_two_disjoint_roots(roots) for roots in result.roots)

@@ -3,10 +3,11 @@
 Left, the image in a :class:`~xwidgets.views.HeatmapView` with the patch grid drawn over it: click a patch to hide
 or show it, and the target's score on what is shown updates with one forward pass (the counterfactual play users
 learn most from). Right, the graph in a :class:`~xwidgets.views.GraphView`: each node shows its patch set (the rest
-darkened to 10 %), framed by its relative confidence, with edges coloured by the drop in confidence. Clicking a
-node enlarges it and loads its patches into the image, to edit from there. The search runs through a
-:class:`~xwidgets.core.runner.Runner`: roots appear as the beam search finds them, and a new control value
-cancels the stale search.
+darkened to 10 %), framed by its relative confidence and labelled with it (with its probability instead where the
+full image gives a class it does not predict less than the floor, so the threshold is absolute), with edges
+coloured by the drop in confidence. Clicking a node enlarges it and loads its patches into the image, to edit
+from there. The search runs through a :class:`~xwidgets.core.runner.Runner`: roots appear as the beam search
+finds them, and a new control value cancels the stale search.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from ..core.models import Classifier, Model
 from ..core.runner import Runner
 from ..core.targets import ClassTarget, resolve_target
 from ..views import GraphView, HeatmapView, control_for
-from .graph import edge_colour, node_colour
+from .graph import edge_colour, node_colour, node_label
 from .patches import insertion_images, score_patch_sets
-from .sag import SAG_PARAMS, SAGResult, sag
+from .sag import SAG_PARAMS, SAGResult, reference_scores, sag
 
 __all__ = ["SAGExplorer", "CONTROLS"]
 
@@ -195,8 +196,8 @@ class SAGExplorer(widgets.VBox):
     def _on_partial(self, token: int, state: dict) -> None:
         if token != self._token or state.get("phase") != "search":
             return
-        roots = state["roots"][0]
-        nodes = [self._view_node(f"root{i}", root["patches"], root["score"], root["relative"], 0, i)
+        roots, floored = state["roots"][0], state["floored"][0]
+        nodes = [self._view_node(f"root{i}", root["patches"], root["score"], root["relative"], 0, i, floored)
                  for i, root in enumerate(roots)]
         self.graph_view.set_graph(nodes, [])
         self.status.value = f"beam search level {state['level']}: {len(roots)} root(s) so far…"
@@ -205,15 +206,17 @@ class SAGExplorer(widgets.VBox):
         if token != self._token:
             return
         self.result = result
-        nodes = [self._view_node(n["id"], n["patches"], n["score"], n["relative"], n["level"], n["order"])
-                 for n in result.nodes[0]]
+        nodes = [self._view_node(n["id"], n["patches"], n["score"], n["relative"], n["level"], n["order"],
+                                 result.floored[0]) for n in result.nodes[0]]
         edges = [{"source": e["source"], "target": e["target"], "colour": edge_colour(e["drop"]),
                   "width": 1.5 + 3.0 * min(max(e["drop"], 0.0), 1.0), "label": f"−P{e['removed']}"}
                  for e in result.edges[0]]
         self.graph_view.set_graph(nodes, edges)
         shown = len(result.shown[0])
+        note = result.note(0).replace("&", "&amp;").replace("<", "&lt;")
         self.dnf_text.value = (f"<b>{len(result.roots[0])}</b> root(s), <b>{shown}</b> diverse shown: "
-                               f"<code>{(result.dnf(0) or 'none').replace('&', '&amp;')}</code>")
+                               f"<code>{(result.dnf(0) or 'none').replace('&', '&amp;')}</code>"
+                               + (f"<br><i>{note}</i>" if note else ""))
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self.status.value = (f"SAG: {result.timings['total']:.2f} s · {result.stats['forward_images']} forward "
                              f"passes · {result.stats['levels']} beam level(s)")
@@ -227,13 +230,14 @@ class SAGExplorer(widgets.VBox):
         self.status.value = "error: " + str(error).replace("&", "&amp;").replace("<", "&lt;")
         self._done.set()
 
-    def _view_node(self, node_id: str, patches, score: float, relative: float, level: int, order: float) -> dict:
+    def _view_node(self, node_id: str, patches, score: float, relative: float, level: int, order: float,
+                   floored: bool) -> dict:
         params = self.params
         image = insertion_images(self.pixels[0], [patches], params["grid"], params["patches"])[0]
         if max(image.shape[-2:]) > 96:
             image = torch.nn.functional.interpolate(image[None], size=(96, 96), mode="area")[0]
-        return {"id": node_id, "image": image.clamp(0, 1), "label": f"{100 * relative:.0f}%", "level": int(level),
-                "order": float(order), "colour": node_colour(relative),
+        return {"id": node_id, "image": image.clamp(0, 1), "label": node_label(score, relative, floored),
+                "level": int(level), "order": float(order), "colour": node_colour(relative),
                 "detail": f"{' & '.join(f'P{p}' for p in sorted(patches))} · p = {score:.3f}"}
 
     # ---------------------------------------------------------------------------------------- patches
@@ -293,11 +297,18 @@ class SAGExplorer(widgets.VBox):
         if patches != self.visible:
             return
         self._visible_score = score
-        full = float(self._probabilities[self.target_selector.value])
-        relative = score / full if full > 0 else 0.0
-        label = self._label(self.target_selector.value)
-        self.score_text.value = (f"{len(patches)} of {self.grid ** 2} patches shown · p({label}) "
-                                 f"= <b>{score:.3f}</b> · <b>{100 * relative:.0f}%</b> of the full image")
+        target = self.target_selector.value
+        full, params = float(self._probabilities[target]), self.params
+        predicted = torch.tensor([target == int(self._probabilities.argmax())])
+        reference = float(reference_scores(torch.tensor([full]), predicted, params["floor"])[0])
+        label = self._label(target)
+        shown = f"{len(patches)} of {self.grid ** 2} patches shown · p({label}) = <b>{score:.3f}</b> · "
+        if reference > full:
+            self.score_text.value = shown + (f"the full image gives only p = {full:.2g} (below the floor "
+                                             f"{params['floor']:g}): a root needs p ≥ "
+                                             f"{params['threshold'] * reference:.3f}")
+        else:
+            self.score_text.value = shown + f"<b>{100 * score / reference:.0f}%</b> of the full image"
 
     def _draw_visible(self) -> None:
         params = self.params

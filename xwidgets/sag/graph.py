@@ -1,11 +1,12 @@
 """The patch-deletion graph below a SAG's roots (METHODS.md 4a, step 4).
 
-Each shown root is a node. A node whose confidence, relative to the full image's score, is above
+Each shown root is a node. A node whose confidence, relative to the reference score (the full image's score, or
+for a class the model does not predict the floor when that is higher; :mod:`xwidgets.sag.sag`), is above
 ``expand_threshold`` (40 % in the official code) gets children that each remove one of its first
 ``removals_per_node`` patches (3 in the official code; patches in search order). A patch set reached from two
 parents, or from two roots, is **one** node with several incoming edges (the official code drew duplicates).
-Sets of one patch are not expanded: removing their patch leaves the bare baseline. All new nodes of a depth are
-scored in one batched forward.
+Sets of one patch, and the empty root of an image whose baseline alone passes, are not expanded: removing their
+patch leaves the bare baseline. All new nodes of a depth are scored in one batched forward.
 
 Nodes carry ``level`` (patches removed from the roots) and ``order`` (position in the row, from a barycentre
 ordering on the parents), which the explorer's GraphView and :func:`~xwidgets.sag.figure.graph_figure` share,
@@ -20,7 +21,7 @@ import torch
 
 from .patches import PatchSet
 
-__all__ = ["deletion_graph", "node_colour", "edge_colour", "dnf"]
+__all__ = ["deletion_graph", "node_colour", "edge_colour", "node_label", "dnf"]
 
 #: Node frame colours by relative confidence (> 90 %, > 50 %, else) and edge colours by the drop in points
 #: (< 20, < 60, ≥ 60): the official bins, in a colourblind-safe palette (Okabe–Ito).
@@ -29,7 +30,7 @@ EDGE_COLOURS = ("#999999", "#E69F00", "#D55E00")
 
 
 def node_colour(relative: float) -> str:
-    """The frame colour of a node whose score is ``relative`` × the full image's."""
+    """The frame colour of a node whose score is ``relative`` × the reference score (the full image's)."""
     return NODE_COLOURS[0] if relative > 0.9 else NODE_COLOURS[1] if relative > 0.5 else NODE_COLOURS[2]
 
 
@@ -38,18 +39,26 @@ def edge_colour(drop: float) -> str:
     return EDGE_COLOURS[0] if drop < 0.2 else EDGE_COLOURS[1] if drop < 0.6 else EDGE_COLOURS[2]
 
 
+def node_label(score: float, relative: float, absolute: bool) -> str:
+    """A node's label: its confidence relative to the full image (``"93%"``), or, where the threshold is absolute
+    because the full image gives a class it does not predict less than the floor, its score itself
+    (``"p = 0.370"``), since a share of a near-zero score says nothing."""
+    return f"p = {score:.3f}" if absolute else f"{100 * relative:.0f}%"
+
+
 def dnf(roots: Sequence[dict]) -> str:
-    """The disjunctive normal form of roots, e.g. ``"P17 & P30 | P10"`` (patches sorted within a root)."""
-    return " | ".join(" & ".join(f"P{p}" for p in sorted(root["patches"])) for root in roots)
+    """The disjunctive normal form of roots, e.g. ``"P17 & P30 | P10"`` (patches sorted within a root); the empty
+    root (the baseline alone passes) is written ``"∅"``."""
+    return " | ".join(" & ".join(f"P{p}" for p in sorted(root["patches"])) or "∅" for root in roots)
 
 
-def deletion_graph(roots: Sequence[dict], full_score: float, score: Callable[[Sequence[PatchSet]], torch.Tensor], *,
+def deletion_graph(roots: Sequence[dict], reference: float, score: Callable[[Sequence[PatchSet]], torch.Tensor], *,
                    expand_threshold: float, removals_per_node: int) -> tuple[list[dict], list[dict]]:
     """Nodes and edges of one image's graph.
 
     Args:
         roots: the shown roots, ``{"patches": [...], "score": float}``, patches in search order.
-        full_score: the target's score on the full image (relative confidences divide by it).
+        reference: the score relative confidences divide by (the full image's, or the floor).
         score: batched scoring of patch sets of this image, returns ``[N]``.
         expand_threshold: nodes above this relative confidence get children.
         removals_per_node: how many of a node's first patches are tried as removals.
@@ -67,7 +76,7 @@ def deletion_graph(roots: Sequence[dict], full_score: float, score: Callable[[Se
         if key in nodes:
             nodes[key]["roots"].append(index)
             continue
-        nodes[key] = _node(len(nodes), root["patches"], float(root["score"]), full_score, 0, [index])
+        nodes[key] = _node(len(nodes), root["patches"], float(root["score"]), reference, 0, [index])
         frontier.append(key)
     level = 0
     while frontier:
@@ -85,7 +94,7 @@ def deletion_graph(roots: Sequence[dict], full_score: float, score: Callable[[Se
                     new[child_key] = child
         values = score(list(new.values())).tolist() if new else []
         for (child_key, child), value in zip(new.items(), values):
-            nodes[child_key] = _node(len(nodes), list(child), value, full_score, level, [])
+            nodes[child_key] = _node(len(nodes), list(child), value, reference, level, [])
         for parent, child, removed in links:
             if not any(e["source"] == nodes[parent]["id"] and e["target"] == nodes[child]["id"] for e in edges):
                 edges.append({"source": nodes[parent]["id"], "target": nodes[child]["id"], "removed": removed,
@@ -99,9 +108,9 @@ def deletion_graph(roots: Sequence[dict], full_score: float, score: Callable[[Se
     return ordered, edges
 
 
-def _node(number: int, patches: Sequence[int], value: float, full_score: float, level: int,
+def _node(number: int, patches: Sequence[int], value: float, reference: float, level: int,
           roots: list[int]) -> dict:
-    relative = value / full_score if full_score > 0 else 0.0
+    relative = value / reference if reference > 0 else 0.0
     return {"id": f"n{number}", "patches": list(patches), "score": value, "relative": relative, "level": level,
             "order": 0.0, "roots": roots}
 

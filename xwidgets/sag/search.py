@@ -3,11 +3,13 @@
 1. :func:`heuristic_ranking`: a short I-GOS run on the g×g grid (black baseline, 2 iterations, 20 IG steps,
    λ1 = 1, λTV = 20); patches are ranked by the mask, lowest (most salient) first.
 2. :func:`beam_search`: from the empty set, every beam state grows by one of the q most salient patches it lacks
-   (the global ranking, as in the official code). Every successor of every beam state of every image at a level
-   is scored in **one batched forward**. Successors at or above the threshold (``threshold`` × the full image's
-   score) are minimised and become roots unless already found; the best of the others, exactly ``beam_width``
-   of them, form the next beam. The search stops once ``max_roots`` roots are found, when no successor is left,
-   or after g² levels.
+   (the global ranking, as in the official code). The empty set itself (the baseline alone) is scored first: an
+   image whose baseline already reaches the threshold gets the empty set as its only root and is not searched,
+   as in the official code (every other passing set contains it, so none is minimal). Every successor of every
+   beam state of every image at a level is scored in **one batched forward**. Successors at or above the
+   threshold (``threshold`` × the reference score, see :mod:`xwidgets.sag.sag`) are minimised and become roots
+   unless already found; the best of the others, exactly ``beam_width`` of them, form the next beam. The search
+   stops once ``max_roots`` roots are found, when no successor is left, or after g² levels.
 3. :func:`minimise`: greedy single-patch removal while the score stays at or above the threshold, swept from
    the least salient patch, until a sweep removes nothing. Each step scores one removal of every set being
    minimised in one batched forward. Passing successors are minimised best first, and only as many as the image
@@ -92,14 +94,17 @@ def minimise(owners: Sequence[int], sets: Sequence[PatchSet], thresholds: Sequen
 
 
 def beam_search(rankings: Sequence[Sequence[int]], thresholds: Sequence[float], scorer: Scorer, *,
-                beam_width: int, successors: int, max_roots: int, progress: Progress,
-                on_level: Callable[[int, list[list[dict]]], None] | None = None) -> tuple[list[list[dict]], dict]:
+                baseline_scores: Sequence[float], beam_width: int, successors: int, max_roots: int,
+                progress: Progress, on_level: Callable[[int, list[list[dict]]], None] | None = None
+                ) -> tuple[list[list[dict]], dict]:
     """Beam search for the roots of B images at once.
 
     Args:
         rankings: per image, patch numbers from most to least salient (the heuristic).
-        thresholds: per image, the score a set must reach (``threshold`` × the full image's score).
+        thresholds: per image, the score a set must reach (``threshold`` × the reference score).
         scorer: batched scoring of (owner, set) pairs.
+        baseline_scores: per image, the score of the empty set (the baseline alone); an image where it reaches
+            the threshold gets the one root ``{"patches": [], ...}`` and is not searched.
         beam_width: states kept per level; ``successors``: q, the most salient missing patches tried per state;
         max_roots: roots per image after which its search stops.
         progress: checked for cancellation every level.
@@ -116,6 +121,11 @@ def beam_search(rankings: Sequence[Sequence[int]], thresholds: Sequence[float], 
     found: list[set[frozenset]] = [set() for _ in range(batch)]
     visited: list[set[frozenset]] = [set() for _ in range(batch)]
     levels = scored = 0
+    for image, value in enumerate(baseline_scores):
+        if value >= thresholds[image]:
+            roots[image].append({"patches": [], "score": float(value)})
+            found[image].add(frozenset())
+            beams[image] = []
     for level in range(1, cells + 1):
         progress.check()
         owners, sets = [], []
