@@ -36,8 +36,9 @@ SUMMARY_PARAMS = ParamSet(
           step=0.05),
     Param("preference_factor", "float", 1.3, "affinity propagation preference = factor × median similarity "
           "(larger: fewer summaries)", low=0.05, high=20.0, step=0.05),
-    Param("ssim_factor", "float", 0.9, "a summary is accepted when its median SSIM ≥ factor × the class median",
-          low=0.0, high=2.0, step=0.05),
+    Param("ssim_factor", "float", 0.9, "a summary is accepted when its median SSIM ≥ class median − "
+          "(1 − factor) × |class median| (factor × median if that is ≥ 0; larger: stricter)", low=0.0, high=2.0,
+          step=0.05),
     Param("top", "int", 10, "samples per summary (the exemplar and the best match of other images)", low=2,
           high=50),
 )
