@@ -29,7 +29,9 @@ def test_explanation_ranks_every_attribute_and_explains_both_sides(toy, pair_ima
     count = len(attributes.attributes)
     assert explanation.scores.shape == (2, count) and explanation.attribute_maps.shape == (2, count, 4, 4)
     assert explanation.reference_saliency.shape == explanation.saliency.shape == (2, 1, 112, 112)
-    assert torch.allclose(explanation.scores, explanation.confidence + explanation.agreement)
+    assert torch.allclose(explanation.scores, explanation.confidence * (0.5 * explanation.agreement).exp())
+    both_shown = torch.minimum(explanation.query_confidence, explanation.reference_confidence)
+    assert torch.equal(explanation.confidence, both_shown)
     expected = xw.similarity.pair_saliency(embedder, queries, references, method="sliding_window", stride=16)
     assert torch.allclose(explanation.saliency, expected.maps)
     reverse = xw.similarity.pair_saliency(embedder, references, queries, method="sliding_window", stride=16)
@@ -39,9 +41,11 @@ def test_explanation_ranks_every_attribute_and_explains_both_sides(toy, pair_ima
     assert ranking[0]["score"] == pytest.approx(float(explanation.scores[1].max()))
     heat = explanation.attribute_map(ranking[0]["phrase"], 1)
     assert heat.shape == (112, 112) and float(heat.max()) == 1.0
-    weighted = explain_match(embedder, queries, references, attributes, both=False, attribute_weight=0.0,
+    weighted = explain_match(embedder, queries, references, attributes, both=False, saliency_weight=0.0,
                              saliency=expected)
     assert weighted.reference_saliency is None and torch.allclose(weighted.scores, weighted.confidence)
+    sane = explain_match(embedder, queries, references, attributes, both=False, rule="sane", saliency=expected)
+    assert torch.allclose(sane.scores, sane.confidence + sane.agreement)
 
 
 def test_save_load_and_figure(toy, pair_images, tmp_path):
@@ -59,6 +63,7 @@ def test_save_load_and_figure(toy, pair_images, tmp_path):
     ("method", "method: got 'lime'"),
     ("weight", "attribute_weight"),
     ("confidence", "confidence"),
+    ("rule", "rule"),
     ("saliency", "saliency"),
     ("sizes", "size"),
     ("wrong output", r"embedder: got .*Spatial.*expected a module returning embedding vectors \[N, D\]"),
@@ -77,6 +82,8 @@ def test_bad_input_raises_and_leaves_nothing_behind(toy, pair_images, case, patt
         kwargs["attribute_weight"] = -1.0
     elif case == "confidence":
         kwargs["confidence"] = "both"
+    elif case == "rule":
+        kwargs["rule"] = "oracle"
     elif case == "saliency":
         kwargs["saliency"] = torch.rand(2, 1, 112, 112)
     elif case == "sizes":
@@ -93,30 +100,47 @@ def test_bad_input_raises_and_leaves_nothing_behind(toy, pair_images, case, patt
     assert threading.active_count() == threads
 
 
-def test_the_top_attribute_is_the_shared_one_more_often_than_for_a_wrong_reference(toy):
-    """30 toy pairs sharing exactly one nameable attribute, on a visible part. Measured (RISE, 500 masks,
-    pair confidence, attribute_weight 1): the shared attribute ranks first in 13 % of pairs and in the top 3 in 23 %;
-    against a wrong reference (each query with the next pair's reference) 3 % and 10 %; chance 1/82 = 1.2 %.
-    The thresholds sit about half-way between."""
+def worded_shared(first, second):
+    """The attribute ids two toy samples both show and captions name (a crest's colour only when both have one)."""
+    shared = {f"{k}={v}" for k, v in first.attributes.items() if second.attributes[k] == v
+              and xw.toy.condition_phrase(k, v) is not None}
+    if not first.attributes["crest.shape"] == second.attributes["crest.shape"] == "present":
+        shared = {a for a in shared if not a.startswith("crest.color")}
+    return shared
+
+
+def pairs_sharing_one_attribute(seed, count):
+    """``count`` toy pairs that share exactly one worded attribute, its part visible on both images, each with a
+    control reference that shares no worded attribute with the query."""
+    pairs = xw.toy.pairs(6 * count, seed=seed)
+    chosen = [(p, *worded_shared(p.first, p.second)) for p in pairs if len(worded_shared(p.first, p.second)) == 1]
+    chosen = [(p, a) for p, a in chosen if all(s.part_mask(a.split(".")[0]).any() for s in (p.first, p.second))]
+    assert len(chosen) >= count
+    pool = [p.second for p in pairs]
+    controls = [next(s for s in pool[i + 1:] + pool[:i] if not worded_shared(p.first, s))
+                for i, (p, _) in enumerate(chosen[:count])]
+    return chosen[:count], controls
+
+
+def top3_rate(explanation, shared):
+    return float(np.mean([a in [r["attribute"] for r in explanation.ranking(i, 3)] for i, a in enumerate(shared)]))
+
+
+def test_the_shared_attribute_ranks_in_the_top_three_for_its_pair_and_not_for_a_reference_sharing_nothing(toy):
+    """Fresh pairs sharing exactly one worded attribute (82 attributes: chance is 3/82 = 0.04 for the top 3; a
+    ranking that knew only the query's attributes would hit about 0.28), with the cheapest saliency (sliding window,
+    stride 16). Measured with these settings on 6 seeds × 30 pairs (seeds 16611..16616), median (worst, best):
+    the default pair rule puts the shared attribute in the top 3 for 0.77 (0.67, 0.83) of the pairs, and for 0.25
+    (0.30, 0.13) against a control reference that shares nothing with the query; the margin is 0.43 or more on
+    every seed. Before (SANE's rule with the geometric-mean confidence, the earlier shipped attribute model): 0.20
+    (0.17, 0.30) against 0.07 (0.23, 0.07); on this seed 0.20 against 0.23."""
     embedder, attributes = toy
-    chosen = []
-    for pair in xw.toy.pairs(300, seed=9792):
-        worded = {k: v for k, v in pair.shared.items() if xw.toy.condition_phrase(k, v)}
-        if len(worded) == 1:
-            key, value = next(iter(worded.items()))
-            if pair.first.part_mask(key.split(".")[0]).any():
-                chosen.append((pair, f"{key}={value}"))
-    chosen = chosen[:30]
-    assert len(chosen) == 30
+    chosen, controls = pairs_sharing_one_attribute(16613, 30)
     queries = torch.stack([p.first.tensor for p, _ in chosen])
     references = torch.stack([p.second.tensor for p, _ in chosen])
-
-    def hits(explanation, top):
-        return np.mean([shared in [r["attribute"] for r in explanation.ranking(i, top)]
-                        for i, (_, shared) in enumerate(chosen)])
-
-    matched = explain_match(embedder, queries, references, attributes, masks=500, both=False)
-    wrong = explain_match(embedder, queries, references.roll(1, 0), attributes, masks=500, both=False)
-    assert hits(matched, 1) >= 0.1 and hits(matched, 1) >= hits(wrong, 1) + 0.05
-    assert hits(matched, 3) >= 0.2 and hits(matched, 3) >= hits(wrong, 3) + 0.07
-    assert hits(matched, 1) >= 5 / len(attributes.attributes)
+    control = torch.stack([s.tensor for s in controls])
+    shared = [a for _, a in chosen]
+    settings = {"method": "sliding_window", "stride": 16}
+    matched = top3_rate(explain_match(embedder, queries, references, attributes, **settings), shared)
+    unrelated = top3_rate(explain_match(embedder, queries, control, attributes, **settings), shared)
+    assert matched >= 0.5 and unrelated <= 0.4 and matched >= unrelated + 0.3

@@ -63,9 +63,12 @@ def test_switching_the_method_rebuilds_its_controls_and_reruns(explorer):
     explorer.method_controls["stride"].value = 16
     explorer.wait()
     assert explorer.explanation.params["stride"] == 16
+    explorer.match_controls["rule"].value = "sane"
+    explorer.wait()
     explorer.match_controls["confidence"].value = "query"
     explorer.wait()
-    assert explorer.explanation.params["confidence"] == "query"
+    assert explorer.explanation.params["confidence"] == "query" and explorer.explanation.params["rule"] == "sane"
+    assert "+ weight × agreement" in explorer.attributes_view.groups[0]["items"][0]["detail"]
     explorer.method_menu.value = "rise"                    # back: the rise values given at construction remain
     explorer.wait()
     assert explorer.explanation.params["masks"] == 200

@@ -266,8 +266,7 @@ class MatchExplorer(widgets.VBox):
             items.append({"id": f"attribute{explanation.attribute_index(row['attribute'])}",
                           "image": thumbnail(blend(query, heat, alpha=0.55, threshold=0.35), _THUMB),
                           "caption": f"{rank}. {row['phrase']}",
-                          "detail": f"score {row['score']:.2f} = confidence {row['confidence']:.2f} + weight × "
-                                    f"agreement {row['agreement']:.2f}"})
+                          "detail": _score_detail(row, explanation.params["rule"])})
         self.attributes_view.set_groups([{"id": "attributes", "title": "ranked attributes",
                                           "detail": f"{METHOD_NAMES[explanation.saliency_method]} saliency",
                                           "items": items}], selected_group="attributes")   # no attribute shown yet
@@ -355,3 +354,12 @@ class MatchExplorer(widgets.VBox):
             if widget is not None:
                 widget.close()
         super().close()
+
+
+def _score_detail(row: dict, rule: str) -> str:
+    """How a ranked attribute's score is made, in words (see :mod:`~xwidgets.similarity.match`)."""
+    if rule == "sane":
+        return (f"score {row['score']:.2f} = confidence {row['confidence']:.2f} + weight × "
+                f"agreement {row['agreement']:.2f}")
+    return (f"score {row['score']:.2f} = confidence on both {row['confidence']:.2f} × exp(weight × "
+            f"agreement {row['agreement']:.2f})")

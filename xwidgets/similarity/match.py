@@ -1,23 +1,61 @@
 """Explaining a match: the pair's saliency, and the attributes that best say why the two images match.
 
 SANE (METHODS.md section 8) explains a pair (query q, reference r) of a similarity model by attributes: an attribute
-model predicts, for the query, a confidence per attribute and an m×m map per attribute; attributes are ranked by
-mixing the confidence with how well the attribute's map agrees with the pair's saliency map. The exact mixing rule
-of the paper could not be verified, so this module writes down the one it uses. For pair b and attribute a:
+model predicts, per image, a score per attribute and an m×m map per attribute; attributes are ranked by what the
+pair's images show and where the pair's saliency is. The exact mixing rule of the paper could not be verified, so
+this module writes down the two it offers. For pair b and attribute a, with s_a(x) the attribute model's score on
+image x and A_a(x) its map (softmax over the cells):
 
-* confidence. ``confidence="pair"`` (the default) is the geometric mean √(ĉ_a(q) · ĉ_a(r)) of the attribute's
-  confidence on both images, each divided by that image's largest confidence, so an attribute only one image
-  shows cannot explain why they match; ``confidence="query"`` is ĉ_a(q) alone, as the SANE evaluation script does;
-* agreement: the saliency map of q (explained against r) average-pooled to the attribute maps' m×m cells and
-  divided by its sum gives S; g_a = 1 − ‖A_a(q) − S‖₂, with A_a(q) the attribute's map (softmax over the cells);
-  g is then min-max scaled over the attributes of the pair, so that ``attribute_weight`` trades two numbers of the
-  same range. The training loss of the attribute model compares with softmax(S) instead, as SANE does; for
-  ranking that would not do, because the softmax of values in [0, 1] over 16 cells is nearly uniform (no cell
-  above e/(15 + e) ≈ 0.15), so the flattest attribute map would always agree best;
-* score_a = confidence_a + attribute_weight · g_a (SANE's ``--attr_weight``, default 1).
+``rule="pair"`` (the default), a function of the pair:
 
-:func:`explain_match` computes the saliency of the query against the reference and, with ``both=True``, of the
-reference against the query (for showing both sides), then ranks.
+* confidence_a = min(s_a(q), s_a(r)): what both images have. With a ``loss="bce"`` attribute model the scores are
+  per-attribute probabilities, so the smaller one is how sure the model is that both show the attribute;
+* agreement_a = the mean, over the images whose saliency is known (the query against the reference, and with
+  ``both=True`` the reference against the query), of Σ_cells A_a(x) · z(S_x): z(S_x) is the image's saliency map
+  average-pooled to the m×m cells and standardised over them (mean 0, standard deviation 1; all 0 for a flat map),
+  so agreement_a is how many standard deviations more salient than the image's average the attribute's cells are;
+* score_a = confidence_a · exp(``saliency_weight`` · agreement_a).
+
+``rule="sane"``, the rule of the earlier versions, after SANE's evaluation script:
+
+* confidence: ``confidence="pair"`` is the geometric mean √(ĉ_a(q) · ĉ_a(r)) of the attribute's score on both
+  images, each divided by that image's largest score; ``confidence="query"`` is ĉ_a(q) alone, as SANE's script;
+* agreement: the query's saliency pooled to the m×m cells and divided by its sum gives S; g_a = 1 − ‖A_a(q) − S‖₂,
+  min-max scaled over the attributes of the pair (SANE's training loss compares with softmax(S), which for values in
+  [0, 1] over 16 cells is nearly uniform, so the flattest map would always agree best);
+* score_a = confidence_a + ``attribute_weight`` · g_a (SANE's ``--attr_weight``, default 1).
+
+Measured on the toy world (toy embedder, shipped attribute model, RISE with 500 masks, ``both=True``): 6 sets
+(seeds 16601..16606) of 40 fresh pairs that share exactly one worded attribute, its part visible on both images;
+the share of pairs whose shared attribute is in the top 3, median (worst, best), for the pair's reference and for a
+control reference that shares no worded attribute with the query. Chance is 3/82 = 0.04; a ranking that knew only
+the query's true attributes and picked 3 of them would hit 0.28.
+
+=============================================================  =====================  =====================
+rule (attribute model)                                         reference              control reference
+=============================================================  =====================  =====================
+pair, ``saliency_weight`` 0.5 (default)                        0.75 (0.58, 0.88)      0.21 (0.33, 0.15)
+pair, ``saliency_weight`` 0 / 1 / 2                            0.76 / 0.69 / 0.54     0.24 / 0.21 / 0.21
+pair, 0.5, random saliency maps instead                        0.75 (0.55, 0.83)      0.24 (0.30, 0.10)
+sane, ``attribute_weight`` 1, pair confidence                  0.50 (0.38, 0.63)      0.13 (0.20, 0.10)
+sane, ``attribute_weight`` 0                                   0.75 (0.55, 0.83)      0.23 (0.30, 0.15)
+sane, ``confidence="query"``                                   0.33 (0.18, 0.40)      0.29 (0.38, 0.15)
+sane, w 1, pair confidence (earlier model and default)         0.21 (0.13, 0.30)      0.06 (0.13, 0.03)
+sane, w 0 (earlier model)                                      0.35 (0.20, 0.48)      0.16 (0.38, 0.13)
+=============================================================  =====================  =====================
+
+So the gain comes from the attribute model (see :mod:`~xwidgets.similarity.attributes`: the earlier one was
+undertrained) and from ranking by what both images show; SANE's agreement term costs a third of the hits, and its
+query-only confidence does not depend on the reference. The pair rule's saliency term is neutral on the toy world
+(random maps do as well): the toy embedder's RISE maps are higher on the shared part than on the rest of the bird
+(0.63 against 0.44 on average over 2 × 40 pairs; 0.51 against 0.48 against the control reference) but as high
+on the background, and the 4×4 attribute maps are coarse. It is kept at a small weight so that the ranking
+follows the pair's saliency where the attribute maps and the saliency are sharper. With a reference that shares
+nothing, the rate falls to about the level of knowing only the query's attributes (0.21 against 0.28), not to
+chance: the attribute model's false positives on the control reference decide the rest.
+
+:func:`explain_match` computes the saliency of the query against the reference and, with ``both=True`` (the
+default), of the reference against the query, then ranks.
 """
 
 from __future__ import annotations
@@ -36,14 +74,20 @@ from ..core.runner import as_progress
 from .attributes import AttributeModel
 from .saliency import PAIR_PARAMS, SALIENCY_METHODS, PairSaliency, pair_saliency
 
-__all__ = ["MATCH_PARAMS", "MatchExplanation", "explain_match", "rank_attributes"]
+__all__ = ["MATCH_PARAMS", "RULES", "MatchExplanation", "explain_match", "rank_attributes"]
+
+RULES = ("pair", "sane")
 
 MATCH_PARAMS = ParamSet(
     "match",
-    Param("attribute_weight", "float", 1.0, "weight of the saliency agreement against the confidence (SANE's "
-          "attr_weight)", low=0.0, high=10.0, step=0.1),
-    Param("confidence", "choice", "pair", "the attribute's confidence on both images (geometric mean) or on the "
-          "query only (SANE's script)", choices=("pair", "query")),
+    Param("rule", "choice", "pair", "rank by what both images show and where the pair's saliency is, or by SANE's "
+          "confidence + weight × agreement", choices=RULES),
+    Param("saliency_weight", "float", 0.5, "pair rule: how strongly the saliency agreement multiplies the "
+          "confidence (score = confidence · exp(weight · agreement))", low=0.0, high=10.0, step=0.1),
+    Param("attribute_weight", "float", 1.0, "SANE rule: weight of the saliency agreement against the confidence "
+          "(SANE's attr_weight)", low=0.0, high=10.0, step=0.1),
+    Param("confidence", "choice", "pair", "SANE rule: the attribute's confidence on both images (geometric mean) "
+          "or on the query only (SANE's script)", choices=("pair", "query")),
     Param("reference_mode", "choice", "fixed", "keep the reference's embedding fixed (SANE's main setting) or "
           "perturb it too", choices=("fixed", "variable")),
 )
@@ -59,8 +103,10 @@ class MatchExplanation(Result):
         saliency: ``[B, 1, H, W]`` in [0, 1], the query's saliency for the match;
         reference_saliency: the reference's saliency against the query (None when ``both=False``).
         attributes, phrases, parts: the attribute model's attribute ids, words and parts.
-        query_confidence, reference_confidence: ``[B, A]`` each image's confidences, divided by its largest.
-        confidence, agreement, scores: ``[B, A]`` the ranking's terms and its score.
+        query_confidence, reference_confidence: ``[B, A]`` each image's attribute scores as the rule reads them
+            (the pair rule: as the attribute model gives them; the SANE rule: divided by the image's largest).
+        confidence, agreement, scores: ``[B, A]`` the ranking's terms and its score (``params["rule"]`` says
+            which rule).
         attribute_maps: ``[B, A, m, m]`` the query's attribute maps (softmax over the cells).
         saliency_method: the saliency method's name; its parameters are in ``params``.
     """
@@ -127,18 +173,46 @@ class MatchExplanation(Result):
 
 
 def rank_attributes(query_scores: torch.Tensor, reference_scores: torch.Tensor, maps: torch.Tensor,
-                    saliency: torch.Tensor, *, attribute_weight: float = 1.0, confidence: str = "pair"
-                    ) -> dict[str, torch.Tensor]:
+                    saliency: torch.Tensor, *, reference_maps: torch.Tensor | None = None,
+                    reference_saliency: torch.Tensor | None = None, rule: str = "pair", saliency_weight: float = 0.5,
+                    attribute_weight: float = 1.0, confidence: str = "pair") -> dict[str, torch.Tensor]:
     """The ranking terms of the module docstring for B pairs.
 
     Args:
-        query_scores, reference_scores: ``[B, A]`` attribute scores of the queries and the references.
+        query_scores, reference_scores: ``[B, A]`` attribute scores of the queries and the references, in [0, 1].
         maps: ``[B, A, m, m]`` the queries' attribute maps (each sums to 1 over its cells).
-        saliency: ``[B, 1, H, W]`` the queries' saliency maps.
+        saliency: ``[B, 1, H, W]`` the queries' saliency maps (against their references).
+        reference_maps, reference_saliency: the same for the references (against their queries), or None: the
+            pair rule then reads the saliency on the query only; the SANE rule never reads them.
+        rule: ``"pair"`` or ``"sane"``; saliency_weight: the pair rule's; attribute_weight and confidence: the
+            SANE rule's.
     Returns:
         a dict of ``[B, A]`` tensors: ``query_confidence``, ``reference_confidence``, ``confidence``, ``agreement``
         and ``scores``.
     """
+    if rule == "sane":
+        return _sane_terms(query_scores, reference_scores, maps, saliency, attribute_weight, confidence)
+    agreement = _standard_agreement(maps, saliency)
+    if reference_maps is not None and reference_saliency is not None:
+        agreement = (agreement + _standard_agreement(reference_maps, reference_saliency)) / 2
+    chosen = torch.minimum(query_scores, reference_scores)
+    return {"query_confidence": query_scores, "reference_confidence": reference_scores, "confidence": chosen,
+            "agreement": agreement, "scores": chosen * torch.exp(saliency_weight * agreement)}
+
+
+def _standard_agreement(maps: torch.Tensor, saliency: torch.Tensor) -> torch.Tensor:
+    """``[B, A]``: Σ over the m×m cells of each attribute map times the saliency pooled to the cells and
+    standardised over them (0 for a flat saliency map)."""
+    pooled = F.adaptive_avg_pool2d(saliency.float(), maps.shape[-1]).flatten(1)             # [B, m·m]
+    spread = pooled.std(1, correction=0, keepdim=True)
+    standard = torch.where(spread > 1e-6, (pooled - pooled.mean(1, keepdim=True)) / spread.clamp_min(1e-6),
+                           torch.zeros_like(pooled))
+    return (maps.flatten(2) * standard[:, None, :]).sum(2)
+
+
+def _sane_terms(query_scores: torch.Tensor, reference_scores: torch.Tensor, maps: torch.Tensor,
+                saliency: torch.Tensor, attribute_weight: float, confidence: str) -> dict[str, torch.Tensor]:
+    """The SANE rule's terms (module docstring)."""
     side = maps.shape[-1]
     query = query_scores / query_scores.max(1, keepdim=True).values.clamp_min(1e-12)
     reference = reference_scores / reference_scores.max(1, keepdim=True).values.clamp_min(1e-12)
@@ -169,7 +243,8 @@ def explain_match(embedder: Embedder, queries: object, references: object, attri
         seed: the saliency's seed.
         progress: a Progress or ``callback(fraction, message)``; cancellable.
         saliency: the query's :class:`PairSaliency` already computed (skips that pass).
-        params: :data:`MATCH_PARAMS` (``attribute_weight``, ``confidence``, ``reference_mode``) and the
+        params: :data:`MATCH_PARAMS` (``rule``, ``saliency_weight``, ``attribute_weight``, ``confidence``,
+            ``reference_mode``) and the
             saliency method's parameters (:data:`~xwidgets.similarity.PAIR_PARAMS`).
     """
     if not isinstance(embedder, Embedder):
@@ -198,8 +273,10 @@ def explain_match(embedder: Embedder, queries: object, references: object, attri
     query_prediction = attribute_model.predict(saliency.queries, embedder)
     reference_prediction = attribute_model.predict(saliency.references, embedder)
     terms = rank_attributes(query_prediction.scores, reference_prediction.scores, query_prediction.maps,
-                            saliency.maps, attribute_weight=match_values["attribute_weight"],
-                            confidence=match_values["confidence"])
+                            saliency.maps, reference_maps=reference_prediction.maps,
+                            reference_saliency=None if reverse is None else reverse.maps,
+                            **{k: match_values[k] for k in ("rule", "saliency_weight", "attribute_weight",
+                                                            "confidence")})
     progress.report(1.0, "ranked attributes")
     return MatchExplanation(
         method="sane", params={**match_values, **method_values, "both": both}, seed=seed,
