@@ -12,7 +12,7 @@ from torch import nn
 import xwidgets as xw
 import xwidgets.concepts.space as space_module
 from xwidgets.concepts import ConceptExplanation, ConceptSpace, Features, default_layer, fit, r_squared
-from xwidgets.concepts.srae import passes_acceptance
+from xwidgets.concepts.srae import passes_contribution_rule
 from xwidgets.core.errors import InvalidArgument, XWidgetsError
 from xwidgets.core.results import Result
 from xwidgets.toy import TOY_PREPROCESSING, ToyCNN
@@ -64,9 +64,12 @@ def test_fit_reports_metrics_on_train_and_holdout(spotwing, toy_features):
 def test_concepts_are_sorted_by_mean_contribution(spotwing):
     means = spotwing.mean_contributions
     assert means.shape == (5,) and torch.equal(means, means.sort(descending=True).values)
-    assert spotwing.accepted is passes_acceptance(means) is spotwing.attempts[-1]["accepted"]
+    kept = [a for a in spotwing.attempts if a["kept"]]
+    assert len(kept) == 1 and spotwing.accepted is kept[0]["accepted"] is passes_contribution_rule(means)
+    # acceptance judged the kept attempt on the held-out images
+    assert kept[0]["r2"] == spotwing.metrics["holdout"]["r2"] >= spotwing.params["min_r2"]
     # sorting permutes the kept attempt's concepts; it does not change them
-    recorded = sorted(spotwing.attempts[-1]["mean_contributions"], reverse=True)
+    recorded = sorted(kept[0]["mean_contributions"], reverse=True)
     assert means.tolist() == pytest.approx(recorded, abs=1e-5)
     assert spotwing.top_images.shape == (5, 6) and spotwing.top_activations.shape == (5, 6)
     assert torch.equal(spotwing.top_activations, spotwing.top_activations.sort(dim=1, descending=True).values)

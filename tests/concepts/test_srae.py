@@ -1,6 +1,6 @@
-"""The SRAE's maths (shapes, contributions, pull-away, log penalty, acceptance), its training loop (determinism,
-random state, retries, cancellation) and the contrastive excitation-backprop concept maps, against hand
-computations."""
+"""The SRAE's maths (shapes, contributions, pull-away, log penalty, acceptance), its training loop (bias centring,
+pull-away warm-up, determinism, random state, retries, cancellation) and the contrastive excitation-backprop concept
+maps, against hand computations."""
 
 import math
 import time
@@ -8,9 +8,11 @@ import time
 import pytest
 import torch
 
-from xwidgets.concepts import CONCEPT_PARAMS, SRAE, excitation_maps, fit, locality, pull_away, srae_loss, train_srae
+from xwidgets.concepts import (CONCEPT_PARAMS, SRAE, decision_agreement, excitation_maps, fit, locality, pull_away,
+                               r_squared, srae_loss, train_srae)
 from xwidgets.concepts.maps import upsample_maps
-from xwidgets.concepts.srae import ACCEPT_RATIO, default_hidden, log_penalty, mean_contributions, passes_acceptance
+from xwidgets.concepts.srae import (ACCEPT_RATIO, _centre_bias, acceptance, attempt_seed, default_hidden, log_penalty,
+                                    mean_contributions, passes_contribution_rule, pull_away_weight)
 from xwidgets.core.errors import Cancelled
 from xwidgets.core.runner import Progress
 
@@ -20,6 +22,21 @@ def scaled(toy_features):
     """200 toy feature vectors scaled as fit() scales them, and the "spotwing" logit (class 3)."""
     x = toy_features.features[:200]
     return x / x.pow(2).mean().sqrt(), toy_features.logits[:200, 3]
+
+
+@pytest.fixture(scope="module")
+def judge(toy_features):
+    """Faithfulness of an SRAE for "spotwing" on 80 toy images outside ``scaled``, as fit() judges attempts."""
+    x = toy_features.features[:200]
+    held = toy_features.features[200:280] / x.pow(2).mean().sqrt()
+    logits = toy_features.logits[200:280]
+
+    def faithfulness(model):
+        with torch.no_grad():
+            prediction = model(held)[2]
+        return {"r2": r_squared(prediction, logits[:, 3]),
+                "decision_agreement": decision_agreement(logits, prediction, 3)}
+    return faithfulness
 
 
 def _settings(**overrides):
@@ -90,24 +107,63 @@ def test_loss_weights_its_terms_and_pulls_apart_the_contributions_not_z():
                                          + 5 * float(terms["pull_away"]), rel=1e-6)
 
 
-@pytest.mark.parametrize("means, accepted", [
+@pytest.mark.parametrize("means, passes", [
     ([1.0, 0.4, -1.0], True), ([0.4, -1.0, 1.0], True), ([1.0, ACCEPT_RATIO, 0.0], True),
     ([1.0, 0.2, 0.0], False), ([1.0, 0.0, -0.5], False), ([1.0, -0.1], False), ([0.0, 0.0, 0.0], False),
     ([0.5], True), ([0.0], False), ([-0.5], False),
 ])
-def test_acceptance_rule(means, accepted):
-    assert passes_acceptance(torch.tensor(means)) is accepted
+def test_contribution_rule(means, passes):
+    assert passes_contribution_rule(torch.tensor(means)) is passes
+
+
+@pytest.mark.parametrize("means, r2, agreement, verdict", [
+    # the collapse the official rule accepted: two tiny positive means, held-out R² -0.08
+    ([0.02, 0.01, 0.0, 0.0, 0.0], -0.08, 0.90, (True, False, False)),
+    # a faithful space with one positive concept: faithful, but the official rule fails
+    ([0.62, 0.0, 0.0, -0.4, -1.9], 0.90, 1.0, (False, True, False)),
+    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.80, 1.0, (True, True, True)),
+    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.50, 0.95, (True, True, True)),              # both thresholds inclusive
+    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.49, 1.0, (True, False, False)),
+    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.80, 0.94, (True, False, False)),            # decisions flipped
+])
+def test_acceptance_needs_faithfulness_and_the_contribution_rule(means, r2, agreement, verdict):
+    settings = _settings()
+    assert settings["min_r2"] == 0.5 and settings["min_agreement"] == 0.95
+    result = acceptance(torch.tensor(means), {"r2": r2, "decision_agreement": agreement}, settings)
+    assert (result["contribution_rule"], result["faithful"], result["accepted"]) == verdict
+    stricter = acceptance(torch.tensor(means), {"r2": r2, "decision_agreement": agreement},
+                          _settings(min_r2=0.95, min_agreement=1.0))
+    assert not stricter["faithful"] and not stricter["accepted"]
 
 
 # ------------------------------------------------------------------------------------------------- training
-def test_training_is_deterministic_and_leaves_the_global_random_state_alone(scaled):
+def test_bias_centring_starts_every_unit_on_half_the_samples(scaled):
+    x, _ = scaled
+    layer = torch.nn.Linear(x.shape[1], 32)
+    with torch.no_grad():       # on these non-negative features some units start on almost always, some never
+        layer.weight.copy_(torch.rand(layer.weight.shape, generator=torch.Generator().manual_seed(9628)) - 0.5)
+        active = (layer(x) > 0).float().mean(dim=0)
+    assert float(active.min()) < 0.05 and float(active.max()) > 0.95
+    _centre_bias(layer, x)
+    with torch.no_grad():
+        active = (layer(x) > 0).float().mean(dim=0)
+    assert float(active.min()) >= 0.45 and float(active.max()) <= 0.55
+
+
+def test_pull_away_weight_ramps_up_over_the_warmup():
+    assert [pull_away_weight(10.0, epoch, 4) for epoch in range(6)] == pytest.approx([0.0, 2.5, 5.0, 7.5, 10.0, 10.0])
+    assert pull_away_weight(10.0, 0, 0) == 10.0                       # no warm-up: the official schedule
+    assert _settings()["pt_warmup"] == 20
+
+
+def test_training_is_deterministic_and_leaves_the_global_random_state_alone(scaled, judge):
     x, y = scaled
     settings = _settings(k=3, epochs=3, retries=0)
     state = torch.get_rng_state()
-    first = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9612, progress=Progress())
+    first = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9612, judge=judge, progress=Progress())
     assert torch.equal(torch.get_rng_state(), state)
-    again = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9612, progress=Progress())
-    other = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9613, progress=Progress())
+    again = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9612, judge=judge, progress=Progress())
+    other = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9613, judge=judge, progress=Progress())
     assert torch.equal(torch.get_rng_state(), state)
     for a, b in zip(first.model.parameters(), again.model.parameters()):
         assert torch.equal(a, b)
@@ -116,23 +172,26 @@ def test_training_is_deterministic_and_leaves_the_global_random_state_alone(scal
     assert not first.model.training and not any(p.requires_grad for p in first.model.parameters())
 
 
-def test_acceptance_loop_retries_with_reweighted_losses_and_keeps_the_best(scaled):
+def test_acceptance_loop_retries_with_new_seeds_and_reweighted_losses_and_keeps_the_most_faithful(scaled, judge):
     x, y = scaled
-    # lr = 1 kills the ReLUs: no attempt gets two positive concepts. At seed 9627 attempts 0 and 1 keep one positive
-    # concept each, attempt 1 with the better faithfulness, and attempt 2 none
-    settings = _settings(k=3, epochs=1, pretrain_epochs=0, retries=2, lr=1.0)
-    training = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9627, progress=Progress())
+    # min_r2 = 1 cannot be met: every attempt is rejected, so all three run
+    settings = _settings(k=3, epochs=4, retries=2, min_r2=1.0)
+    training = train_srae(x, y, k=3, hidden=(16, 8), settings=settings, seed=9627, judge=judge, progress=Progress())
     attempts = training.attempts
     assert not training.accepted and len(attempts) == 3 and [a["attempt"] for a in attempts] == [0, 1, 2]
-    assert not any(a["accepted"] for a in attempts)
+    assert not any(a["accepted"] or a["faithful"] for a in attempts)
+    assert [a["seed"] for a in attempts] == [attempt_seed(9627, a) for a in range(3)] and len({
+        a["seed"] for a in attempts}) == 3
     assert [a["alpha_rec"] for a in attempts] == pytest.approx([10.0, 12.0, 14.4])
     assert [a["alpha_pt"] for a in attempts] == pytest.approx([10.0, 8.0, 6.4])
-    assert all(not passes_acceptance(torch.tensor(a["mean_contributions"])) for a in attempts)
-    # the kept model is the attempt with the most positive concepts, then the best faithfulness
-    best = max(attempts, key=lambda a: (sum(v > 0 for v in a["mean_contributions"]), -a["faithfulness"]))
+    for record in attempts:
+        assert record["contribution_rule"] is passes_contribution_rule(torch.tensor(record["mean_contributions"]))
+    # the kept model is the attempt with the highest held-out R², and its record says so
+    best = max(attempts, key=lambda a: a["r2"])
+    assert [a["kept"] for a in attempts] == [a is best for a in attempts]
+    assert judge(training.model)["r2"] == pytest.approx(best["r2"], abs=1e-6)
     kept = mean_contributions(training.model, x)
     assert torch.allclose(kept, torch.tensor(best["mean_contributions"]), atol=1e-5)
-    assert best["attempt"] == 1                                          # neither the first nor the last
     assert settings["alpha_rec"] == 10.0 and settings["alpha_pt"] == 10.0  # the caller's settings untouched
 
 
@@ -144,7 +203,7 @@ def test_cancel_from_the_progress_callback_stops_within_a_step(scaled, toy_featu
     started = time.perf_counter()
     with pytest.raises(Cancelled):
         train_srae(x, y, k=3, hidden=(16, 8), settings=_settings(k=3, epochs=500, retries=3), seed=9614,
-                   progress=progress)
+                   judge=lambda model: {"r2": 1.0, "decision_agreement": 1.0}, progress=progress)
     assert len(reports) == 1 and time.perf_counter() - started < 5.0   # the first report (10 steps) is the last
     assert torch.equal(torch.get_rng_state(), state)
     cancelling = Progress(on_progress=lambda fraction, message: cancelling.cancel())
