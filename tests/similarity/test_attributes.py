@@ -14,8 +14,9 @@ from xwidgets.core.errors import Cancelled, InvalidArgument
 from xwidgets.core.results import Result
 from xwidgets.core.runner import Progress
 from xwidgets.similarity.attributes import (ATTRIBUTE_PARAMS, TOY_TRAINING, TOY_WEIGHTS, AttributeHead, AttributeModel,
-                                            AttributePrediction, attribute_loss, attribute_scores, saliency_cells,
-                                            toy_attribute_labels, toy_attribute_model, train_attributes)
+                                            AttributePrediction, attribute_loss, attribute_scores, exclusive_scores,
+                                            saliency_cells, toy_attribute_labels, toy_attribute_model,
+                                            train_attributes)
 from xwidgets.text.metrics import retrieval_map
 from xwidgets.toy import TOY_PREPROCESSING, ToyCNN
 
@@ -260,6 +261,28 @@ def test_save_load_round_trip(trained, toy, embedder, tmp_path):
     assert torch.equal(Result.load(prediction).maps, after.maps)
 
 
+def test_groups_are_saved_and_a_file_without_them_loads_with_none(trained, tmp_path):
+    assert trained.groups == [] and trained.open_groups == []
+    grouped = Result.load(trained.save(tmp_path / "before_groups.xwr"))
+    assert grouped.groups == [] and grouped.open_groups == []
+    grouped.groups = [a.split("=")[0] for a in grouped.attributes]
+    grouped.open_groups = ["wing.pattern"]
+    loaded = Result.load(grouped.save(tmp_path / "groups.xwr"))
+    assert loaded.groups == grouped.groups and loaded.open_groups == ["wing.pattern"]
+
+
+def test_exclusive_scores_keep_each_groups_best_value():
+    scores = torch.tensor([[0.7, 0.35, 0.1, 0.4, 0.3, 0.9],
+                           [0.2, 0.2, 0.1, 0.3, 0.6, 0.05]])
+    groups, open_groups = ["tail", "tail", "tail", "pattern", "pattern", ""], ["pattern"]
+    assert torch.equal(exclusive_scores(scores, groups, open_groups),
+                       torch.tensor([[0.7, 0.0, 0.0, 0.0, 0.0, 0.9],           # the open group's best is under 0.5
+                                     [0.2, 0.2, 0.0, 0.0, 0.6, 0.05]]))        # a tie keeps both
+    assert torch.equal(exclusive_scores(scores, [""] * 6), scores)
+    with pytest.raises(InvalidArgument, match="^groups.*one group name per attribute"):
+        exclusive_scores(scores, groups[:5])
+
+
 # ----------------------------------------------------------------------------------- the shipped toy model
 @pytest.fixture(scope="module")
 def held_out():
@@ -280,6 +303,10 @@ def test_shipped_file_is_small_and_matches_the_toy_vocabulary(shipped, held_out)
     assert shipped.embedder.name == shipped.embedder_name == "toy embedder"
     assert {k: shipped.params[k] for k in TOY_TRAINING} == TOY_TRAINING and shipped.loss == "bce"
     assert shipped.metrics["holdout_map"] > 0.6
+    # the file predates the groups: they come from the ids (a tail has one shape; a pattern may be plain)
+    assert AttributeModel.load(TOY_WEIGHTS).groups == []
+    assert shipped.groups[shipped.attributes.index("tail.shape=fork")] == "tail.shape"
+    assert shipped.open_groups == ["body.pattern", "crest.color", "wing.pattern"]
 
 
 def test_shipped_model_beats_a_shuffled_label_control_on_held_out_images(shipped, held_out, embedder):

@@ -130,9 +130,11 @@ def test_the_shared_attribute_ranks_in_the_top_three_for_its_pair_and_not_for_a_
     """Fresh pairs sharing exactly one worded attribute (82 attributes: chance is 3/82 = 0.04 for the top 3; a
     ranking that knew only the query's attributes would hit about 0.28), with the cheapest saliency (sliding window,
     stride 16). Measured with these settings on 6 seeds × 30 pairs (seeds 16611..16616), median (worst, best):
-    the default pair rule puts the shared attribute in the top 3 for 0.77 (0.67, 0.83) of the pairs, and for 0.25
-    (0.30, 0.13) against a control reference that shares nothing with the query; the margin is 0.43 or more on
-    every seed. Before (SANE's rule with the geometric-mean confidence, the earlier shipped attribute model): 0.20
+    the default pair rule (``exclusive``: an attribute counts on an image only as its group's best value) puts the
+    shared attribute in the top 3 for 0.68 (0.53, 0.83) of the pairs, and for 0.07 (0.10, 0.00) against a control
+    reference that shares nothing with the query; the margin is 0.53 or more on every seed (on this seed 0.73
+    against 0.07). Without ``exclusive``: 0.77 (0.67, 0.83) against 0.25 (0.30, 0.13), on this seed 0.83 against
+    0.27. Before that (SANE's rule with the geometric-mean confidence, the earlier shipped attribute model): 0.20
     (0.17, 0.30) against 0.07 (0.23, 0.07); on this seed 0.20 against 0.23."""
     embedder, attributes = toy
     chosen, controls = pairs_sharing_one_attribute(16613, 30)
@@ -143,4 +145,4 @@ def test_the_shared_attribute_ranks_in_the_top_three_for_its_pair_and_not_for_a_
     settings = {"method": "sliding_window", "stride": 16}
     matched = top3_rate(explain_match(embedder, queries, references, attributes, **settings), shared)
     unrelated = top3_rate(explain_match(embedder, queries, control, attributes, **settings), shared)
-    assert matched >= 0.5 and unrelated <= 0.4 and matched >= unrelated + 0.3
+    assert matched >= 0.45 and unrelated <= 0.2 and matched >= unrelated + 0.35

@@ -61,3 +61,19 @@ def test_pair_rule_is_what_both_images_show_times_where_both_saliencies_are():
     assert torch.allclose(half["agreement"][0, 0], half["agreement"][0, 1], atol=1e-5)
     flat = rank_attributes(query, reference, maps, torch.ones(1, 1, 16, 16), saliency_weight=1.0)
     assert torch.equal(flat["agreement"], torch.zeros(1, 3)) and torch.equal(flat["scores"], flat["confidence"])
+
+
+def test_pair_rule_with_groups_counts_a_value_only_as_its_groups_best():
+    # a tail has one shape: both images show a fan tail, the model also gives "fork" half a chance on both
+    groups = ["tail.shape", "tail.shape", "wing.pattern", ""]
+    maps = torch.full((1, 4, 4, 4), 1 / 16)
+    saliency = torch.ones(1, 1, 8, 8)
+    query = torch.tensor([[0.9, 0.5, 0.45, 0.3]])
+    reference = torch.tensor([[0.8, 0.45, 0.7, 0.2]])
+    plain = rank_attributes(query, reference, maps, saliency)
+    assert torch.allclose(plain["confidence"], torch.tensor([[0.8, 0.45, 0.45, 0.2]]))
+    grouped = rank_attributes(query, reference, maps, saliency, groups=groups, open_groups=["wing.pattern"])
+    # fork is not the best tail shape on either image; a pattern under 0.5 is not shown (the group may be "plain")
+    assert torch.allclose(grouped["confidence"], torch.tensor([[0.8, 0.0, 0.0, 0.2]]))
+    assert torch.equal(grouped["query_confidence"], torch.tensor([[0.9, 0.0, 0.0, 0.3]]))
+    assert torch.equal(rank_attributes(query, reference, maps, saliency, groups=[""] * 4)["scores"], plain["scores"])

@@ -86,8 +86,9 @@ from ..core.results import Result
 from ..core.runner import as_progress
 
 __all__ = ["ATTRIBUTE_PARAMS", "AttributeHead", "AttributeModel", "AttributePrediction", "attribute_loss",
-           "attribute_scores", "saliency_cells", "train_attributes", "toy_attribute_labels", "toy_attribute_model",
-           "train_toy_attribute_model", "TOY_TRAINING", "TOY_WEIGHTS"]
+           "attribute_scores", "exclusive_scores", "saliency_cells", "train_attributes", "toy_attribute_groups",
+           "toy_attribute_labels", "toy_attribute_model", "train_toy_attribute_model", "TOY_TRAINING",
+           "TOY_WEIGHTS"]
 
 #: The shipped toy attribute model (:func:`train_toy_attribute_model` writes it).
 TOY_WEIGHTS = Path(__file__).parent / "weights" / "toy_attributes.xwr"
@@ -230,6 +231,10 @@ class AttributeModel(Result):
     Attributes:
         attributes: ``A`` attribute ids, e.g. ``"wing.color=blue"``; phrases: their words (``"blue wings"``);
             parts: the part each attribute is on (``"wing"``; ``""`` when unknown).
+        groups: empty, or ``A`` names of mutually exclusive groups (``"tail.shape"``: a tail has one shape; ``""``
+            for an attribute in none); :func:`exclusive_scores` reads them. open_groups: the groups an image can
+            show none of (the vocabulary leaves a value out, as the toy's "plain" patterns, or the part may be
+            absent). A file saved before these existed loads with none.
         weights: the head's parameters as one flat tensor (the head is rebuilt from it on first use).
         layer: the embedder layer read; layer_shape: its ``[C, h, w]``; mask_size: the maps' side m.
         embedder_name: the embedder's name at training time.
@@ -247,6 +252,8 @@ class AttributeModel(Result):
     attributes: list = dataclasses.field(default_factory=list)
     phrases: list = dataclasses.field(default_factory=list)
     parts: list = dataclasses.field(default_factory=list)
+    groups: list = dataclasses.field(default_factory=list)
+    open_groups: list = dataclasses.field(default_factory=list)
     weights: torch.Tensor = None
     layer: str = ""
     layer_shape: list = dataclasses.field(default_factory=list)
@@ -326,6 +333,33 @@ class AttributeModel(Result):
             timings={"predict": time.perf_counter() - started}, scores=scores,
             confidences=scores / self.calibration[None], maps=cells, images=torch.cat(pixels),
             attributes=list(self.attributes), phrases=list(self.phrases), parts=list(self.parts))
+
+
+def exclusive_scores(scores: torch.Tensor, groups: Sequence[str], open_groups: Sequence[str] = (), *,
+                     threshold: float = 0.5) -> torch.Tensor:
+    """Scores read as values of mutually exclusive groups: an attribute keeps its score on an image only where it is
+    its group's best (ties all keep theirs) and, in an open group (one an image may show none of), also at least
+    ``threshold`` (for ``loss="bce"`` scores, more likely shown than not); otherwise 0.
+
+    Args:
+        scores: ``[B, A]`` attribute scores in [0, 1].
+        groups: ``A`` group names, ``""`` for an attribute in no group (kept as it is).
+        open_groups: the names of the open groups.
+    Returns:
+        ``[B, A]``, each value either the score or 0.
+    """
+    if len(groups) != scores.shape[-1]:
+        raise invalid("groups", f"{len(groups)} names", f"one group name per attribute ({scores.shape[-1]})")
+    names = sorted({g for g in groups if g})
+    if not names:
+        return scores
+    member = torch.tensor([[g == name for g in groups] for name in names], dtype=torch.bool)     # [G, A]
+    best = scores[:, None, :].masked_fill(~member[None], -math.inf).amax(2)                     # [B, G]
+    group_best = (best[:, :, None] * member[None]).sum(1)                                      # [B, A]
+    grouped = member.any(0)
+    opened = torch.tensor([g in set(open_groups) for g in groups], dtype=torch.bool)
+    keep = ~grouped | ((scores >= group_best) & (~opened | (scores >= threshold)))
+    return torch.where(keep, scores, torch.zeros_like(scores))
 
 
 # ------------------------------------------------------------------------------------------------- checks
@@ -627,13 +661,28 @@ def toy_attribute_labels(samples: Sequence) -> tuple[list[str], torch.Tensor]:
     return ids, labels
 
 
+def toy_attribute_groups(ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The exclusive groups of toy attribute ids (``"part.attribute=value"``): an id's group is its
+    ``"part.attribute"``. Open groups: those with a value that has no words (a "plain" pattern), and the crest's
+    colour (a bird may have no crest). Returns ``(groups, open_groups)`` for :class:`AttributeModel`."""
+    from ..toy import ATTRIBUTES, condition_phrase
+
+    groups = [a.split("=", 1)[0] for a in ids]
+    open_groups = sorted({g for g in groups if g == "crest.color" or g in ATTRIBUTES
+                          and any(condition_phrase(g, v) is None for v in ATTRIBUTES[g])})
+    return groups, open_groups
+
+
 def toy_attribute_model() -> AttributeModel:
     """The shipped attribute model of the toy embedder (``xwidgets/similarity/weights/toy_attributes.xwr``),
     with :func:`xw.toy.embedder() <xwidgets.toy.embedder>` attached so :meth:`~AttributeModel.predict` needs
-    only images. Reproduce it with ``python -m xwidgets.similarity.attributes``."""
+    only images, and its exclusive groups (:func:`toy_attribute_groups`; the shipped file predates them).
+    Reproduce it with ``python -m xwidgets.similarity.attributes``."""
     from ..toy import embedder
 
     model = AttributeModel.load(TOY_WEIGHTS)
+    if not model.groups:
+        model.groups, model.open_groups = toy_attribute_groups(model.attributes)
     model.embedder = embedder()
     return model
 
@@ -695,6 +744,7 @@ def train_toy_attribute_model(path: str | Path | None = TOY_WEIGHTS, n: int = 30
     trained = train_attributes(model, images, labels, ids, saliency=saliency, seed=seed, phrases=phrases,
                                progress=progress.part(0.85 if saliency_images > 0 else 0.0, 1.0),
                                **{**TOY_TRAINING, **params})
+    trained.groups, trained.open_groups = toy_attribute_groups(ids)
     trained.params = {**trained.params, "toy": {"n": n, "dataset_seed": seed, "saliency_images": saliency_images,
                                                 "partners": partners, "saliency_maps_total": pairs,
                                                 "rise_masks": masks, "rise_grid": 8}}
