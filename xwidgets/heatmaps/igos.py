@@ -26,8 +26,29 @@ Step sizes:
   the toy classifier (insertion − deletion 0.43 on 11 toy images, against 0.81 with the default step 2 and 0.79
   with the line search).
 
+Relative scores (``relative_score``, on by default; a departure from the official code, as in iGOS++): when the
+target is a class probability, f_c is divided by its value on the image, f_c(·) / f_c(I), in the objective of the
+line search and in the IG direction alike (both optimisers). λ1 = 1 and λ2 = 20 were set for confident models
+(f_c(I) near 1), where this changes little. For an unsure model the data term is as small as the probability and
+M = 1 is a local minimum of F (the L1 term rises faster than f_c falls), so every Armijo trial was rejected. On six
+random-weight ResNet-18s at 64² (model seeds 1000 to 1005, one toy image each, top-1 probability 0.003 to 0.005)
+at the defaults, the masks' minimum was 0.9996 to 1 and the final masked score 0.9999 to 1 × f_c(I); the map was
+ranked only by the float-level dents of the rejected steps. With relative scores the minimum is 0.64 to 0.92
+(median 0.69), the final masked score 0.85 to 0.99 × f_c(I), and insertion − deletion (``igos`` preset, over
+f_c(I)) 0.32 to 0.48 (median 0.46) instead of 0.10 to 0.46 (median 0.36); a constant map scores 0.01 to 0.18, a
+random one −0.06 to 0.04. With NAG (five of these models) the masks moved by less than 4e-4 before and now reach
+0.77 to 0.93; insertion − deletion is 0.32 to 0.47 (median 0.45) against 0.33 to 0.50 (median 0.48) for the
+undeleting masks before, whose gradient-shaped dents ranked the pixels slightly better. On the toy classifier
+(top-1 probability median 0.96) at the defaults, 50 images (seed 9300): insertion − deletion 0.827 instead of
+0.829, evidence energy 0.283 instead of 0.293. Logit, similarity and function targets keep their own scale.
+
 The optional λ1 schedule of the original (``l1_schedule``): at iteration ⌊T/2⌋, images whose masked score moved by
-at most 0.001 get λ1/10; at ⌊T/1.25⌋, those that moved by at most 0.01 get λ1/5.
+at most 0.001 get λ1/10; at ⌊T/1.25⌋, those that moved by at most 0.01 get λ1/5. With relative scores the moves
+are measured in the same units, as fractions of f_c(I): the thresholds were set for probabilities near 1, and in
+absolute units they cut λ1 on every image of an unsure model, however far its mask moved (on the six ResNet-18s
+above, masked scores that fell by 0.8 % to 15 % of f_c(I) moved by less than 0.001 in absolute terms). Measured
+there: insertion − deletion 0.32 to 0.48 (median 0.46) with relative thresholds, 0.32 to 0.46 (median 0.43) with
+absolute ones.
 
 The map shown is ``1 − M`` upsampled and min-max normalised (high = salient); the raw mask (low = salient) is
 kept as ``IGOSResult.mask``. Iterations and IG steps are never swapped (the IGOS_pp CLI swaps them).
@@ -46,12 +67,15 @@ from ..core.models import Model
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress
 from ..core.scoring import microbatched, score_masks
+from ..core.targets import ClassTarget
 from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
 
 __all__ = ["IGOS_PARAMS", "IGOSResult", "igos", "nag_step", "total_variation"]
 
 ARMIJO_BETA, SHRINK, ALPHA_MIN = 1e-4, 0.2, 1e-5
 
+RELATIVE_SCORE = Param("relative_score", "bool", True, "divide a probability by its value on the image, so λ1 and "
+                       "λ2 weigh the same for unsure and confident models")
 NAG_STEP = Param("nag_step", "float", 2.0, "NAG's fixed step at 28×28 cells, scaled by (r/28)² at r×r", low=0.01,
                  high=1e4, log=True)
 
@@ -84,6 +108,7 @@ IGOS_PARAMS = ParamSet(
     Param("line_search_objective", "choice", "plain", "F in the Armijo test: noise-free (original) or IG-averaged",
           choices=("plain", "integrated")),
     Param("l1_schedule", "bool", True, "lower λ1 for images whose mask does not move (original code)"),
+    RELATIVE_SCORE,
     Param("baseline", "choice", "blur", "what deleted pixels become", choices=BASELINE_KINDS),
     Param("blur_kernel", "int", 51, "blur baseline kernel size in pixels (odd)", low=1, high=255, step=2),
     Param("blur_sigma", "float", 50.0, "blur baseline sigma in pixels", low=0.1, high=200.0),
@@ -135,6 +160,7 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
     batch, resolution = prepared.batch, mask_resolution(values["resolution"], prepared.size)
     mask = torch.ones(batch, 1, resolution, resolution, device=model.device)
     lambda_l1 = torch.full((batch,), values["lambda_l1"], device=model.device)
+    scale = _score_scale(prepared, values["relative_score"])
     iterations = values["iterations"]
     scores, steps = [], []
     theta_previous = torch.zeros_like(mask)
@@ -142,7 +168,7 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
         for iteration in range(iterations):
             progress.check()
             direction = _integrated_direction(model, prepared, baseline, mask, values, generator)
-            direction = direction + _regulariser_gradient(mask, lambda_l1, values)
+            direction = direction / scale.view(-1, 1, 1, 1) + _regulariser_gradient(mask, lambda_l1, values)
             if values["optimiser"] == "nag":
                 current = _masked_scores(model, prepared, baseline, mask)
                 alpha = torch.full((batch,), nag_step(values["nag_step"], resolution),
@@ -152,13 +178,13 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
                 mask = (theta + momentum * (theta - theta_previous)).clamp(0, 1)
                 theta_previous = theta
             else:
-                alpha, current = _line_search(model, prepared, baseline, mask, direction, lambda_l1, values,
+                alpha, current = _line_search(model, prepared, baseline, mask, direction, lambda_l1, scale, values,
                                               generator)
                 mask = (mask - alpha.view(-1, 1, 1, 1) * direction).clamp(0, 1)
             scores.append(current)
             steps.append(alpha)
             if values["l1_schedule"]:
-                moved = (current - scores[0]).abs()
+                moved = (current - scores[0]).abs() / scale
                 if iteration == iterations // 2:
                     lambda_l1 = torch.where(moved <= 1e-3, lambda_l1 / 10, lambda_l1)
                 if iteration == int(iterations / 1.25):
@@ -223,8 +249,8 @@ def _masked_scores(model, prepared, baseline, masks, owner=None) -> torch.Tensor
     return score_masks(model, prepared.inputs, baseline, masks, prepared.target, owner)
 
 
-def _objective(model, prepared, baseline, masks, owner, lambda_l1, values, generator) -> torch.Tensor:
-    """F per mask ``[N]``: the plain masked score, or the IG-averaged noisy score, plus the regularisers."""
+def _objective_data(model, prepared, baseline, masks, owner, values, generator) -> torch.Tensor:
+    """The data term of F per mask ``[N]``: the plain masked score, or the IG-averaged noisy score."""
     if values["line_search_objective"] == "plain":
         data = _masked_scores(model, prepared, baseline, masks, owner)
     else:
@@ -242,14 +268,14 @@ def _objective(model, prepared, baseline, masks, owner, lambda_l1, values, gener
 
         with torch.no_grad():
             data = microbatched(model, path.shape[0], work).view(-1, steps).mean(1)
-    return data + _regularisers(masks, lambda_l1[owner], values)
+    return data
 
 
-def _line_search(model, prepared, baseline, mask, direction, lambda_l1, values, generator):
+def _line_search(model, prepared, baseline, mask, direction, lambda_l1, scale, values, generator):
     """Revised Armijo over α₀·0.2^k (k = 0.. while ≥ 1e-5), every trial of every image in one batched pass.
 
-    Returns the chosen α ``[B]`` (the largest accepted; the smallest tried when none is) and the plain masked
-    score of the current mask ``[B]``.
+    The data term of F is divided by ``scale`` ``[B]`` (:func:`_score_scale`). Returns the chosen α ``[B]`` (the
+    largest accepted; the smallest tried when none is) and the plain masked score of the current mask ``[B]``.
     """
     batch = mask.shape[0]
     alphas = []
@@ -262,13 +288,22 @@ def _line_search(model, prepared, baseline, mask, direction, lambda_l1, values, 
     candidates = torch.cat([mask[:, None], trials], 1).flatten(0, 1)                          # current first
     owner = torch.arange(batch, device=mask.device).repeat_interleave(len(alphas) + 1)
     with torch.no_grad():
-        objective = _objective(model, prepared, baseline, candidates, owner, lambda_l1, values, generator)
-        objective = objective.view(batch, len(alphas) + 1)
+        data = _objective_data(model, prepared, baseline, candidates, owner, values, generator).view(batch, -1)
+        objective = data / scale.view(-1, 1) + _regularisers(candidates, lambda_l1[owner], values).view(batch, -1)
         norm = direction.flatten(1).pow(2).sum(1)
         accepted = objective[:, 1:] <= objective[:, :1] - ARMIJO_BETA * alphas.view(1, -1) * norm.view(-1, 1)
         first = torch.where(accepted.any(1), accepted.float().argmax(1), torch.full_like(norm, len(alphas) - 1,
                                                                                          dtype=torch.long))
-        current = objective[:, 0] - _regularisers(mask, lambda_l1, values)
+        current = data[:, 0]
     if values["line_search_objective"] == "integrated":
         current = _masked_scores(model, prepared, baseline, mask)
     return alphas[first], current
+
+
+def _score_scale(prepared, relative: bool) -> torch.Tensor:
+    """``[B]`` what the scores are divided by: the target's probability on each image when ``relative`` and the
+    target is a class probability, else ones (logits and similarities keep their own scale)."""
+    target = prepared.target
+    if relative and isinstance(target, ClassTarget) and target.score == "probability":
+        return prepared.scores.detach().clamp_min(torch.finfo(prepared.scores.dtype).tiny)
+    return torch.ones_like(prepared.scores)

@@ -62,8 +62,7 @@ from ..core.masks import upsample_adjoint, upsample_mask
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress
 from ..core.scoring import microbatched
-from ..core.targets import ClassTarget
-from .igos import ALPHA_MIN, ARMIJO_BETA, NAG_STEP, SHRINK, nag_step, total_variation
+from .igos import ALPHA_MIN, ARMIJO_BETA, NAG_STEP, RELATIVE_SCORE, SHRINK, _score_scale, nag_step, total_variation
 from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
 
 __all__ = ["IGOSPP_PARAMS", "IGOSPPResult", "igospp", "bilateral_total_variation"]
@@ -85,8 +84,7 @@ IGOSPP_PARAMS = ParamSet(
     NAG_STEP,
     Param("line_search_objective", "choice", "plain", "f in the Armijo test: one noise-free pass, or IG-averaged",
           choices=("plain", "integrated")),
-    Param("relative_score", "bool", True, "divide a probability by its value on the image, so λ1 and λ2 weigh the "
-          "same for unsure and confident models"),
+    RELATIVE_SCORE,
     Param("baseline", "choice", "blur", "the blurred image Ĩ", choices=BASELINE_KINDS),
     Param("blur_kernel", "int", 51, "blur baseline kernel size in pixels (odd)", low=1, high=255, step=2),
     Param("blur_sigma", "float", 50.0, "blur baseline sigma in pixels", low=0.1, high=200.0),
@@ -302,11 +300,3 @@ class _Context:
         first = torch.where(accepted.any(1), accepted.float().argmax(1), last)
         return alphas.view(-1)[first], objective[:, 0]
 
-
-def _score_scale(prepared, relative: bool) -> torch.Tensor:
-    """``[B]`` what the scores are divided by: the target's probability on each image when ``relative`` and the
-    target is a class probability, else ones (logits and similarities keep their own scale)."""
-    target = prepared.target
-    if relative and isinstance(target, ClassTarget) and target.score == "probability":
-        return prepared.scores.detach().clamp_min(torch.finfo(prepared.scores.dtype).tiny)
-    return torch.ones_like(prepared.scores)
