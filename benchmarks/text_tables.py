@@ -150,8 +150,10 @@ def _quality_lines(device: str, quick: bool) -> list[str]:
         evidence = xw.text.retrieval_map(scores, labels, evidence_columns)
         everything = xw.text.retrieval_map(scores, labels)
         pointing = xw.text.pointing_accuracy(explanation, truths, masks)
+        described = [{vocabulary.attributes[j] for j in np.flatnonzero(row)} for row in labels]
         measures[name] = {
             **xw.text.sentence_scores(explanation, truths),
+            "named_true": xw.text.phrase_truth(explanation, described)["named_true"],
             "map_evidence": evidence["map"], "map_all": everything["map"],
             "pointing": pointing["accuracy"], "pairs": pointing["pairs"],
             "pointing_cell": xw.text.pointing_accuracy(explanation, truths, masks, tolerance=CELL)["accuracy"],
@@ -175,6 +177,8 @@ def _quality_lines(device: str, quick: bool) -> list[str]:
         f"| sentence precision (share of named attributes that are evidence) | {f['precision']:.2f} | "
         f"{c['precision']:.2f} | – |",
         f"| sentence recall (share of evidence attributes named) | {f['recall']:.2f} | {c['recall']:.2f} | – |",
+        f"| named attributes true of the image (its complete description) | {f['named_true']:.2f} | "
+        f"{c['named_true']:.2f} | – |",
         f"| retrieval mAP, evidence attributes ({chance_evidence['attributes']}) | {f['map_evidence']:.2f} | "
         f"{c['map_evidence']:.2f} | {chance_evidence['chance']:.2f} |",
         f"| retrieval mAP, all attributes ({chance_all['attributes']}) | {f['map_all']:.2f} | {c['map_all']:.2f} | "
