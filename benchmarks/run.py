@@ -30,6 +30,17 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
   ``explain_match(..., both=True)`` (the MatchExplorer's cost per click) and the ``sane`` deletion/insertion metric,
   on the toy embedder (and ResNet-50 on CUDA) (similarity_tables.py), written to
   benchmarks/results/similarity_<device>.md.
+- ``families`` (issue 17, item 6): one row per torchvision family (ResNet-50, VGG-16, DenseNet-121, MobileNetV3,
+  EfficientNet-B0, ConvNeXt-T, RegNetY-800MF, ViT-B/16, Swin-T; random weights) and the pretrained EfficientNet-Lite0
+  at 224²: the bare model's pass times and, per heatmap method, wall time, chunks run and the ratio to the bare model's
+  time for those chunks, median and range over ``--rounds`` interleaved rounds (family_tables.py), written to
+  benchmarks/results/families_<device>.md.
+- ``pretrained`` (issue 17, item 8): I-GOS and SAG at their defaults on the pretrained EfficientNet-Lite0 and
+  scikit-image's photos: time, passes, beam levels, roots (family_tables.py), in
+  benchmarks/results/pretrained_<device>.md.
+- ``progress`` (issue 17, item 4): the progress bar's overhead on I-GOS and RISE at defaults on the toy classifier
+  (bar off, on after its 1 s delay, drawn at once; interleaved rounds) and the price of one report
+  (progress_tables.py), written to benchmarks/results/progress_<device>.md.
 """
 
 from __future__ import annotations
@@ -53,7 +64,8 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries", "text", "similarity")
+PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries", "text", "similarity", "families",
+         "pretrained", "progress")
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -360,6 +372,53 @@ def similarity_part(device: str, quick: bool, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def families_part(device: str, quick: bool, rounds: int, out: Path) -> None:
+    """The per-family speed table of issue 17."""
+    from family_tables import family_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = family_section(device, quick, rounds)
+    header = [f"# Speed per model family (issue 17) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    if quick:
+        header += ["", "**Quick smoke run** (`--quick`): fewer passes per kernel; not the numbers to quote."]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
+def pretrained_part(device: str, quick: bool, out: Path) -> None:
+    """I-GOS and SAG on the pretrained EfficientNet-Lite0 (issue 17)."""
+    from family_tables import pretrained_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = pretrained_section(device, quick)
+    header = [f"# A pretrained model on photos (issue 17) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    if quick:
+        header += ["", "**Quick smoke run** (`--quick`): 2 I-GOS iterations, a 3×3 SAG grid; not the numbers to "
+                   "quote."]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
+def progress_part(device: str, quick: bool, out: Path) -> None:
+    """The progress-bar overhead table of issue 17."""
+    from progress_tables import progress_section
+
+    start, load = time.perf_counter(), load_text()
+    lines = progress_section(device, quick)
+    header = [f"# Progress-bar benchmarks (issue 17) on {device_name(device).split(' (')[0]}", "",
+              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    out.write_text("\n".join(header + [""] + lines) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -370,6 +429,8 @@ def main() -> None:
                         help="torch CPU threads (torch.set_num_threads); default: torch's own choice")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run with fewer images, iterations and repeats, written to *_quick.md")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of the families table (median and range over them)")
     args = parser.parse_args()
     parts = set(args.only or PARTS)
     if args.threads is not None:
@@ -391,6 +452,12 @@ def main() -> None:
         text_part(args.device, args.quick, RESULTS / f"text_{suffix}")
     if "similarity" in parts:
         similarity_part(args.device, args.quick, RESULTS / f"similarity_{suffix}")
+    if "families" in parts:
+        families_part(args.device, args.quick, 1 if args.quick else args.rounds, RESULTS / f"families_{suffix}")
+    if "pretrained" in parts:
+        pretrained_part(args.device, args.quick, RESULTS / f"pretrained_{suffix}")
+    if "progress" in parts:
+        progress_part(args.device, args.quick, RESULTS / f"progress_{suffix}")
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -1,5 +1,7 @@
 """Shared fixtures: tiny models that run in milliseconds on the CPU."""
 
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -40,3 +42,21 @@ def classifier(tiny_module):
 def images():
     generator = torch.Generator().manual_seed(1)
     return torch.rand(3, 3, 16, 16, generator=generator)
+
+
+class Sleepy(nn.Module):
+    """Wraps ``module`` and sleeps ``seconds`` per image of every forward pass: as slow as a large model on a CPU."""
+
+    def __init__(self, module: nn.Module, seconds: float):
+        super().__init__()
+        self.module, self.seconds = module, seconds
+
+    def forward(self, x):
+        time.sleep(self.seconds * x.shape[0])
+        return self.module(x)
+
+
+@pytest.fixture(scope="session")
+def sleepy():
+    """``sleepy(module, seconds)``: the module made slow (:class:`Sleepy`), to test choices made from pass times."""
+    return Sleepy

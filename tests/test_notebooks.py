@@ -37,28 +37,41 @@ def test_every_notebook_runs_without_errors(executed):
                 assert not errors, f"{name}: {errors}"
 
 
-def test_tour_saves_a_drawn_heatmap_view(executed):
-    models = widget_models(executed["00_tour.ipynb"])
-    views = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"]
-    assert len(views) == 1
-    state = views[0]["state"]
-    assert (state["width"], state["height"]) == (451, 300)
-    assert state["colormap"] == "inferno" and state["alpha"] == 0.6 and state["threshold"] == 0.15
-    assert "xw-heatmap" in state["_esm"]
-    buffers = {tuple(b["path"]) for b in views[0].get("buffers", [])}
-    assert {("image",), ("heatmap",)} <= buffers
-    heat = next(b for b in views[0]["buffers"] if b["path"] == ["heatmap"])
-    import base64
+def test_tour_opens_with_a_live_explorer_on_a_real_model_and_photo(executed):
+    notebook = executed["00_tour.ipynb"]
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert "xw.efficientnet_lite0()" in first.source and "xw.HeatmapExplorer(model, photo)" in first.source
+    assert "sobel" not in "".join(cell.source for cell in notebook.cells).lower()
+    models = widget_models(notebook)
+    panels = [m for m in models if m["state"].get("_anywidget_id") == "xwidgets.views.heatmap.HeatmapView"
+              and m["state"]["show_controls"] and m["state"]["width"] == 224]
+    assert len(panels) == 1                                  # the pretrained model's input: 224 x 224
+    state = panels[0]["state"]
+    assert state["title"].startswith("Grad-CAM · ") and state["title"].endswith("cat")
+    heat = next(b for b in panels[0]["buffers"] if b["path"] == ["heatmap"])
+    assert len(base64.b64decode(heat["data"])) == 224 * 224 * 4
+    notes = [m["state"]["value"] for m in models if "xw-default-note" in m["state"].get("_dom_classes", ())]
+    assert any("I-GOS would take" in note for note in notes)             # the slow default, said and offered
+    menus = [m["state"]["_options_labels"] for m in models if m["model_name"] == "DropdownModel"
+             and any(label.startswith("I-GOS (≈ ") for label in m["state"]["_options_labels"])]
+    assert any(labels[0].endswith("min)") for labels in menus)
 
-    assert len(base64.b64decode(heat["data"])) == 451 * 300 * 4  # float32 map at image resolution
 
-
-def test_tour_links_a_slider_and_a_bqplot_histogram(executed):
-    models = widget_models(executed["00_tour.ipynb"])
-    names = {m["model_name"] for m in models}
-    assert {"LinkModel", "FloatSliderModel", "FigureModel", "BarsModel", "LinesModel"} <= names
-    figure = next(m for m in models if m["model_name"] == "FigureModel")
-    assert figure["model_module"] == "bqplot" and figure["model_module_version"].startswith("^0.5")
+def test_tour_shows_each_method_live_and_ends_each_with_its_paper_figure(executed):
+    notebook = executed["00_tour.ipynb"]
+    widgets = {m["state"].get("_anywidget_id") for m in widget_models(notebook)}
+    assert {"xwidgets.views.heatmap.HeatmapView", "xwidgets.views.graph.GraphView",
+            "xwidgets.views.gallery.GalleryView"} <= widgets
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    for explorer in ("HeatmapExplorer", "SAGExplorer", "ConceptExplorer", "SummaryExplorer", "TextExplorer",
+                     "MatchExplorer"):
+        assert any(f"xw.{explorer}(" in source for source in sources), explorer
+    figures = [cell for cell in notebook.cells if cell.cell_type == "code" and '.figure("figures/' in cell.source]
+    assert len(figures) == 7
+    for cell in figures:
+        assert any("image/png" in output.get("data", {}) for output in cell.outputs), cell.source
+        name = cell.source.split('figure("')[1].split('")')[0]
+        assert (Path(__file__).parents[1] / "notebooks" / name).read_bytes().startswith(b"%PDF")
 
 
 def test_heatmaps_notebook_saves_a_drawn_explorer(executed):

@@ -7,11 +7,12 @@ Kernels (PyTorch) live in the method packages and run headless; anywidget views 
 __version__ = "0.1.0"
 
 from . import core, heatmaps, metrics  # noqa: E402
-from .core import Classifier, Embedder, XWidgetsError, similarity_to, to_batch  # noqa: E402
+from .core import Classifier, Embedder, XWidgetsError, efficientnet_lite0, similarity_to, to_batch  # noqa: E402
 from .heatmaps import explain  # noqa: E402
 
 __all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
-           "XWidgetsError", "similarity_to", "to_batch", "HeatmapView", "GraphView", "GalleryView",
+           "XWidgetsError", "efficientnet_lite0", "similarity_to", "to_batch", "HeatmapView", "GraphView",
+           "GalleryView",
            "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",
            "summaries", "SummaryExplorer", "text", "TextExplorer", "similarity", "MatchExplorer"]
 

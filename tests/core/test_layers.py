@@ -9,7 +9,7 @@ from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
 import xwidgets as xw
-from xwidgets.core import InvalidArgument, default_layer
+from xwidgets.core import InvalidArgument, default_layer, layer_map
 from xwidgets.heatmaps import gradcam
 
 #: Each family's default layer, and the last Conv2d that Grad-CAM used before (pre-normalisation, pre-activation).
@@ -90,10 +90,8 @@ def test_the_trace_leaves_training_flags_and_statistics_alone():
 
 
 @pytest.mark.parametrize("module, message", [
-    (VisionTransformer(image_size=64, patch_size=16, num_layers=1, num_heads=2, hidden_dim=32, mlp_dim=64),
-     r"a token model \(after its last spatial layer 'conv_proj'"),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), r"a model whose output is \[1, 4, 62, 62\]"),
-    (nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 64, 2)), r"no \[N, C, h, w\] output"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 64, 2)), r"no map \[N, C, h, w\] \(h·w > 1\), channels-last"),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(3, 2)), r"tracing the model on a \[1, 3, 64, 64\]"),
 ])
 def test_models_without_a_default_layer_get_a_clear_error(module, message):
@@ -102,7 +100,65 @@ def test_models_without_a_default_layer_get_a_clear_error(module, message):
     assert error.value.argument == "layer"
 
 
-def test_gradcam_refuses_a_token_model_instead_of_returning_a_flat_map():
-    vit = VisionTransformer(image_size=64, patch_size=16, num_layers=1, num_heads=2, hidden_dim=32, mlp_dim=64)
-    with pytest.raises(InvalidArgument, match="token model"):
-        gradcam(xw.Classifier(vit.eval()), INPUTS)
+def small_vit() -> nn.Module:
+    """A two-block ViT at 64×64 (4×4 patches of 16 px and a class token) whose zero-initialised head is made random:
+    with torchvision's zero head every output is constant and no layer reaches it."""
+    with torch.random.fork_rng():
+        torch.manual_seed(17051)
+        vit = VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64)
+        nn.init.normal_(vit.heads.head.weight, std=0.5)
+    return vit.eval()
+
+
+def test_a_vit_is_explained_at_its_last_block_input_and_not_after_its_attention():
+    """The patch tokens after the last block's attention never reach the class token, which alone feeds the head:
+    Grad-CAM there is constant (the refusal of issue 16 avoided it; the rule now skips it by its zero gradient)."""
+    vit = small_vit()
+    assert default_layer(vit, INPUTS) == "encoder.layers.encoder_layer_0"
+    model = xw.Classifier(vit)
+    result = gradcam(model, INPUTS)
+    assert result.params["layer"] == "encoder.layers.encoder_layer_0" and not result.degenerate.any()
+    assert bool((result.saliency.flatten(1).std(1) > 0.1).all())
+    with pytest.warns(xw.heatmaps.DegenerateMapWarning):
+        after = gradcam(model, INPUTS, layer="encoder.layers.encoder_layer_1")
+    assert after.degenerate.all()
+
+
+def test_layer_map_puts_tokens_and_channels_last_maps_on_the_image_grid():
+    tokens = torch.arange(2 * 7 * 5, dtype=torch.float32).view(2, 7, 5)          # a class token and 2×3 patches
+    grid = layer_map(tokens, (32, 48))
+    assert grid.shape == (2, 5, 2, 3) and torch.equal(grid[1, :, 1, 2], tokens[1, 6])
+    assert torch.equal(layer_map(tokens[:, 1:], (32, 48)), grid)                 # no class token
+    channels_last = torch.rand(2, 4, 6, 5)                                         # [N, h, w, C] at 64×96
+    assert torch.equal(layer_map(channels_last, (64, 96)), channels_last.permute(0, 3, 1, 2))
+    swin_stage = torch.rand(2, 64, 64, 96)                                         # Swin's first stage at 256²
+    assert layer_map(swin_stage, (256, 256)).shape == (2, 96, 64, 64)
+    for maps in (torch.rand(2, 9, 4, 6), torch.rand(2, 7, 7, 7)):                  # channels-first; a tie is too
+        assert layer_map(maps, (64, 96) if maps.shape[-1] == 6 else (64, 64)) is maps
+    for value, size in ((torch.rand(2, 3, 5), (32, 32)), (torch.rand(2, 5), (32, 32))):
+        with pytest.raises(InvalidArgument, match=r"'head', whose output is \[2, .*\] on a 32x32 input") as error:
+            layer_map(value, size, layer="head")
+        assert error.value.argument == "layer" and "tokens [N, e + h·w, D]" in str(error.value)
+
+
+def test_concept_features_of_a_vit_are_the_mean_of_its_patch_tokens():
+    """Concept features are the mean of the ViT's 4×4 patch tokens, its class token left out."""
+    vit = small_vit()
+    model = xw.Classifier(vit)
+    features = xw.concepts.extract_features(model, INPUTS, "encoder.layers.encoder_layer_0", progress=False)
+    with xw.core.record_layer(vit, "encoder.layers.encoder_layer_0") as record, torch.no_grad():
+        vit(INPUTS)
+    assert features.layer_shape == [32, 4, 4]
+    assert torch.allclose(features.features, record.activation[:, 1:].mean(1), atol=1e-6)
+
+
+def test_a_swin_stage_is_read_as_a_channels_last_map():
+    """Swin's stages are ``[N, h, w, C]``; read as ``[N, C, h, w]`` they were a 2-channel map 2×768 wide."""
+    with torch.random.fork_rng():
+        torch.manual_seed(17052)
+        swin = torchvision.models.swin_t(weights=None, num_classes=10).eval()
+    model = xw.Classifier(swin)
+    features = xw.concepts.extract_features(model, INPUTS, "features", progress=False)
+    assert features.layer_shape == [768, 2, 2]
+    result = gradcam(model, INPUTS, layer="features")
+    assert result.saliency.shape == (2, 1, 64, 64) and not result.degenerate.any()

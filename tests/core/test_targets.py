@@ -29,7 +29,7 @@ def test_int_and_per_image_lists(classifier, images):
 
 @pytest.mark.parametrize("target, message", [
     (5, "target=5"), ([0, 1], "2 classes for 3 images"), ([0, 1, -1], "target=-1"), (True, "class index"),
-    ([0.5, 1, 2], "whole class indices"), ("cat", "object of type str"),
+    ([0.5, 1, 2], "whole class indices"), ("cat", "a name no class has"),
 ])
 def test_bad_class_targets(classifier, images, target, message):
     output = classifier(images)

@@ -1,4 +1,12 @@
-"""The tour in JupyterLab: the HeatmapView draws, its controls recolour it in JS, and clicks reach the kernel."""
+"""The tour in JupyterLab: its first cell puts a live explanation of a pretrained model on the first screen.
+
+Only the first code cell runs (the rest of the tour is executed by tests/test_notebooks.py): the HeatmapExplorer on
+EfficientNet-Lite0 and scikit-image's cat must draw its map within the first screen, say why it started with
+Grad-CAM, and redraw when another of the top-5 classes is clicked. The screenshot of that first screen is saved
+as tests/e2e/out/tour_first_screen.png.
+"""
+
+import re
 
 import pytest
 
@@ -22,8 +30,15 @@ RUN_IN_KERNEL = """async (code) => {
   return text.trim();
 }"""
 
-CANVAS_PIXELS = """() => {
-  const c = document.querySelector('.xw-heatmap .xw-canvas');
+RUN_FIRST_CODE_CELL = """async () => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  notebook.activeCellIndex = notebook.widgets.findIndex(cell => cell.model.type === 'code');
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+
+PANEL = ".xw-heatmap-explorer .xw-panel-0 .xw-heatmap"
+CANVAS_PIXELS = """(selector) => {
+  const c = document.querySelector(selector + ' .xw-canvas');
   return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
 }"""
 
@@ -31,76 +46,44 @@ CANVAS_PIXELS = """() => {
 ALLOWED_PAGE_ERRORS = ("create_subshell_request",)
 
 
-def _draws(page):
-    return int(page.get_attribute(".xw-heatmap", "data-draws") or 0)
-
-
-def _wait_redraw(page, before):
+def _wait_for_map(page, title, after_draws=-1):
     page.wait_for_function(
-        f"() => {{ const e = document.querySelector('.xw-heatmap');"
-        f" return e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}", timeout=20000)
+        f"() => {{ const e = document.querySelector('{PANEL}');"
+        f" return e && e.dataset.ready === 'true' && Number(e.dataset.draws) > {after_draws}"
+        f" && e.querySelector('.xw-title').textContent.startsWith({title!r}); }}", timeout=180000)
 
 
-def test_tour_heatmap_view_draws_recolours_and_reports_clicks(lab, page):
+def test_tour_first_screen_shows_a_live_explanation_of_a_real_model(lab, page):
     page.goto(f"{lab['url']}/lab/tree/00_tour.ipynb?token={lab['token']}&reset")
     page.wait_for_function(KERNEL_IDLE, timeout=90000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_selector(".xw-heatmap[data-ready='true']", timeout=90000)
-    page.wait_for_selector(".bqplot svg .bargroup rect", timeout=60000)  # bqplot 0.12 front end renders in Lab 4
-    page.wait_for_function(KERNEL_IDLE, timeout=60000)
-
+    page.evaluate(RUN_FIRST_CODE_CELL)
     OUT.mkdir(exist_ok=True)
-    canvas = page.locator(".xw-heatmap .xw-canvas")
-    assert canvas.evaluate("c => [c.width, c.height]") == [451, 300]
-    original = page.evaluate(CANVAS_PIXELS)
-    assert len(set(original[::4 * 97])) > 20, "the canvas looks blank"
-
-    # Alpha in the view's own controls: recoloured in JS, and the kernel sees each new value.
-    before = _draws(page)
-    page.locator(".xw-heatmap input.xw-alpha").fill("0")
-    _wait_redraw(page, before)
-    plain = page.evaluate(CANVAS_PIXELS)  # alpha 0: the photo itself
-    assert plain != original
-    before = _draws(page)
-    page.locator(".xw-heatmap input.xw-alpha").fill("1")
-    _wait_redraw(page, before)
-    opaque = page.evaluate(CANVAS_PIXELS)
-    assert page.evaluate(RUN_IN_KERNEL, "print(view.alpha)") == "1.0"
-
-    # A high threshold leaves most pixels uncoloured: far fewer differ from the photo than at threshold 0.15.
-    before = _draws(page)
-    page.locator(".xw-heatmap input.xw-threshold").fill("0.9")
-    _wait_redraw(page, before)
-    thresholded = page.evaluate(CANVAS_PIXELS)
-    coloured_opaque = sum(a != b for a, b in zip(opaque[::4], plain[::4]))
-    coloured_thresholded = sum(a != b for a, b in zip(thresholded[::4], plain[::4]))
-    assert coloured_opaque > 0.3 * 451 * 300
-    assert 0 < coloured_thresholded < coloured_opaque / 4
-    assert page.evaluate(RUN_IN_KERNEL, "print(view.threshold)") == "0.9"
-
-    # The jslinked ipywidgets slider follows the view's alpha in the browser.
-    assert page.locator(".widget-slider .widget-readout").first.inner_text().startswith("1.00")
-
-    # A click reaches Python: the kernel's callback writes the pixel into a Label the browser then shows.
-    before = _draws(page)
-    page.locator(".xw-heatmap input.xw-threshold").fill("0")
-    page.locator(".xw-heatmap input.xw-alpha").fill("0.6")
-    _wait_redraw(page, before)
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    canvas.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})  # waits until the canvas is stable
     try:
-        label = page.wait_for_selector(".widget-label:has-text('python got click at')", timeout=20000).inner_text()
+        _wait_for_map(page, "Grad-CAM · ")
     except Exception:
-        page.screenshot(path=str(OUT / "failed_click.png"))
+        page.screenshot(path=str(OUT / "tour_failed.png"))
         raise
-    x, y = (int(part.split("=")[1]) for part in label.split(":")[0].split(" at ")[1].split(", "))
-    assert abs(x - 225) <= 2 and abs(y - 150) <= 2, label
-    assert page.evaluate(RUN_IN_KERNEL, "print(view.last_click[:2])") == f"({x}, {y})"
+    page.screenshot(path=str(OUT / "tour_first_screen.png"))      # what a newcomer sees, nothing scrolled
 
-    page.locator(".xw-heatmap").scroll_into_view_if_needed()
-    page.screenshot(path=str(OUT / "tour_heatmap_view.png"))
-    page.locator(".bqplot").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(OUT / "tour_bqplot.png"))
+    canvas = page.locator(f"{PANEL} .xw-canvas")
+    box = canvas.bounding_box()
+    assert box["y"] + box["height"] / 2 < page.viewport_size["height"], "the map is below the first screen"
+    assert canvas.evaluate("c => [c.width, c.height]") == [224, 224]
+    pixels = page.evaluate(CANVAS_PIXELS, PANEL)
+    assert len(set(pixels[::4 * 97])) > 20, "the canvas looks blank"
+    note = page.inner_text(".xw-default-note")
+    assert "Started with Grad-CAM" in note and "I-GOS would take" in note
+    title = page.inner_text(f"{PANEL} .xw-title")
+    top1 = title.split(" · ")[1]
+    assert top1.endswith("cat"), title
+
+    # Live: another of the top-5 classes recomputes the map in the kernel and redraws it.
+    draws = int(page.get_attribute(PANEL, "data-draws"))
+    second = page.locator(".xw-heatmap-explorer .xw-target button").nth(1)
+    label = re.split(r"\s+p = ", second.inner_text())[0].strip()
+    second.click()
+    _wait_for_map(page, f"Grad-CAM · {label}", after_draws=draws)
+    assert page.evaluate(CANVAS_PIXELS, PANEL) != pixels
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.target_text())") == label
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

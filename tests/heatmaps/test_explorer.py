@@ -1,6 +1,8 @@
 """HeatmapExplorer without a browser: runs, streaming, cancellation, linked curves and scrubbing, figures, errors."""
 
+import inspect
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -172,3 +174,99 @@ def test_bad_input_names_the_argument_and_leaves_nothing(toy, build, message):
     with pytest.raises(XWidgetsError, match=message):
         build(model, samples[0].image)
     assert set(_instances) == before_widgets and threading.active_count() == before_threads
+
+
+# ------------------------------------------------------------------------ defaults from the model's pass time
+def _slow_toy(toy, sleepy, seconds=0.02):
+    """The toy classifier made as slow per image as a large model on a CPU (``seconds`` of sleep per image)."""
+    model = toy[0]
+    return xw.Classifier(sleepy(model.module, seconds).eval(), preprocessing=model.preprocessing, labels=model.labels)
+
+
+@pytest.mark.parametrize("method, params", [
+    ("igos", {"iterations": 2, "ig_steps": 3}), ("igos", {"iterations": 2, "ig_steps": 3, "optimiser": "nag"}),
+    ("igos", {"iterations": 2, "ig_steps": 3, "line_search_objective": "integrated"}),
+    ("igospp", {"iterations": 2, "ig_steps": 3}), ("igospp", {"iterations": 1, "ig_steps": 2, "optimiser": "nag"}),
+    ("igospp", {"iterations": 1, "ig_steps": 2, "line_search_objective": "integrated"}),
+    ("integrated_gradients", {"steps": 5}), ("rise", {"masks": 40}), ("occlusion", {"window": 32, "stride": 16}),
+])
+def test_image_counts_are_the_images_each_method_scores(toy, method, params):
+    from xwidgets.heatmaps import METHODS, PARAMS
+    from xwidgets.heatmaps.cost import image_counts
+
+    model, samples = toy
+    pixels = model.prepare(samples[0].image)
+    before = model.images_forwarded
+    METHODS[method](model, pixels, progress=False, **params)
+    assert sum(image_counts(method, PARAMS[method].resolve(params), (112, 112))) == model.images_forwarded - before
+
+
+def test_curve_images_are_the_images_the_curves_score(toy):
+    from xwidgets.heatmaps.cost import curve_images
+
+    model, samples = toy
+    pixels = model.prepare(samples[0].image)
+    for preset in ("igos", "rise"):
+        before = model.images_forwarded
+        xw.metrics.deletion_insertion(model, pixels, torch.rand(1, 1, 112, 112), preset=preset)
+        assert curve_images(preset, (112, 112)) == model.images_forwarded - before
+
+
+def test_a_slow_model_starts_with_gradcam_and_offers_igos_with_its_estimate(toy, sleepy):
+    from xwidgets.core.cost import INTERACTIVE_SECONDS, format_seconds
+
+    model, samples = _slow_toy(toy, sleepy), toy[1]
+    explorer = HeatmapExplorer(model, samples[0].image)
+    panel = explorer.panels[0]
+    assert explorer.pass_time.gradient >= 0.02 and explorer.pass_time.forward >= 0.02
+    slow = explorer.estimate("igos")
+    assert slow > INTERACTIVE_SECONDS >= explorer.estimate("gradcam")
+    assert panel.method == "gradcam"
+    assert "I-GOS would take " + format_seconds(slow) + " on this CPU" in explorer.notice.value
+    labels = dict((value, label) for label, value in panel.method_selector.options)
+    assert labels["igos"] == f"I-GOS ({format_seconds(slow)})"
+    assert "map " in panel.estimate_text.value and "curves " in panel.estimate_text.value
+    explorer.wait()
+    assert panel.result.method == "gradcam" and panel.curves is not None
+    assert inspect.signature(HeatmapExplorer.wait).parameters["timeout"].default is None
+    explorer.close()
+
+
+def test_params_without_a_method_count_in_igos_estimate_and_wait_for_it(toy, sleepy):
+    model, samples = _slow_toy(toy, sleepy), toy[1]
+    quick = HeatmapExplorer(model, samples[0].image, params={"iterations": 1, "ig_steps": 2}, run=False)
+    assert quick.panels[0].method == "igos" and quick.notice.value == ""      # 16 images fit the budget
+    quick.close()
+    explorer = HeatmapExplorer(model, samples[0].image, params={"iterations": 12}, run=False)
+    panel = explorer.panels[0]
+    assert panel.method == "gradcam"
+    panel.method_selector.value = "igos"                 # the user's I-GOS parameters come back with I-GOS
+    assert panel.controls["iterations"].value == 12
+    explorer.close()
+    forwarded = model.images_forwarded
+    HeatmapExplorer(model, samples[0].image, method="igos", run=False).close()    # an explicit method is kept
+    assert model.images_forwarded == forwarded + 1      # the pass time is cached: only the top-5 pass ran
+
+
+def test_a_map_is_drawn_before_its_curves_are_scored(toy, sleepy):
+    model, samples = _slow_toy(toy, sleepy), toy[1]       # the curves' 103 images sleep 2 s
+    explorer = HeatmapExplorer(model, samples[0].image, method="gradcam")
+    panel = explorer.panels[0]
+    deadline = time.monotonic() + 30
+    while "·" not in panel.view.title and time.monotonic() < deadline:
+        time.sleep(0.01)
+    drawn = panel.view.values.copy()
+    assert panel.curves is None and "scoring the deletion and insertion curves" in panel.status.value
+    explorer.wait()
+    assert np.array_equal(drawn, panel.result.saliency[0, 0].numpy()) and panel.curves is not None
+    explorer.close()
+
+
+def test_the_toy_model_keeps_igos_first(toy):
+    from xwidgets.core.cost import INTERACTIVE_SECONDS
+
+    model, samples = toy
+    explorer = HeatmapExplorer(model, samples[0].image, run=False)
+    assert explorer.panels[0].method == "igos" and explorer.notice.value == ""
+    assert explorer.estimate("igos") < INTERACTIVE_SECONDS / 2          # measured ≈ 2 s: room for a loaded CPU
+    explorer.close()

@@ -1,5 +1,6 @@
 """SAGExplorer without a browser: the graph, patch toggling with live scores, node clicks, controls, figure, errors."""
 
+import inspect
 import threading
 
 import pytest
@@ -99,3 +100,51 @@ def test_bad_model_and_images(either):
         explorer.set_visible([49])
     explorer.close()
     assert isinstance(xw.sag.SAGExplorer, type)
+
+
+# ---------------------------------------------------------------------- defaults from the model's pass time
+def test_the_search_count_bounds_a_search_that_runs_every_level(either):
+    from xwidgets.sag import SAG_PARAMS
+    from xwidgets.sag.cost import search_images
+
+    model, image = either
+    result = xw.sag.sag(model, image, progress=False)
+    bound = search_images(SAG_PARAMS.resolve({}))
+    assert bound == 1860                                # 15 + 34 levels of 3 × 15 + 3 × (14 + 13 + … + 1)
+    assert result.stats["levels"] >= 45 and 0.9 * bound <= result.stats["scored_sets"] <= bound
+
+
+def test_a_slow_model_waits_for_the_search_button_and_says_why(either, sleepy):
+    from xwidgets.core.cost import format_seconds
+    from xwidgets.sag.explorer import SEARCH_BUDGET
+
+    model, image = either
+    slow = xw.Classifier(sleepy(model.module, 0.02).eval(), labels=model.labels)
+    explorer = SAGExplorer(slow, image)
+    try:
+        assert explorer.runner.job is None and explorer.estimate() > SEARCH_BUDGET
+        assert "Not started" in explorer.status.value and "all 49 beam levels" in explorer.status.value
+        assert format_seconds(explorer.estimate()) in explorer.estimate_text.value
+        explorer.controls["grid"].value = 3             # at most 117 sets: quick enough to start by itself
+        assert explorer.estimate() <= SEARCH_BUDGET and explorer.runner.job is not None
+        explorer.wait()
+        assert explorer.result.params["grid"] == 3 and explorer.graph_view.nodes
+        explorer.controls["grid"].value = 7             # long again: the stale graph goes, and it waits
+        assert "Not started" in explorer.status.value and explorer.graph_view.nodes == []
+        explorer.search_button.click()
+        job = explorer.runner.job
+        assert not job.done and explorer.status.value.startswith("searching… (longest ≈ ")
+    finally:
+        explorer.close()
+    assert job.status == "cancelled"
+
+
+def test_the_toy_model_starts_searching_at_once(toy_model, toy_images):
+    from xwidgets.sag.explorer import SEARCH_BUDGET
+
+    explorer = SAGExplorer(toy_model, toy_images[0], params={"max_roots": 3})
+    try:
+        assert explorer.runner.job is not None and explorer.estimate() < SEARCH_BUDGET / 3   # measured 3.5 to 6.4 s
+        assert inspect.signature(SAGExplorer.wait).parameters["timeout"].default is None
+    finally:
+        explorer.close()

@@ -70,7 +70,7 @@ def test_figure_and_bad_arguments(explorer, images, tmp_path):
         explorer.show(99)
     before = threading.active_count()
     model = xw.toy.classifier()
-    for kwargs, argument in ((dict(compare={"x": "model"}), "compare"), (dict(params={"nope": 1}), "nope"),
+    for kwargs, argument in ((dict(compare={"x": "model"}), "compare['x']"), (dict(params={"nope": 1}), "nope"),
                              (dict(params=[1]), "params")):
         with pytest.raises(InvalidArgument) as error:
             xw.SummaryExplorer(model, images, "ember thrush", run=False, **kwargs)

@@ -207,7 +207,7 @@ def test_bad_fit_input_raises_and_leaves_nothing_behind(toy_model, case, pattern
 
 
 @pytest.mark.parametrize("case, pattern", [
-    ("target", r"target: got 11, expected a class index in 0..10"),
+    ("target", r"target: got 11, a class outside the model's 11 classes, expected a class index in 0..10"),
     ("label", "target: got 'dodo'"),
     ("targets", "one target per image"),
     ("words", "words"),

@@ -21,7 +21,7 @@ import torch
 
 from ..core.errors import XWidgetsError, invalid
 from ..core.images import to_batch
-from ..core.models import Classifier
+from ..core.models import Classifier, check_model
 from ..core.runner import Runner
 from ..heatmaps.figure import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
@@ -59,9 +59,7 @@ class ConceptExplorer(widgets.VBox):
     def __init__(self, model: Classifier, images: object, *, target: int | str, layer: str | None = None,
                  gallery: object = None, params: dict | None = None, space: ConceptSpace | None = None,
                  seed: int = 0, run: bool = True):
-        if not isinstance(model, Classifier):
-            raise invalid("model", f"an object of type {type(model).__name__}",
-                          "an xw.Classifier (wrap your torch module first)")
+        check_model(model, Classifier)
         if params is not None and not isinstance(params, dict):
             raise invalid("params", params, "a dict of concept-space parameter values")
         if space is not None and not isinstance(space, ConceptSpace):
@@ -247,7 +245,7 @@ class ConceptExplorer(widgets.VBox):
     def _draw_cards(self) -> None:
         space = self.space
         indices = sorted({int(i) for i in space.top_images.flatten()})
-        explained = space.explain([self._image(self.images, i) for i in indices])
+        explained = space.explain([self._image(self.images, i) for i in indices], progress=False)
         row = {index: n for n, index in enumerate(indices)}
         groups = []
         for concept in range(space.k):
@@ -270,7 +268,7 @@ class ConceptExplorer(widgets.VBox):
     def _show(self, index: int) -> None:
         """Explain gallery image ``index`` and draw it with the selected concept."""
         self._current = index
-        self.explanation = self.space.explain(self._gallery[index][None])
+        self.explanation = self.space.explain(self._gallery[index][None], progress=False)
         explanation, k = self.explanation, self.space.k
         contributions = explanation.contributions[0].tolist()
         with self.bars.hold_sync():

@@ -26,12 +26,13 @@ import torch
 from ..core.errors import invalid
 from ..core.hooks import record_layer
 from ..core.images import is_pil, to_batch
-from ..core.models import Classifier
+from ..core.layers import default_layer, layer_map
+from ..core.models import Classifier, Model, check_model
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 
 __all__ = ["Features", "extract_features", "dataset_image", "image_source", "image_count", "read_images",
-           "spatial_activation"]
+           "spatial_activation", "default_layer_on"]
 
 
 @dataclasses.dataclass
@@ -103,20 +104,31 @@ def dataset_image(item: object) -> object:
     return item[0] if isinstance(item, tuple) and item else item
 
 
-def spatial_activation(record, layer: str, batch: int) -> torch.Tensor:
-    """The recorded layer output, checked to be ``[batch, C, h, w]`` (a convolutional layer)."""
+def default_layer_on(model: Model, images: object) -> str:
+    """:func:`~xwidgets.core.layers.default_layer` of ``model``, traced on the first of ``images`` as the model
+    prepares it (so that a token model is traced at its own input size, and on a real image)."""
+    images = image_source(images)
+    image_count(images)
+    return default_layer(model.module, model.normalize(read_images(model, images, 0, 1)))
+
+
+def spatial_activation(record, layer: str, pixels: torch.Tensor) -> torch.Tensor:
+    """The layer output recorded for the batch ``pixels`` ``[n, 3, H, W]``, as a map ``[n, C, h, w]``
+    (:func:`~xwidgets.core.layers.layer_map`: a channels-last map is permuted, tokens are put on the image grid)."""
     activation = record.activation
     if activation is None:
         raise invalid("layer", f"{layer!r}, which the forward pass never reached",
                       "a layer the model runs for every image")
-    if activation.ndim != 4 or activation.shape[0] != batch:
+    if activation.ndim not in (3, 4) or activation.shape[0] != pixels.shape[0]:
         raise invalid("layer", f"{layer!r}, whose output is {list(activation.shape)}",
-                      "a convolutional layer whose output is [N, C, h, w] (its spatial mean is the feature vector)")
-    return activation
+                      "a convolutional layer whose output is a map [N, C, h, w], or a token layer [N, T, D] (its "
+                      "spatial mean is the feature vector)")
+    return layer_map(activation, tuple(pixels.shape[-2:]), layer=layer)
 
 
+@shows_progress("extract_features")
 def extract_features(model: Classifier, images: object, layer: str, *, batch_size: int | None = None,
-                     progress=None) -> Features:
+                     progress=True) -> Features:
     """Read ``layer`` over ``images`` in batched forward passes without gradients.
 
     Args:
@@ -131,8 +143,7 @@ def extract_features(model: Classifier, images: object, layer: str, *, batch_siz
     Returns:
         :class:`Features` with ``features [N, C]`` and ``logits [N, K]`` on the CPU.
     """
-    if not isinstance(model, Classifier):
-        raise invalid("model", type(model).__name__, "an xwidgets Classifier (concepts explain a class logit)")
+    check_model(model, Classifier)
     images = image_source(images)
     count = image_count(images)
     if batch_size is None:
@@ -148,7 +159,7 @@ def extract_features(model: Classifier, images: object, layer: str, *, batch_siz
             stop = min(start + batch_size, count)
             pixels = read_images(model, images, start, stop)
             output = model.forward(model.normalize(pixels))
-            activation = spatial_activation(record, layer, stop - start)
+            activation = spatial_activation(record, layer, pixels)
             shape = list(activation.shape[1:])
             features.append(activation.float().mean(dim=(2, 3)).cpu())
             logits.append(output.float().cpu())

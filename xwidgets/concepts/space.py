@@ -37,11 +37,13 @@ from torch import nn
 from ..core.errors import invalid
 from ..core.hooks import find_layer, record_layer
 from ..core.layers import default_layer
-from ..core.models import Classifier
+from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
-from .features import Features, extract_features, image_count, image_source, read_images, spatial_activation
+from ..core.runner import as_progress, shows_progress
+from ..core.targets import class_index
+from .features import (Features, default_layer_on, extract_features, image_count, image_source, read_images,
+                       spatial_activation)
 from .maps import excitation_maps, locality, upsample_maps
 from .metrics import contribution_sparsity, decision_agreement, orthogonality, r_squared
 from .srae import SRAE, default_hidden, mean_contributions, train_srae
@@ -94,18 +96,6 @@ CONCEPT_PARAMS = ParamSet(
           high=0.5, step=0.05),
     Param("top_images", "int", 6, "top-activating images kept per concept", low=1, high=50),
 )
-
-
-def _target_index(target: object, labels: list | None, classes: int) -> int:
-    if isinstance(target, str):
-        if not labels or target not in labels:
-            shown = ", ".join(map(repr, (labels or [])[:6])) + (" ..." if labels and len(labels) > 6 else "")
-            raise invalid("target", target, f"a class index in 0..{classes - 1} or one of the labels {shown}"
-                          if labels else f"a class index in 0..{classes - 1} (the model has no labels)")
-        return labels.index(target)
-    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < classes:
-        raise invalid("target", target, f"a class index in 0..{classes - 1}, or a label")
-    return int(target)
 
 
 @dataclasses.dataclass
@@ -213,8 +203,9 @@ class ConceptSpace(Result):
         return self._srae
 
     # ------------------------------------------------------------------------------------- explaining
-    def explain(self, images: object, model: Classifier | None = None, *, batch_size: int | None = None
-                ) -> ConceptExplanation:
+    @shows_progress("concepts.explain")
+    def explain(self, images: object, model: Classifier | None = None, *, batch_size: int | None = None,
+                progress=True) -> ConceptExplanation:
         """Contributions, ŷ and one concept map per concept for each image.
 
         Args:
@@ -223,6 +214,7 @@ class ConceptSpace(Result):
             model: the classifier the space was fitted on; default the one :func:`fit` attached (a loaded space
                 has none, so pass it).
             batch_size: images per forward pass (default the model's ``max_batch``).
+            progress: True (a progress bar after a second), False, a Progress or ``callback(fraction, message)``.
 
         Cost: one forward pass per image; the maps are closed-form (:mod:`xwidgets.concepts.maps`).
         """
@@ -238,10 +230,11 @@ class ConceptSpace(Result):
         started = time.perf_counter()
         with model.lock, torch.no_grad(), model.frozen(), record_layer(model.module, self.layer) as record:
             for start in range(0, count, batch_size):
+                progress.check()
                 stop = min(start + batch_size, count)
                 pixels = read_images(model, images, start, stop)
                 output = model.forward(model.normalize(pixels))
-                activation = spatial_activation(record, self.layer, stop - start)
+                activation = spatial_activation(record, self.layer, pixels)
                 if list(activation.shape[1:2]) != self.layer_shape[:1]:
                     raise invalid("model", f"a layer {self.layer!r} with {activation.shape[1]} channels",
                                   f"the model the space was fitted on ({self.model_name}, "
@@ -253,6 +246,7 @@ class ConceptSpace(Result):
                 parts["yhat"].append(yhat.cpu())
                 parts["masses"].append(excitation_maps(srae, activation, self.scale).cpu())
                 record.activation = None
+                progress.report(stop / count, f"images {stop}/{count}")
         pixels = torch.cat(parts["images"])
         z, masses = torch.cat(parts["z"]), torch.cat(parts["masses"])
         weight = srae.head.weight[0].cpu()
@@ -263,7 +257,8 @@ class ConceptSpace(Result):
             bias=float(srae.head.bias[0]), maps=upsample_maps(masses, tuple(pixels.shape[-2:])), masses=masses,
             locality=locality(masses), target=self.target, target_name=self.target_name)
 
-    def refit(self, *, progress=None, seed: int | None = None, **params) -> ConceptSpace:
+    @shows_progress("concepts.refit")
+    def refit(self, *, progress=True, seed: int | None = None, **params) -> ConceptSpace:
         """Fit again from the cached features with some parameters changed (no dataset pass), e.g.
         ``space.refit(k=3, alpha_pt=5)``. Needs the features :func:`fit` attached."""
         if self.features is None:
@@ -277,8 +272,7 @@ class ConceptSpace(Result):
         model = model if model is not None else self.model
         if model is None:
             raise invalid("model", None, "the Classifier this space was fitted on (a loaded space has none attached)")
-        if not isinstance(model, Classifier):
-            raise invalid("model", type(model).__name__, "an xwidgets Classifier")
+        check_model(model, Classifier)
         return model
 
 
@@ -314,8 +308,9 @@ def _sorted_by_contribution(srae: SRAE, x: torch.Tensor) -> torch.Tensor:
     return order
 
 
+@shows_progress("concepts.fit")
 def fit(model: Classifier | None, images: object = None, *, target: int | str, layer: str | None = None,
-        features: Features | None = None, seed: int = 0, progress=None, **params) -> ConceptSpace:
+        features: Features | None = None, seed: int = 0, progress=True, **params) -> ConceptSpace:
     """Fit an XNN explanation space of class ``target``.
 
     Args:
@@ -324,8 +319,8 @@ def fit(model: Classifier | None, images: object = None, *, target: int | str, l
         images: a ``[N, 3, H, W]`` tensor or sequence of images of many classes (the target's and others).
             Ignored when ``features`` are given.
         target: the class, as an index or a label.
-        layer: a convolutional layer's dotted name; default the stage before the global pool
-            (:func:`default_layer`).
+        layer: a layer's dotted name (its output a map, a channels-last map or tokens,
+            :func:`~xwidgets.core.layers.layer_map`); default :func:`default_layer`, traced on the first image.
         features: :class:`~xwidgets.concepts.features.Features` from an earlier pass (skips the dataset pass).
         seed: seeds the split, the initialisation and the batches.
         progress: a :class:`~xwidgets.core.runner.Progress` or ``callback(fraction, message)``; cancellable.
@@ -346,15 +341,14 @@ def fit(model: Classifier | None, images: object = None, *, target: int | str, l
             raise invalid("model", None, "a Classifier (or pass features=)")
         if images is None:
             raise invalid("images", None, "the images to fit on (or pass features=)")
-        layer = layer or default_layer(model.module)
+        check_model(model, Classifier)
+        layer = layer or default_layer_on(model, images)
         find_layer(model.module, layer)
-        if not isinstance(model, Classifier):
-            raise invalid("model", type(model).__name__, "an xwidgets Classifier (concepts explain a class logit)")
         images = image_source(images)
         count = image_count(images)
         _check_count(count, settings)
         if model.labels:                                    # an unknown target fails before the dataset pass
-            _target_index(target, model.labels, len(model.labels))
+            class_index(target, model.labels, len(model.labels))
         started = time.perf_counter()
         features = extract_features(model, images, layer, progress=progress.part(0.0, 0.3))
         timings["extract"] = time.perf_counter() - started
@@ -367,7 +361,7 @@ def fit(model: Classifier | None, images: object = None, *, target: int | str, l
     _check_features(features)
     count = len(features)
     _check_count(count, settings)
-    target = _target_index(target, features.labels, features.logits.shape[1])
+    target = class_index(target, features.labels, features.logits.shape[1])
 
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(count, generator=generator)

@@ -4,12 +4,14 @@ from .baselines import BASELINE_KINDS, BASELINE_PARAMS, gaussian_blur, make_base
 from .errors import Cancelled, InvalidArgument, XWidgetsError
 from .hooks import find_layer, record_layer
 from .images import to_batch, to_numpy_uint8
-from .layers import default_layer
+from .imagenet import imagenet_classes
+from .layers import default_layer, layer_map
 from .masks import composite, upsample_mask
 from .models import IMAGENET_MEAN, IMAGENET_STD, Classifier, Embedder, Model, Preprocessing
 from .params import Param, ParamSet
+from .pretrained import efficientnet_lite0
 from .results import Result, library_versions
-from .runner import Job, Progress, Runner, as_progress
+from .runner import Job, Progress, ProgressBar, Runner, as_progress, progress_enabled, set_progress, shows_progress
 from .scoring import microbatched, score, score_masks
 from .targets import ClassTarget, FunctionTarget, SimilarityTarget, Target, resolve_target, similarity_to
 
@@ -18,12 +20,14 @@ __all__ = [
     "Cancelled", "InvalidArgument", "XWidgetsError",
     "find_layer", "record_layer",
     "to_batch", "to_numpy_uint8",
-    "default_layer",
+    "imagenet_classes", "efficientnet_lite0",
+    "default_layer", "layer_map",
     "composite", "upsample_mask",
     "IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "Embedder", "Model", "Preprocessing",
     "Param", "ParamSet",
     "Result", "library_versions",
-    "Job", "Progress", "Runner", "as_progress",
+    "Job", "Progress", "ProgressBar", "Runner", "as_progress", "progress_enabled", "set_progress",
+    "shows_progress",
     "microbatched", "score", "score_masks",
     "ClassTarget", "FunctionTarget", "SimilarityTarget", "Target", "resolve_target", "similarity_to",
 ]

@@ -6,7 +6,10 @@ what was given and what was expected, e.g. ``target=1000 but the model has 1000 
 
 from __future__ import annotations
 
-__all__ = ["XWidgetsError", "InvalidArgument", "Cancelled", "invalid", "describe"]
+import difflib
+from collections.abc import Sequence
+
+__all__ = ["XWidgetsError", "InvalidArgument", "Cancelled", "invalid", "describe", "one_of", "close_matches"]
 
 
 class XWidgetsError(Exception):
@@ -46,3 +49,24 @@ def describe(value: object) -> str:
         return f"{type(value).__name__} of shape {tuple(shape)} and dtype {dtype}{where}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def one_of(choices: Sequence[object], *, none: str = "nothing: there are no choices", limit: int = 30) -> str:
+    """``"one of 'a', 'b'"`` for error messages; ``none`` when there are no choices (never an empty list).
+
+    At most ``limit`` choices are shown, then ``"... (N in all)"``.
+    """
+    if not choices:
+        return none
+    shown = ", ".join(repr(c) for c in list(choices)[:limit])
+    return "one of " + shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
+
+
+def close_matches(word: str, choices: Sequence[str], *, count: int = 3) -> str:
+    """``" (did you mean 'tabby', 'tiger cat'?)"`` for the choices closest to ``word`` (difflib, case-insensitive),
+    or ``""`` when none is close."""
+    lowered = {}
+    for choice in choices:
+        lowered.setdefault(str(choice).lower(), str(choice))
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=count, cutoff=0.7)
+    return " (did you mean " + ", ".join(repr(lowered[f]) for f in found) + "?)" if found else ""

@@ -59,8 +59,9 @@ def record_layer(module: nn.Module, layer: str | nn.Module, *, gradients: bool =
         record.activation = output
         if gradients and output.requires_grad:
 
-            def on_gradient(grad: torch.Tensor) -> None:
-                record.gradient = grad
+            def on_gradient(grad: torch.Tensor, recorded: torch.Tensor = output) -> None:
+                if recorded is record.activation:  # a module that runs twice: keep its last call's gradient
+                    record.gradient = grad
 
             tensor_handles.append(output.register_hook(on_gradient))
 

@@ -22,11 +22,13 @@ def to_batch(images: object, *, size: int | tuple[int, int] | None = None, name:
     Accepted, alone or as a list/tuple of them (a list is stacked; its images must share a size unless ``size``
     is given):
 
-    - a ``PIL.Image`` (any mode; converted to RGB);
-    - a path (``str`` or ``pathlib.Path``) to an image file;
+    - a ``PIL.Image`` (any mode; converted to RGB): 16-bit modes (``I;16``, a 16-bit PNG) and ``I`` are read as
+      0..65535, ``F`` as floats in [0, 1];
+    - a path (``str`` or ``pathlib.Path``) to an image file, read as its PIL image;
     - a numpy array ``[H, W]``, ``[H, W, C]`` or ``[B, H, W, C]`` with C in {1, 3, 4} (alpha is dropped),
-      uint8 in 0..255 or float in [0, 1];
-    - a torch tensor ``[C, H, W]`` or ``[B, C, H, W]`` with C in {1, 3}, uint8 in 0..255 or float in [0, 1].
+      uint8 in 0..255, uint16 in 0..65535 or float in [0, 1];
+    - a torch tensor ``[C, H, W]`` or ``[B, C, H, W]`` with C in {1, 3}, uint8 in 0..255, uint16 in 0..65535 or
+      float in [0, 1].
       Tensors keep their values but move to the CPU.
 
     Args:
@@ -88,7 +90,7 @@ def _one(image: object, name: str) -> torch.Tensor:
     if isinstance(image, (str, Path)):
         return _from_path(Path(image), name)
     if is_pil(image):
-        return _from_numpy(np.asarray(image.convert("RGB")), name)
+        return _from_pil(image, name)
     if isinstance(image, np.ndarray):
         return _from_numpy(image, name)
     if isinstance(image, torch.Tensor):
@@ -112,18 +114,38 @@ def _from_path(path: Path, name: str) -> torch.Tensor:
         raise invalid(name, f"the path '{path}', which is not a file", "a path to an existing image file")
     try:
         with Image.open(path) as opened:
-            return _from_numpy(np.asarray(opened.convert("RGB")), name)
+            return _from_pil(opened, f"{name} ('{path}')")
     except UnidentifiedImageError:
         raise invalid(name, f"the file '{path}', which is not an image", "a PNG, JPEG or other image file") from None
+
+
+def _from_pil(image, name: str) -> torch.Tensor:
+    """A PIL image of any mode -> ``[1, 3, H, W]``. Pillow's ``convert("RGB")`` clips 16- and 32-bit integer modes
+    at 255 (a 16-bit PNG became all white), so those are read as numbers 0..65535 and float mode ``F`` as [0, 1]."""
+    if image.mode.startswith("I;16"):
+        return _from_numpy(np.asarray(image).astype(np.uint16), name)
+    if image.mode == "I":
+        array = np.asarray(image)
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 65535:
+            raise invalid(name, f"a 32-bit integer PIL image (mode 'I') with values in [{low}, {high}]",
+                          "16-bit values 0..65535 (convert other ranges to floats in [0, 1] yourself)")
+        return _from_numpy(array.astype(np.uint16), name)
+    if image.mode == "F":
+        return _from_numpy(np.asarray(image), name)
+    return _from_numpy(np.asarray(image.convert("RGB")), name)
 
 
 def _from_numpy(array: np.ndarray, name: str) -> torch.Tensor:
     if array.dtype == np.uint8:
         scale = 255.0
+    elif array.dtype.kind == "u" and array.dtype.itemsize == 2:           # 16-bit, either byte order
+        array, scale = array.astype(np.float32) / 65535.0, 1.0
     elif np.issubdtype(array.dtype, np.floating):
         scale = 1.0
     else:
-        raise invalid(name, f"a numpy array of dtype {array.dtype}", "dtype uint8 (0..255) or float (0..1)")
+        raise invalid(name, f"a numpy array of dtype {array.dtype}",
+                      "dtype uint8 (0..255), uint16 (0..65535) or float (0..1)")
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim == 3:
@@ -139,10 +161,13 @@ def _from_numpy(array: np.ndarray, name: str) -> torch.Tensor:
 def _from_tensor(tensor: torch.Tensor, name: str) -> torch.Tensor:
     if tensor.dtype == torch.uint8:
         scale = 255.0
+    elif tensor.dtype == torch.uint16:
+        scale = 65535.0
     elif tensor.is_floating_point():
         scale = 1.0
     else:
-        raise invalid(name, f"a tensor of dtype {tensor.dtype}", "dtype uint8 (0..255) or a float dtype (0..1)")
+        raise invalid(name, f"a tensor of dtype {tensor.dtype}",
+                      "dtype uint8 (0..255), uint16 (0..65535) or a float dtype (0..1)")
     if tensor.ndim == 3:
         if tensor.shape[-1] in (3, 4) and tensor.shape[0] not in (1, 3):
             raise invalid(name, describe(tensor), "a channels-first [C, H, W] tensor (use tensor.permute(2, 0, 1))")

@@ -21,7 +21,8 @@ from torch import nn
 from .errors import describe, invalid
 from .images import to_batch
 
-__all__ = ["Preprocessing", "Model", "Classifier", "Embedder", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Preprocessing", "Model", "Classifier", "Embedder", "IMAGENET_MEAN", "IMAGENET_STD", "check_model",
+           "torchvision_name"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -100,6 +101,9 @@ class Model:
         self.labels = list(labels) if labels is not None else None
         self.name = name or type(module).__name__
         self.images_forwarded = 0
+        #: Seconds per image of a forward and a forward+backward pass, per input shape ``(3, H, W)``, measured
+        #: once by :func:`xwidgets.core.cost.pass_time` (explorers choose their defaults from them).
+        self.pass_times: dict = {}
         #: Held while a background run uses the model (explorers), so one run's layer hooks never record
         #: another run's forward passes.
         self.lock = threading.RLock()
@@ -121,16 +125,36 @@ class Model:
                           "a module in eval mode: call model.eval() first")
 
     # ----------------------------------------------------------------------------------------- inputs
-    def prepare(self, images: object, *, name: str = "images") -> torch.Tensor:
+    def prepare(self, images: object, *, size: int | tuple[int, int] | None = None,
+                name: str = "images") -> torch.Tensor:
         """Images in any form (see :func:`~xwidgets.core.images.to_batch`) -> ``[B, 3, H, W]`` in [0, 1] at
-        the model's input size, on its device and dtype. This is pixel space, before normalisation."""
-        batch = to_batch(images, name=name)
+        the model's input size, on its device and dtype. This is pixel space, before normalisation.
+
+        A list of images of different sizes is fine when the preprocessing brings them to one size (a resize to
+        ``(H, W)``, or a crop); otherwise pass ``size=(H, W)`` to resize every image first.
+        """
+        if not isinstance(images, (list, tuple)) or len(images) < 2:
+            return self._geometry(to_batch(images, size=size, name=name), name).to(self.device, self.dtype)
+        parts = [to_batch(image, size=size, name=f"{name}[{i}]") for i, image in enumerate(images)]
+        if len({tuple(p.shape[-2:]) for p in parts}) == 1:
+            return self._geometry(torch.cat(parts), name).to(self.device, self.dtype)
+        parts = [self._geometry(p, f"{name}[{i}]") for i, p in enumerate(parts)]
+        sizes = sorted({tuple(p.shape[-2:]) for p in parts})
+        if len(sizes) > 1:
+            raise invalid(name, f"images of different sizes {sizes} after the model's preprocessing",
+                          "images of one size: pass size=(H, W) (xw.explain, the heatmap methods, SAG and the "
+                          "metrics take it), resize them with xw.to_batch(images, size=(H, W)), or give the model "
+                          "a preprocessing that resizes (xw.core.Preprocessing(resize=(H, W), ...))")
+        return torch.cat(parts).to(self.device, self.dtype)
+
+    def _geometry(self, batch: torch.Tensor, name: str) -> torch.Tensor:
+        """The preprocessing's resize and centre crop of a float ``[B, 3, H, W]`` batch in [0, 1]."""
         pre = self.preprocessing
         if pre.resize is not None:
             batch = _resize(batch, pre.resize)
         if pre.crop is not None:
             batch = _centre_crop(batch, pre.crop, name)
-        return batch.to(self.device, self.dtype)
+        return batch
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Pixel-space ``[N, 3, H, W]`` in [0, 1] -> the model's normalised input space (differentiable)."""
@@ -148,12 +172,16 @@ class Model:
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Run the module on a normalised batch ``[N, 3, H, W]`` and check the output's shape.
 
-        Gradients flow if the caller enables them; parameters are frozen inside :meth:`frozen`.
+        Inputs of another float dtype (float32 composites of a bfloat16 model) are cast to the model's dtype,
+        differentiably, so every method runs in the model's dtype; the output keeps that dtype. Gradients flow
+        if the caller enables them; parameters are frozen inside :meth:`frozen`.
         """
         self._check_eval(self.module)
         if inputs.device != self.device:
             raise invalid("inputs", describe(inputs), f"a tensor on the model's device {self.device}")
-        output = self.module(inputs)
+        if not inputs.is_floating_point():
+            raise invalid("inputs", describe(inputs), "a float tensor of normalised images")
+        output = self.module(inputs.to(self.dtype))
         self.images_forwarded += int(inputs.shape[0])
         self._check_output(output, int(inputs.shape[0]))
         return output
@@ -250,8 +278,9 @@ class Embedder(Model):
     """A model whose output is embedding vectors ``[N, D]``; explained through similarity targets.
 
     :meth:`from_torchvision` turns a torchvision classifier into an embedder by replacing its final linear
-    layer (``fc``, ``classifier``, ``head`` or ``heads``) with the identity, so the vector is the
-    penultimate representation. See :class:`Model` for the arguments.
+    layer with the identity: ``fc``, ``classifier``, ``head`` or ``heads`` itself, or the last ``nn.Linear`` inside
+    it when it is a block (VGG's and MobileNetV3's hidden layers, ConvNeXt's norm and flatten, ViT's ``heads``
+    stay), so the vector is the penultimate representation ``[N, D]``. See :class:`Model` for the arguments.
     """
 
     kind = "embedder"
@@ -263,10 +292,14 @@ class Embedder(Model):
     @staticmethod
     def _adapt_torchvision(module: nn.Module) -> nn.Module:
         for attribute in ("fc", "classifier", "head", "heads"):
-            if isinstance(getattr(module, attribute, None), nn.Module):
-                setattr(module, attribute, nn.Identity())
+            head = getattr(module, attribute, None)
+            linears = [name for name, sub in head.named_modules() if isinstance(sub, nn.Linear)] \
+                if isinstance(head, nn.Module) else []
+            if linears:
+                parent, _, last = f"{attribute}.{linears[-1]}".rstrip(".").rpartition(".")
+                setattr(module.get_submodule(parent), last, nn.Identity())
                 return module
-        raise invalid("name", type(module).__name__, "a torchvision model with an fc/classifier/head layer")
+        raise invalid("name", type(module).__name__, "a torchvision model with a linear fc/classifier/head layer")
 
 
 def _device_arg(device: str | torch.device) -> torch.device:
@@ -321,3 +354,54 @@ def _centre_crop(batch: torch.Tensor, crop: tuple[int, int], name: str) -> torch
         raise invalid(name, f"images of size {height}x{width} after resizing", f"at least the crop size {ch}x{cw}")
     top, left = (height - ch) // 2, (width - cw) // 2
     return batch[..., top:top + ch, left:left + cw]
+
+
+def check_model(model: object, kind: type[Model] | None = None, *, name: str = "model") -> Model:
+    """Return ``model`` if it is an xwidgets :class:`Model` (of ``kind`` when given), else raise ``InvalidArgument``.
+
+    Every public entry calls this first. A raw ``torch.nn.Module`` gets the line that wraps it: for a torchvision
+    model recognised by :func:`torchvision_name`, ``xw.Classifier.from_torchvision("resnet50")`` or the wrapper
+    with its weights' preprocessing; else ``xw.Classifier(net.eval(), preprocessing=xw.core.Preprocessing(...))``.
+    """
+    kind = kind or Model
+    if isinstance(model, kind):
+        return model
+    wanted = {Model: "an xw.Classifier or xw.Embedder", Classifier: "an xw.Classifier",
+              Embedder: "an xw.Embedder (a similarity model)"}[kind]
+    if isinstance(model, nn.Module):
+        raise invalid(name, f"a raw torch.nn.Module ({type(model).__name__})",
+                      f"{wanted} that wraps it once with its preprocessing: {_wrapping_line(model, kind, name)}")
+    if isinstance(model, Model):
+        raise invalid(name, f"the {type(model).__name__} {model.name!r}", wanted)
+    raise invalid(name, f"an object of type {type(model).__name__}", f"{wanted} (wrap your torch module first)")
+
+
+def _wrapping_line(module: nn.Module, kind: type[Model], name: str) -> str:
+    """The line a user writes to wrap ``module``, with the real preprocessing of a recognised torchvision model."""
+    wrapper = "xw.Embedder" if kind is Embedder else "xw.Classifier"
+    known = torchvision_name(module)
+    if known is None:
+        return (f"{name} = {wrapper}(net.eval(), preprocessing=xw.core.Preprocessing(mean=..., std=...)) with the "
+                "mean and std the network was trained with (mean=None, std=None for [0, 1] input)")
+    import torchvision
+
+    pre = Preprocessing.from_torchvision(torchvision.models.get_model_weights(known).DEFAULT.transforms())
+    return (f'{name} = {wrapper}.from_torchvision("{known}") for torchvision\'s weights, or to keep these weights '
+            f"{name} = {wrapper}(net.eval(), preprocessing=xw.core.{pre!r})")
+
+
+def torchvision_name(module: nn.Module) -> str | None:
+    """The torchvision model name of ``module`` (e.g. ``"resnet50"``), or None when it is not a torchvision model
+    or not one of its standard configurations (same module, same parameter count as one of its weights)."""
+    source = type(module).__module__
+    if not source.startswith("torchvision.models"):
+        return None
+    import torchvision
+
+    count = sum(p.numel() for p in module.parameters())
+    for candidate in torchvision.models.list_models(torchvision.models):
+        if torchvision.models.get_model_builder(candidate).__module__ != source:
+            continue
+        if any(w.meta.get("num_params") == count for w in torchvision.models.get_model_weights(candidate)):
+            return candidate
+    return None

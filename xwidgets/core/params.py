@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from .errors import invalid
+from .errors import close_matches, invalid, one_of
 
 __all__ = ["Param", "ParamSet"]
 
@@ -60,7 +60,8 @@ class Param:
             return value
         if self.kind == "choice":
             if value not in self.choices:
-                raise invalid(name, value, "one of " + ", ".join(repr(c) for c in self.choices))
+                hint = close_matches(value, self.choices) if isinstance(value, str) else ""
+                raise invalid(name, repr(value), one_of(self.choices) + hint)
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise invalid(name, value, f"a number ({self.kind})")
@@ -110,7 +111,9 @@ class ParamSet(Mapping):
         values = self.defaults()
         for name, value in (overrides or {}).items():
             if name not in self._params:
-                raise invalid(name, f"an unknown parameter of {self.method}", "one of " + ", ".join(self._params))
+                raise invalid(name, f"an unknown parameter of {self.method}",
+                              one_of(list(self._params), none=f"none: {self.method} has no tunable parameters")
+                              + close_matches(name, list(self._params)))
             values[name] = self._params[name].check(value)
         return values
 

@@ -3,7 +3,15 @@
 A long kernel (an optimisation, a beam search, a dataset pass) takes a ``progress`` argument and, every
 iteration, calls :meth:`Progress.report`, :meth:`Progress.stream` with its current state, and
 :meth:`Progress.check`, which raises :class:`~xwidgets.core.errors.Cancelled` once the work is cancelled. The
-same kernel runs headless with ``progress=None``.
+same kernel runs headless with ``progress=None`` or ``progress=False``.
+
+A long *public* call is wrapped with :func:`shows_progress`: called with ``progress=True`` (its default) it shows a
+:class:`ProgressBar` (``tqdm.auto``: an ipywidgets bar in a notebook, text in a terminal) that appears only once
+the call has run for :data:`BAR_DELAY` seconds, carries the call's name, its stage message and an ETA, and is
+closed when the call ends (cleared), fails or is interrupted (left where it stopped). One bar per thread: a call
+made while a bar is open (SAG's I-GOS heuristic, the summaries' masks) and work running in a :class:`Job` (an
+explorer, whose bar is its widget) open none. ``progress=False`` silences one call; :func:`set_progress` or
+``XWIDGETS_PROGRESS=0`` silences them all.
 
 :class:`Runner` runs such work on a worker thread so a widget's kernel stays responsive, one job at a time:
 submitting a new job cancels the stale one (a new slider value makes the running optimisation obsolete).
@@ -11,14 +19,28 @@ submitting a new job cancels the stale one (a new slider value makes the running
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import Cancelled, XWidgetsError, invalid
 
-__all__ = ["Progress", "Job", "Runner", "as_progress"]
+__all__ = ["Progress", "Job", "Runner", "as_progress", "ProgressBar", "progress_for", "shows_progress",
+           "set_progress", "progress_enabled", "BAR_DELAY", "BAR_INTERVAL", "PROGRESS_ENV"]
+
+BAR_DELAY = 1.0
+"""Seconds a call runs before its bar appears (tqdm's ``delay``): calls that end sooner print nothing."""
+BAR_INTERVAL = 0.1
+"""The least seconds between two redraws of a bar (tqdm's ``mininterval``), so a fast loop is not slowed."""
+PROGRESS_ENV = "XWIDGETS_PROGRESS"
+"""Environment variable: ``0``, ``false``, ``off`` or ``no`` turns the default bars off (see :func:`set_progress`)."""
+
+_switch: bool | None = None
+_thread_state = threading.local()
 
 
 class Progress:
@@ -65,14 +87,16 @@ class Progress:
             self._last_stream = now
             self._on_partial(state)
 
-    def part(self, low: float, high: float) -> Progress:
+    def part(self, low: float, high: float, *, streams: bool = True) -> Progress:
         """A Progress for one step of the work: its fractions 0..1 report as ``low..high`` of the whole, it
-        streams to the same listener, and it shares this one's cancellation."""
+        streams to the same listener (unless ``streams=False``: a sub-step whose states the listener does not
+        expect, such as SAG's I-GOS heuristic), and it shares this one's cancellation."""
 
         def report(fraction: float, message: str) -> None:
             self.report(low + (high - low) * fraction, message)
 
-        return Progress(report, self._on_partial, stream_interval=self._interval, cancel_event=self._cancel)
+        return Progress(report, self._on_partial if streams else None, stream_interval=self._interval,
+                        cancel_event=self._cancel)
 
     def cancel(self) -> None:
         """Ask the work to stop at its next :meth:`check`."""
@@ -89,15 +113,120 @@ class Progress:
             raise Cancelled("the computation was cancelled")
 
 
-def as_progress(progress: Progress | Callable[[float, str], Any] | None) -> Progress:
-    """Accept a :class:`Progress`, a plain ``callback(fraction, message)``, or None (silent)."""
-    if progress is None:
+def as_progress(progress: Progress | Callable[[float, str], Any] | bool | None) -> Progress:
+    """Accept a :class:`Progress`, a plain ``callback(fraction, message)``, or None / False / True (no listener
+    here: a bar is opened only by the public call's :func:`shows_progress` wrapper)."""
+    if progress is None or isinstance(progress, bool):
         return Progress()
     if isinstance(progress, Progress):
         return progress
     if callable(progress):
         return Progress(on_progress=progress)
-    raise invalid("progress", progress, "a Progress, a callable (fraction, message), or None")
+    raise invalid("progress", progress, "True (a progress bar), False or None (silent), a Progress, or a callable "
+                                        "(fraction, message)")
+
+
+def set_progress(enabled: bool | None) -> None:
+    """Turn the default progress bars of every long call on (True) or off (False) for this session; None goes
+    back to the environment variable ``XWIDGETS_PROGRESS`` (bars on unless it is 0, false, off or no).
+    A ``progress=`` callback or :class:`Progress` passed to a call still receives its reports."""
+    global _switch
+    if enabled is not None and not isinstance(enabled, bool):
+        raise invalid("enabled", enabled, "True, False, or None (follow XWIDGETS_PROGRESS)")
+    _switch = enabled
+
+
+def progress_enabled() -> bool:
+    """Whether a call with ``progress=True`` shows a bar: :func:`set_progress`'s choice, else the environment."""
+    if _switch is not None:
+        return _switch
+    return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+@functools.cache
+def _bar_class() -> type:
+    """``tqdm.auto.tqdm`` (imported on first use) without tqdm's monitor thread, so a call leaves no thread."""
+    from tqdm.auto import tqdm
+
+    return type("XWidgetsBar", (tqdm,), {"monitor_interval": 0})
+
+
+class ProgressBar:
+    """A ``tqdm.auto`` bar fed as ``bar(fraction, message)``: fraction in [0, 1] (the bar never moves back),
+    the message shown after the ETA. Drawn only after ``delay`` seconds and at most every ``interval`` seconds.
+    A finished bar is cleared (a loop of calls leaves no trail of bars, and nests under the caller's own tqdm
+    bar); one closed short of the end (an error, an interrupt) stays where it stopped, red in a notebook.
+
+    Args:
+        name: the call's name, shown before the bar.
+        delay, interval: see :data:`BAR_DELAY` and :data:`BAR_INTERVAL`.
+    """
+
+    def __init__(self, name: str, *, delay: float | None = None, interval: float | None = None):
+        self._bar = _bar_class()(
+            total=1.0, desc=name, delay=BAR_DELAY if delay is None else delay,
+            mininterval=BAR_INTERVAL if interval is None else interval, miniters=0, leave=True,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        if message:
+            self._bar.set_postfix_str(message, refresh=False)
+        self._bar.update(max(0.0, min(float(fraction), 1.0) - self._bar.n))
+
+    def finish(self) -> None:
+        """Move the bar to 100 % (the work ended) and close it, clearing it."""
+        self._bar.update(1.0 - self._bar.n)
+        self._bar.leave = False
+        self.close()
+
+    def close(self) -> None:
+        """Close the bar where it stands (a failed or interrupted call's bar stays short of 100 %)."""
+        self._bar.close()
+
+
+@contextmanager
+def _no_bars() -> Iterator[None]:
+    """While inside, calls on this thread open no bar (one is open already, or a widget shows the progress)."""
+    before = getattr(_thread_state, "quiet", False)
+    _thread_state.quiet = True
+    try:
+        yield
+    finally:
+        _thread_state.quiet = before
+
+
+@contextmanager
+def progress_for(progress: Progress | Callable[[float, str], Any] | bool | None, name: str) -> Iterator[Progress]:
+    """The :class:`Progress` a public call named ``name`` runs with: a :class:`ProgressBar` when ``progress`` is
+    True, bars are enabled and none is open on this thread (closed on exit: finished and cleared when the body
+    succeeded, left where it stopped otherwise); otherwise :func:`as_progress` of it."""
+    if progress is not True or not progress_enabled() or getattr(_thread_state, "quiet", False):
+        yield as_progress(progress)
+        return
+    bar = ProgressBar(name)
+    try:
+        with _no_bars():
+            yield Progress(bar)
+        bar.finish()
+    finally:
+        bar.close()
+
+
+def shows_progress(name: str) -> Callable[[Callable], Callable]:
+    """Decorate a long public call taking a keyword ``progress``: ``progress=True`` (the default) shows a bar
+    named ``name`` (see :func:`progress_for`), False or None silences it, a callback or :class:`Progress` gets
+    the reports as before. The decorated function always receives a :class:`Progress`."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def call(*args: Any, progress: Progress | Callable[[float, str], Any] | bool | None = True,
+                 **kwargs: Any) -> Any:
+            with progress_for(progress, name) as resolved:
+                return fn(*args, progress=resolved, **kwargs)
+
+        return call
+
+    return decorate
 
 
 class Job:
@@ -117,6 +246,7 @@ class Job:
         self._thread.start()
 
     def _main(self) -> None:
+        _thread_state.quiet = True      # the job's progress goes to its listener (an explorer's widget), not a bar
         try:
             value = self._fn(*self._args, progress=self.progress, **self._kwargs)
             if self._event.is_set():

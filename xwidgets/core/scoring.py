@@ -14,6 +14,7 @@ import torch
 from .errors import XWidgetsError, invalid
 from .masks import composite
 from .models import Model
+from .runner import Progress
 from .targets import Target
 
 __all__ = ["microbatched", "is_out_of_memory", "score", "score_masks"]
@@ -79,7 +80,8 @@ def score(model: Model, inputs: torch.Tensor, target: Target, owner: torch.Tenso
 
 
 def score_masks(model: Model, images: torch.Tensor, baselines: torch.Tensor, masks: torch.Tensor,
-                target: Target, owner: torch.Tensor | None = None, *, align_corners: bool = True) -> torch.Tensor:
+                target: Target, owner: torch.Tensor | None = None, *, align_corners: bool = True,
+                progress: Progress | None = None) -> torch.Tensor:
     """Scores ``[N]`` of the composites of N masks, built chunk by chunk so only one chunk is in memory.
 
     Args:
@@ -87,6 +89,8 @@ def score_masks(model: Model, images: torch.Tensor, baselines: torch.Tensor, mas
         masks: ``[N, 1, h, w]`` in [0, 1] (1 keeps the pixel), any resolution.
         target: a resolved target.
         owner: ``[N]`` long, the image each mask belongs to (default ``arange(N)``, N = B).
+        progress: checked before and told the fraction of masks scored after each micro-batch (a long
+            single call such as occlusion's windows or the metric curves); None: silent.
     """
     if not isinstance(masks, torch.Tensor) or masks.ndim != 4:
         raise invalid("masks", masks, "a [N, 1, h, w] float tensor")
@@ -96,9 +100,14 @@ def score_masks(model: Model, images: torch.Tensor, baselines: torch.Tensor, mas
     owner = _owner_arg(owner, masks.shape[0], images.device)
 
     def work(start: int, stop: int) -> torch.Tensor:
+        if progress is not None:
+            progress.check()
         rows = owner[start:stop]
         inputs = composite(images, baselines, masks[start:stop], rows, align_corners=align_corners)
-        return target(model.forward(inputs), rows)
+        scores = target(model.forward(inputs), rows)
+        if progress is not None:
+            progress.report(stop / masks.shape[0], f"scored {stop}/{masks.shape[0]} perturbed images")
+        return scores
 
     with torch.no_grad(), model.frozen():
         return microbatched(model, masks.shape[0], work)

@@ -7,8 +7,8 @@ target serves a batch of B images and all their perturbations. It returns the sc
 Forms accepted wherever a method takes ``target=``:
 
 - ``None``: the model's own top-1 class of each image (classifiers only);
-- an int: that class for every image;
-- a list / tuple / 1-D tensor of ints: one class per image;
+- an int, or a class name of a labelled model (``"tabby"``): that class for every image;
+- a list / tuple / 1-D tensor of ints or names: one class per image;
 - a :class:`Target`, e.g. :class:`SimilarityTarget` for an embedder;
 - any other callable ``(output, owner) -> [N]``.
 
@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .errors import describe, invalid
+from .errors import close_matches, describe, invalid
 
-__all__ = ["Target", "ClassTarget", "SimilarityTarget", "FunctionTarget", "resolve_target", "similarity_to"]
+__all__ = ["Target", "ClassTarget", "SimilarityTarget", "FunctionTarget", "resolve_target", "similarity_to",
+           "class_index"]
 
 
 def _owner(output: torch.Tensor, owner: torch.Tensor | None) -> torch.Tensor:
@@ -63,6 +64,7 @@ class ClassTarget(Target):
 
     def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
         owner = _owner(output, owner)
+        output = output.float()                                  # scores of a bfloat16 model in float32
         values = F.softmax(output, dim=1) if self.score == "probability" else output
         classes = self.classes.to(output.device)
         classes = classes.expand(output.shape[0]) if classes.numel() == 1 else classes[owner]
@@ -117,18 +119,18 @@ def similarity_to(model, reference: object) -> SimilarityTarget:
         model: an :class:`~xwidgets.core.models.Embedder`.
         reference: one image or B images in any form that ``to_batch`` accepts.
     """
-    from .models import Embedder
+    from .models import Embedder, check_model
 
-    if not isinstance(model, Embedder):
-        raise invalid("model", type(model).__name__, "an Embedder")
-    return SimilarityTarget(model(reference))
+    return SimilarityTarget(check_model(model, Embedder)(reference))
 
 
 def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "target") -> Target:
     """Check ``target`` against the unperturbed ``output`` ``[B, ...]`` of ``model`` and return a :class:`Target`.
 
-    ``None`` becomes the top-1 class of each image. Raises ``InvalidArgument`` for a class out of range, a list
-    whose length is not B, a reference embedding of the wrong size, or a callable that returns the wrong shape.
+    ``None`` becomes the top-1 class of each image; class names are looked up in ``model.labels``
+    (:func:`class_index`). Raises ``InvalidArgument`` for a class out of range, an unknown name (with the closest
+    names), a list whose length is not B, a reference embedding of the wrong size, or a callable that returns the
+    wrong shape.
     """
     from .models import Classifier, Embedder
 
@@ -144,11 +146,11 @@ def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "
                           "a similarity target, e.g. xw.core.similarity_to(model, reference_image)")
         return ClassTarget(output.argmax(1).cpu())
     if isinstance(target, bool):
-        raise invalid(name, target, "a class index, a list of indices, or a Target")
-    if isinstance(target, (int, Sequence, torch.Tensor)) and not isinstance(target, (str, Target)):
+        raise invalid(name, target, "a class index or name, a list of them, or a Target")
+    if isinstance(target, (int, str, Sequence, torch.Tensor)) and not isinstance(target, Target):
         if not isinstance(model, Classifier):
             raise invalid(name, f"class indices for a {type(model).__name__}", "a SimilarityTarget for an Embedder")
-        return _class_target(target, output, batch, name)
+        return _class_target(target, model.labels, output, batch, name)
     if isinstance(target, SimilarityTarget):
         if isinstance(model, Embedder):
             _check_reference(target, output, batch, name)
@@ -163,21 +165,64 @@ def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "
         if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (batch,):
             raise invalid(name, f"a callable returning {describe(scores)}", f"a callable returning scores [{batch}]")
         return concrete
-    raise invalid(name, f"an object of type {type(target).__name__}", "None, an int, a list of ints, or a Target")
+    raise invalid(name, f"an object of type {type(target).__name__}",
+                  "None, a class index or name, a list of them, or a Target")
 
 
-def _class_target(target: object, output: torch.Tensor, batch: int, name: str) -> ClassTarget:
-    if isinstance(target, int):
+def _class_target(target: object, labels: Sequence[str] | None, output: torch.Tensor, batch: int,
+                  name: str) -> ClassTarget:
+    count = int(output.shape[1])
+    if isinstance(target, str):
+        classes = torch.full((batch,), class_index(target, labels, count, name=name), dtype=torch.long)
+    elif isinstance(target, int):
         classes = torch.full((batch,), target, dtype=torch.long)
     else:
         values = target.tolist() if isinstance(target, torch.Tensor) else list(target)
-        if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
-            raise invalid(name, values, "whole class indices")
+        if any(isinstance(v, bool) or not isinstance(v, (int, str)) for v in values):
+            raise invalid(name, values, "whole class indices or class names")
         if len(values) != batch:
             raise invalid(name, f"{len(values)} classes for {batch} images", f"one class per image ({batch})")
+        values = [class_index(v, labels, count, name=f"{name}[{i}]") if isinstance(v, str) else v
+                  for i, v in enumerate(values)]
         classes = torch.tensor(values, dtype=torch.long)
     _check_classes(classes, output, batch, name)
     return ClassTarget(classes)
+
+
+def class_index(target: object, labels: Sequence[str] | None, classes: int | None, *, name: str = "target") -> int:
+    """The class index of ``target``: an index in ``0..classes-1`` (any index >= 0 when ``classes`` is None, not
+    yet known), or a name among ``labels`` (the model's).
+
+    Raises ``InvalidArgument`` for an index out of range, a name for an unlabelled model, a name no class has (with
+    the closest names, by difflib) or one that several classes share.
+    """
+    if isinstance(target, str):
+        return _named_class(target, list(labels or []), classes, name)
+    if isinstance(target, torch.Tensor) and target.numel() == 1 and not target.is_floating_point():
+        target = int(target)
+    indices = "a class index" + (f" in 0..{classes - 1}" if classes is not None else " >= 0")
+    if hasattr(target, "__index__") and not isinstance(target, bool):
+        index = int(target.__index__())
+        if index >= 0 and (classes is None or index < classes):
+            return index
+        outside = f"a class outside the model's {classes} classes" if classes is not None else "a negative index"
+        raise invalid(name, f"{index}, {outside}", indices)
+    raise invalid(name, target, indices + (", or a class name" if labels else ""))
+
+
+def _named_class(target: str, labels: list[str], classes: int | None, name: str) -> int:
+    indices = f"an index in 0..{classes - 1}" if classes is not None else "an index"
+    if not labels:
+        raise invalid(name, f"{target!r}, a class name for a model without labels",
+                      f"{indices}, or labels=[...] given to xw.Classifier")
+    found = [i for i, label in enumerate(labels) if label == target]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise invalid(name, f"{target!r}, a name that {len(found)} classes share ({found})",
+                      "one of these indices")
+    raise invalid(name, f"{target!r}, a name no class has",
+                  f"one of the model's {len(labels)} class names or {indices}" + close_matches(target, labels))
 
 
 def _check_classes(classes: torch.Tensor, output: torch.Tensor, batch: int, name: str) -> None:

@@ -1,5 +1,8 @@
-"""Heatmap methods. Each has the call shape ``method(model, images, target=None, **params)`` and returns a
-:class:`SaliencyResult`; :func:`explain` dispatches by name."""
+"""Heatmap methods. Each has the call shape ``method(model, images, target=None, *, size=None, **params)`` and
+returns a :class:`SaliencyResult`; :func:`explain` dispatches by name. ``model`` is an ``xw.Classifier`` or
+``xw.Embedder`` (a raw ``nn.Module`` is refused with the line that wraps it); ``target`` an index, a class name of a
+labelled model, one per image, or a Target; ``size=(H, W)`` resizes images of different sizes first; the method
+runs in the model's dtype (float32, float16, bfloat16) and returns float32 maps."""
 
 from .baselines import (GRADCAM_PARAMS, IG_PARAMS, OCCLUSION_PARAMS, RISE_PARAMS, gradcam, integrated_gradients,
                         occlusion, rise)
@@ -13,11 +16,15 @@ PARAMS = {"igos": IGOS_PARAMS, "igospp": IGOSPP_PARAMS, "gradcam": GRADCAM_PARAM
 
 
 def explain(model, images, method: str = "igos", target=None, **params) -> SaliencyResult:
-    """Explain ``images`` with the heatmap method named ``method`` (one of :data:`METHODS`)."""
-    from ..core.errors import invalid
+    """Explain ``images`` with the heatmap method named ``method`` (one of :data:`METHODS`); ``params`` go to the
+    method (``size=``, ``seed=``, ``progress=`` and its :data:`PARAMS`)."""
+    from ..core.errors import close_matches, invalid, one_of
+    from ..core.models import check_model
 
+    check_model(model)
     if method not in METHODS:
-        raise invalid("method", method, "one of " + ", ".join(METHODS))
+        hint = close_matches(method, list(METHODS)) if isinstance(method, str) else ""
+        raise invalid("method", repr(method), one_of(list(METHODS)) + hint)
     return METHODS[method](model, images, target, **params)
 
 

@@ -23,10 +23,10 @@ from torch import nn
 from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.errors import invalid
 from ..core.hooks import find_layer, record_layer
-from ..core.layers import default_layer
-from ..core.models import Model
+from ..core.layers import default_layer, grid_cells, layer_map
+from ..core.models import Model, check_model
 from ..core.params import Param, ParamSet
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched, score_masks
 from .result import SaliencyResult, make_result, normalise_maps, prepare
 
@@ -70,14 +70,17 @@ def _gradient(score: torch.Tensor, activation: torch.Tensor | None) -> torch.Ten
     return gradient
 
 
+@shows_progress("gradcam")
 def gradcam(model: Model, images: object, target: object = None, *, layer: str | nn.Module | None = None,
-            progress=None, **params) -> SaliencyResult:
+            size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
     """Grad-CAM (Selvaraju et al., ICCV'17): ReLU of the gradient-weighted sum of a layer's feature maps.
 
     Args:
         layer: the layer's name (or module); default :func:`~xwidgets.core.layers.default_layer`, the rectified
-            output of the last spatial block (ResNet ``layer4``, VGG's last ReLU), found by tracing the first
-            image. The map is upsampled bilinearly from the layer's resolution to the input.
+            output of the last spatial block (ResNet ``layer4``, VGG's last ReLU; on ViT the last block's first
+            LayerNorm), found by tracing the first image. Channels-last maps and tokens are read on the image grid
+            (:func:`~xwidgets.core.layers.layer_map`). The map is upsampled bilinearly from the layer's grid to
+            the input.
 
     The gradient is taken with respect to the layer's output as it stands after the forward pass, so an in-place
     operation that follows the layer (DenseNet's ReLU after ``features``) is seen by both the activation and its
@@ -87,31 +90,33 @@ def gradcam(model: Model, images: object, target: object = None, *, layer: str |
     GRADCAM_PARAMS.resolve(params)
     as_progress(progress).check()
     if layer is not None:
-        find_layer(model.module, layer)
-    prepared = prepare(model, images, target)
+        find_layer(check_model(model).module, layer)
+    prepared = prepare(model, images, target, size)
     if layer is None:
         layer = default_layer(model.module, prepared.inputs)
     inputs = prepared.inputs.detach().requires_grad_(True)
     with model.frozen(), torch.enable_grad(), record_layer(model.module, layer) as record:
         score = prepared.target(model.forward(inputs)).sum()
         gradient = _gradient(score, record.activation)
-    spatial = record.activation is not None and record.activation.ndim == 4 and record.activation[0, 0].numel() > 1
-    if not spatial or gradient is None:
+    if grid_cells(record.activation, prepared.size) <= 1 or gradient is None:
         shape = "no output" if record.activation is None else f"a {list(record.activation.shape)} output"
         convs = [name for name, m in model.module.named_modules() if isinstance(m, nn.Conv2d)]
         raise invalid("layer", f"{layer!r}, a layer with {shape}" if isinstance(layer, str) else
                       f"a {type(layer).__name__} with {shape}",
-                      "a convolutional layer with a [N, C, h, w] output (h·w > 1) on the path to the score (the model's "
-                      f"last conv layers: {', '.join(convs[-6:]) or 'none'})")
-    weights = gradient.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * record.activation).sum(1, keepdim=True)).detach()
+                      "a layer on the path to the score whose output is a map [N, C, h, w] (h·w > 1), a "
+                      "channels-last map [N, h, w, C] or tokens on the image grid (the default layer is "
+                      f"xw.core.default_layer; the model's last conv layers: {', '.join(convs[-6:]) or 'none'})")
+    activation = layer_map(record.activation, prepared.size)
+    weights = layer_map(gradient, prepared.size).mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * activation).sum(1, keepdim=True)).detach()
     cam = F.interpolate(cam, size=prepared.size, mode="bilinear", align_corners=False)
     name = layer if isinstance(layer, str) else type(layer).__name__
     return make_result("gradcam", {"layer": name}, prepared, normalise_maps(cam), time.perf_counter() - start)
 
 
-def integrated_gradients(model: Model, images: object, target: object = None, *, progress=None,
-                         **params) -> SaliencyResult:
+@shows_progress("integrated_gradients")
+def integrated_gradients(model: Model, images: object, target: object = None, *,
+                         size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
     """Integrated gradients (Sundararajan et al., ICML'17) in normalised input space.
 
     The path integral is a right Riemann sum over ``steps`` points; all B × steps points are scored in
@@ -120,7 +125,7 @@ def integrated_gradients(model: Model, images: object, target: object = None, *,
     start = time.perf_counter()
     values = IG_PARAMS.resolve(params)
     progress = as_progress(progress)
-    prepared = prepare(model, images, target)
+    prepared = prepare(model, images, target, size)
     baseline = _baseline(model, prepared.pixels, values["baseline"])
     steps, batch = values["steps"], prepared.batch
     owner = torch.arange(batch, device=model.device).repeat_interleave(steps)
@@ -139,7 +144,7 @@ def integrated_gradients(model: Model, images: object, target: object = None, *,
 
     with model.frozen():
         grads = microbatched(model, len(owner), work)
-    average = grads.view(batch, steps, *grads.shape[1:]).mean(1)
+    average = grads.float().view(batch, steps, *grads.shape[1:]).mean(1)      # summed in float32
     saliency = (average * delta).abs().sum(1, keepdim=True)
     return make_result("integrated_gradients", values, prepared, normalise_maps(saliency),
                        time.perf_counter() - start)
@@ -183,8 +188,9 @@ def render_rise_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int
     return up[index, 0, rows[:, :, None], cols[:, None, :]][:, None]
 
 
-def rise(model: Model, images: object, target: object = None, *, seed: int = 0, progress=None,
-         **params) -> SaliencyResult:
+@shows_progress("rise")
+def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
+         size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
     """RISE (Petsiuk et al., BMVC'18): the score-weighted average of random smooth masks.
 
     Masks are binary ``grid``×``grid`` cells kept with probability ``keep``, upsampled bilinearly to a
@@ -195,7 +201,7 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0, 
     start = time.perf_counter()
     values = RISE_PARAMS.resolve(params)
     progress = as_progress(progress)
-    prepared = prepare(model, images, target)
+    prepared = prepare(model, images, target, size)
     height, width = prepared.size
     count, grid, batch = values["masks"], values["grid"], prepared.batch
     generator = torch.Generator().manual_seed(int(seed))
@@ -215,7 +221,7 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0, 
         owner = torch.arange(batch, device=model.device).repeat(hi - lo)
         rows = masks.repeat_interleave(batch, 0)
         scores = score_masks(model, prepared.inputs, baseline, rows, prepared.target, owner).view(hi - lo, batch)
-        total.add_(torch.einsum("kb,khw->bhw", scores, masks[:, 0])[:, None])
+        total.add_(torch.einsum("kb,khw->bhw", scores.float(), masks[:, 0].float())[:, None])
         kept.add_(masks.sum(0, keepdim=True))
         progress.report(hi / count, "RISE masks")
     denominator = kept.clamp_min(1.0) if values["normalise_by"] == "frequency" else count * values["keep"]
@@ -223,13 +229,16 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0, 
     return make_result("rise", values, prepared, normalise_maps(saliency), time.perf_counter() - start, seed)
 
 
-def occlusion(model: Model, images: object, target: object = None, *, progress=None, **params) -> SaliencyResult:
+@shows_progress("occlusion")
+def occlusion(model: Model, images: object, target: object = None, *, size: int | tuple[int, int] | None = None,
+              progress=True, **params) -> SaliencyResult:
     """Occlusion (Zeiler & Fergus, ECCV'14): the score drop when a square window is replaced by the baseline,
     averaged over the windows covering each pixel. All windows of all images are scored in batched passes."""
     start = time.perf_counter()
     values = OCCLUSION_PARAMS.resolve(params)
-    as_progress(progress).check()
-    prepared = prepare(model, images, target)
+    progress = as_progress(progress)
+    progress.check()
+    prepared = prepare(model, images, target, size)
     height, width = prepared.size
     window, stride = values["window"], values["stride"]
     if window > min(height, width):
@@ -243,8 +252,9 @@ def occlusion(model: Model, images: object, target: object = None, *, progress=N
     count, batch = masks.shape[0], prepared.batch
     baseline = _baseline(model, prepared.pixels, values["baseline"])
     owner = torch.arange(batch, device=model.device).repeat_interleave(count)
-    scores = score_masks(model, prepared.inputs, baseline, masks.repeat(batch, 1, 1, 1), prepared.target, owner)
-    drops = (prepared.scores.to(model.device).repeat_interleave(count) - scores).view(batch, count)
+    scores = score_masks(model, prepared.inputs, baseline, masks.repeat(batch, 1, 1, 1), prepared.target, owner,
+                         progress=progress)
+    drops = (prepared.scores.to(model.device).repeat_interleave(count) - scores).float().view(batch, count)
     covered = 1.0 - masks                                      # [count, 1, H, W]
     saliency = torch.einsum("bk,khw->bhw", drops, covered[:, 0])[:, None]
     saliency = F.relu(saliency / covered.sum(0, keepdim=True).clamp_min(1.0))

@@ -5,6 +5,13 @@ the top-5 classes to pick the target, and a bqplot chart of the deletion and ins
 through a :class:`~xwidgets.core.runner.Runner`: the kernel stays responsive, I-GOS and iGOS++ stream their mask
 while they optimise, and moving a control cancels the stale run. Scrubbing the chart (or the step slider) shows
 the perturbed image that the curve scored at that step. :meth:`HeatmapExplorer.figure` draws what is shown.
+
+Defaults follow the model's speed where it runs. The explorer times one pass of the model on the image
+(:func:`~xwidgets.core.cost.pass_time`, once per model and input size) and estimates each method from the images it
+scores (:mod:`xwidgets.heatmaps.cost`). It starts with I-GOS where that takes at most
+:data:`~xwidgets.core.cost.INTERACTIVE_SECONDS` (the toy classifier: about 2 s), and with Grad-CAM otherwise (the
+pretrained EfficientNet-Lite0 on this 2-core CPU: I-GOS estimated at 2 to 3 min, Grad-CAM under a second), saying
+so; the selector shows every method's estimate. A map is drawn as soon as it is computed, before its curves are scored.
 """
 
 from __future__ import annotations
@@ -16,24 +23,28 @@ import bqplot as bq
 import ipywidgets as widgets
 import torch
 
+from ..core.cost import INTERACTIVE_SECONDS, device_words, format_seconds, pass_time
 from ..core.errors import XWidgetsError, invalid
 from ..core.masks import upsample_mask
-from ..core.models import Classifier, Model
+from ..core.models import Classifier, Model, check_model
 from ..core.runner import Runner
 from ..core.targets import ClassTarget, Target, resolve_target
 from ..metrics import PRESETS, deletion_insertion, perturbed_images
 from ..views import COLORMAPS, HeatmapView, controls_for
 from . import METHODS, PARAMS
+from .cost import curve_images, image_counts
 from .figure import saliency_figure, save_figure
 from .result import mask_resolution, normalise_maps
 
 __all__ = ["HeatmapExplorer"]
 
 #: Readable names of the methods, for titles and the selector.
-METHOD_NAMES = {"igos": "I-GOS", "igospp": "iGOS++", "gradcam": "Grad-CAM", "integrated_gradients": "Integrated gradients",
-                "rise": "RISE", "occlusion": "Occlusion"}
+METHOD_NAMES = {"igos": "I-GOS", "igospp": "iGOS++", "gradcam": "Grad-CAM",
+                "integrated_gradients": "Integrated gradients", "rise": "RISE", "occlusion": "Occlusion"}
 _CURVE_COLOURS = ("#0072B2", "#D55E00")   # Okabe-Ito blue and vermillion, one per panel
 _TOP = 5
+#: The method shown first when it fits the time budget, and the one shown instead when it does not.
+DEFAULT_METHOD, FAST_METHOD = "igos", "gradcam"
 
 
 class HeatmapExplorer(widgets.VBox):
@@ -43,10 +54,13 @@ class HeatmapExplorer(widgets.VBox):
         model: a wrapped :class:`~xwidgets.core.models.Classifier` (the top-5 classes are offered as targets) or
             :class:`~xwidgets.core.models.Embedder` (then ``target`` is required, e.g. ``xw.similarity_to``).
         image: one image in any form :func:`~xwidgets.core.images.to_batch` accepts.
-        method: the first panel's method, one of :data:`~xwidgets.heatmaps.METHODS`.
+        method: the first panel's method, one of :data:`~xwidgets.heatmaps.METHODS`. Default: I-GOS when its
+            estimate on this model and image is at most :data:`~xwidgets.core.cost.INTERACTIVE_SECONDS`, else
+            Grad-CAM (a note then gives I-GOS's estimate; it stays one click away in the selector).
         compare: a second method shown side by side (None: one panel).
         target: a class index (default: the top-1 class) or any target for an embedder.
-        params, compare_params: parameter overrides for each panel's method.
+        params, compare_params: parameter overrides for each panel's method (with ``method=None``, I-GOS's: they
+            count in its estimate, and apply whenever I-GOS is selected).
         preset: the deletion / insertion protocol (``"igos"``, ``"rise"`` or ``"sane"``).
         colormap: the HeatmapViews' colormap.
         seed: the seed of the stochastic methods.
@@ -55,18 +69,19 @@ class HeatmapExplorer(widgets.VBox):
     Attributes:
         panels: one :class:`HeatmapPanel` per method shown.
         chart: the bqplot figure of the curves; ``scrub`` the step slider; ``scrub_view`` the perturbed image.
+        pass_time: the model's measured :class:`~xwidgets.core.cost.PassTime` on this image.
+        notice: a line saying why the first method is not I-GOS (empty when it is).
     """
 
-    def __init__(self, model: Model, image: object, *, method: str = "igos", compare: str | None = None,
+    def __init__(self, model: Model, image: object, *, method: str | None = None, compare: str | None = None,
                  target: object = None, params: dict | None = None, compare_params: dict | None = None,
                  preset: str = "igos", colormap: str = "viridis", seed: int = 0, run: bool = True):
-        if not isinstance(model, Model):
-            raise invalid("model", f"an object of type {type(model).__name__}",
-                          "an xw.Classifier or xw.Embedder (wrap your torch module first)")
+        check_model(model, Model)
         for name, value in (("method", method), ("compare", compare)):
             if value is not None and value not in METHODS:
                 raise invalid(name, value, "one of " + ", ".join(METHODS))
-        for name, chosen, values in (("params", method, params), ("compare_params", compare, compare_params)):
+        for name, chosen, values in (("params", method or DEFAULT_METHOD, params),
+                                     ("compare_params", compare, compare_params)):
             if values is not None and not isinstance(values, dict):
                 raise invalid(name, values, "a dict of parameter values")
             if chosen is not None:
@@ -80,12 +95,20 @@ class HeatmapExplorer(widgets.VBox):
         pixels = model.prepare(image, name="image")
         if pixels.shape[0] != 1:
             raise invalid("image", f"a batch of {pixels.shape[0]} images", "a single image")
-        for chosen, values in ((method, params), (compare, compare_params)):
+        for chosen, values in ((method or DEFAULT_METHOD, params), (compare, compare_params)):
             if chosen is not None and "resolution" in PARAMS[chosen]:
                 mask_resolution(PARAMS[chosen].resolve(values)["resolution"], tuple(pixels.shape[-2:]))
         self.model, self.pixels, self.preset, self.seed = model, pixels, preset, seed
         self._target_choice = self._target_selector(target)
-        panels = [HeatmapPanel(self, method, params, 0, colormap)]
+        self.pass_time = pass_time(model, pixels)
+        self.notice = widgets.HTML("")
+        self.notice.add_class("xw-default-note")
+        remembered = {}
+        if method is None:
+            method = self._default_method(params)
+            if method != DEFAULT_METHOD:                       # the params were I-GOS's: kept for when it is picked
+                remembered, params = {DEFAULT_METHOD: params or {}}, None
+        panels = [HeatmapPanel(self, method, params, 0, colormap, remembered)]
         if compare is not None:
             panels.append(HeatmapPanel(self, compare, compare_params, 1, colormap))
         self.panels = panels
@@ -93,7 +116,7 @@ class HeatmapExplorer(widgets.VBox):
         rows = [widgets.HBox([p.box for p in panels], layout=widgets.Layout(flex_flow="row wrap")),
                 widgets.HBox([self._chart_box, self._scrub_box], layout=widgets.Layout(flex_flow="row wrap"))]
         header = [self.target_selector] if self.target_selector is not None else []
-        super().__init__(header + rows)
+        super().__init__(header + [self.notice] + rows)
         self.add_class("xw-heatmap-explorer")
         if run:
             self.run()
@@ -139,14 +162,36 @@ class HeatmapExplorer(widgets.VBox):
             return self._label(self.target_selector.value)
         return self._target_choice.describe()["type"] if isinstance(self._target_choice, Target) else "target"
 
+    # -------------------------------------------------------------------------------------- estimates
+    def estimate(self, method: str, params: dict | None = None) -> float:
+        """Estimated seconds of one ``method`` map with ``params`` on this model and image (the curves apart)."""
+        forward, gradient = image_counts(method, PARAMS[method].resolve(params), tuple(self.pixels.shape[-2:]))
+        return self.pass_time.seconds(forward, gradient)
+
+    def curves_estimate(self) -> float:
+        """Estimated seconds of the deletion and insertion curves scored after every map."""
+        return self.pass_time.seconds(curve_images(self.preset, tuple(self.pixels.shape[-2:])))
+
+    def _default_method(self, params: dict | None) -> str:
+        """I-GOS if its estimate fits :data:`INTERACTIVE_SECONDS`, else Grad-CAM, with a note saying why."""
+        slow = self.estimate(DEFAULT_METHOD, params)
+        if slow <= INTERACTIVE_SECONDS:
+            return DEFAULT_METHOD
+        names = METHOD_NAMES[DEFAULT_METHOD], METHOD_NAMES[FAST_METHOD]
+        self.notice.value = (f"<i>Started with {names[1]} ({format_seconds(self.estimate(FAST_METHOD))}): "
+                             f"{names[0]} would take {format_seconds(slow)} on {device_words(self.model)}. "
+                             f"Pick it in the method menu to run it.</i>")
+        return FAST_METHOD
+
     # -------------------------------------------------------------------------------------------- runs
     def run(self) -> None:
         """Recompute every panel (each cancels its own stale run)."""
         for panel in self.panels:
             panel.run()
 
-    def wait(self, timeout: float | None = 120.0) -> HeatmapExplorer:
-        """Block until every panel's current run has ended (for scripts and notebooks executed headless)."""
+    def wait(self, timeout: float | None = None) -> HeatmapExplorer:
+        """Block until every panel's current run has ended (for scripts and notebooks executed headless);
+        ``timeout`` in seconds per panel, None to wait however long the run takes."""
         for panel in self.panels:
             panel.wait(timeout)
         return self
@@ -158,7 +203,8 @@ class HeatmapExplorer(widgets.VBox):
         for panel in panels:
             panel.runner.close()
         parts = [getattr(self, name, None) for name in ("chart", "legend", "_chart_box", "scrub", "scrub_curve",
-                                                        "scrub_panel", "scrub_view", "target_selector", "_scrub_box")]
+                                                        "scrub_panel", "scrub_view", "target_selector", "_scrub_box",
+                                                        "notice")]
         for widget in (*(w for p in panels for w in p.widgets()), *parts, *self.children):
             if widget is not None:
                 widget.close()
@@ -290,28 +336,40 @@ def _line_sample(colour: str, dashed: bool) -> str:
 
 
 class HeatmapPanel:
-    """One method's column in a :class:`HeatmapExplorer`: selector, view, progress, and generated controls."""
+    """One method's column in a :class:`HeatmapExplorer`: selector (each method with its estimated time), view,
+    progress, the estimate at the current settings, and generated controls.
 
-    def __init__(self, explorer: HeatmapExplorer, method: str, params: dict | None, index: int, colormap: str):
+    ``remembered`` maps methods to parameter values to restore when they are selected; a method left in the
+    selector is remembered with its controls' values.
+    """
+
+    def __init__(self, explorer: HeatmapExplorer, method: str, params: dict | None, index: int, colormap: str,
+                 remembered: dict | None = None):
         self.explorer, self.index = explorer, index
+        self._remembered = dict(remembered or {})
         self.runner = Runner(stream_interval=0.15)
         self.result, self.curves, self.error = None, None, None
         self._token = 0
         self._done = threading.Event()
         self._done.set()
-        self.method_selector = widgets.Dropdown(options=[(METHOD_NAMES[m], m) for m in METHODS], value=method,
-                                                description="method", style={"description_width": "60px"},
-                                                layout=widgets.Layout(width="260px"))
+        options = [(f"{METHOD_NAMES[m]} ({format_seconds(explorer.estimate(m, self._remembered.get(m)))})", m)
+                   for m in METHODS]
+        self.method_selector = widgets.Dropdown(options=options, value=method, description="method",
+                                                style={"description_width": "60px"},
+                                                layout=widgets.Layout(width="300px"))
         self.method_selector.add_class("xw-method")
         self.view = HeatmapView(explorer.pixels[0], None, colormap=colormap, alpha=0.5, threshold=0.15,
                                 title=METHOD_NAMES[method], display_width=256)
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="256px"))
         self.status = widgets.HTML("")
         self.status.add_class("xw-run-status")
+        self.estimate_text = widgets.HTML("")
+        self.estimate_text.add_class("xw-estimate")
         self.controls_box = widgets.VBox([])
         self.accordion = widgets.Accordion(children=[self.controls_box], selected_index=0 if index == 0 else None,
                                            layout=widgets.Layout(width="400px"))
-        self.box = widgets.VBox([self.method_selector, self.view, self.progress, self.status, self.accordion],
+        self.box = widgets.VBox([self.method_selector, self.view, self.progress, self.status, self.estimate_text,
+                                 self.accordion],
                                 layout=widgets.Layout(margin="0 16px 8px 0"))
         self.box.add_class(f"xw-panel-{index}")
         self._set_method(method, params or {})
@@ -326,8 +384,8 @@ class HeatmapPanel:
         return METHOD_NAMES[self.method]
 
     def widgets(self) -> list:
-        return [self.method_selector, self.view, self.progress, self.status, self.accordion, self.controls_box,
-                *self.controls.values(), self.box]
+        return [self.method_selector, self.view, self.progress, self.status, self.estimate_text, self.accordion,
+                self.controls_box, *self.controls.values(), self.box]
 
     def _set_method(self, method: str, params: dict) -> None:
         values = PARAMS[method].resolve(params)
@@ -340,9 +398,11 @@ class HeatmapPanel:
             control.observe(lambda change: self.run(), names="value")
         self.controls_box.children = list(self.controls.values())
         self.accordion.set_title(0, f"{METHOD_NAMES[method]} parameters")
+        self.estimate_text.value = self._estimate_html()[2]
 
     def _on_method(self, change) -> None:
-        self._set_method(change["new"], {})
+        self._remembered[change["old"]] = self.params
+        self._set_method(change["new"], self._remembered.get(change["new"], {}))
         self.explorer._insertion[self.index].labels = [f"{self.name} insertion"]
         self.explorer._deletion[self.index].labels = [f"{self.name} deletion"]
         self.run()
@@ -352,8 +412,17 @@ class HeatmapPanel:
         """The current values of the method's controls."""
         return {name: control.value for name, control in self.controls.items()}
 
+    def _estimate_html(self) -> tuple[float, float, str]:
+        """The map's and the curves' estimated seconds at the current settings, and the line that says them."""
+        explorer = self.explorer
+        seconds, curves = explorer.estimate(self.method, self.params), explorer.curves_estimate()
+        text = (f"estimate on {device_words(explorer.model)}: map {format_seconds(seconds)}, "
+                f"curves {format_seconds(curves)}")
+        return seconds, curves, f"<span style='color:#57606a;font-size:12px'>{text}</span>"
+
     def run(self) -> None:
-        """Start the method with the current controls; a running computation is cancelled."""
+        """Start the method with the current controls; a running computation is cancelled. The map is drawn when
+        it is computed; the deletion and insertion curves are scored after it."""
         explorer, method = self.explorer, self.method
         kernel = METHODS[method]
         kwargs = dict(self.params)
@@ -365,14 +434,18 @@ class HeatmapPanel:
         self.error = None
         self.progress.value = 0.0
         self.progress.bar_style = ""
+        seconds, curves, self.estimate_text.value = self._estimate_html()
         self.status.value = f"running {self.name}…"
         target = explorer.target
+        share = seconds / max(seconds + curves, 1e-9)           # of the progress bar, for the map
 
         def work(progress):
             with explorer.model.lock:                  # the panels take turns: hooks must see only their passes
                 progress.check()
-                result = kernel(explorer.model, explorer.pixels, target, progress=progress, **kwargs)
+                result = kernel(explorer.model, explorer.pixels, target, progress=progress.part(0.0, share),
+                                **kwargs)
                 progress.check()
+                progress.stream({"result": result}, force=True)
                 curves = deletion_insertion(explorer.model, explorer.pixels, result.saliency, target,
                                             preset=explorer.preset)
             return result, curves
@@ -382,7 +455,7 @@ class HeatmapPanel:
                            on_done=lambda value: self._on_done(token, value),
                            on_error=lambda error: self._on_error(token, error))
 
-    def wait(self, timeout: float | None = 120.0) -> None:
+    def wait(self, timeout: float | None = None) -> None:
         if not self._done.wait(timeout):
             raise XWidgetsError(f"the {self.name} run did not finish within timeout={timeout} s")
         if self.error is not None:
@@ -396,7 +469,12 @@ class HeatmapPanel:
             self.progress.value = fraction
 
     def _on_partial(self, token: int, state: dict) -> None:
-        if not self._current(token) or "mask" not in state:
+        if not self._current(token):
+            return
+        if "result" in state:
+            self._draw_map(state["result"])
+            return
+        if "mask" not in state:
             return
         mask = state["mask"][:1].float()
         heat = normalise_maps(upsample_mask(1.0 - mask, tuple(self.explorer.pixels.shape[-2:])))
@@ -408,14 +486,20 @@ class HeatmapPanel:
             return
         result, curves = value
         self.result, self.curves = result, curves
-        self.view.set_data(heatmap=result.saliency[0, 0])
-        self.view.title = f"{self.name} · {self.explorer.target_text()}"
         self.progress.value, self.progress.bar_style = 1.0, "success"
         seconds = result.timings.get("total", float("nan"))
         self.status.value = (f"{self.name}: {seconds:.2f} s · insertion {float(curves.insertion_auc[0]):.3f} · "
                              f"deletion {float(curves.deletion_auc[0]):.3f}")
         self.explorer._curves_changed(self)
         self._done.set()
+
+    def _draw_map(self, result) -> None:
+        """Show a finished map while its curves are scored."""
+        self.view.set_data(heatmap=result.saliency[0, 0])
+        self.view.title = f"{self.name} · {self.explorer.target_text()}"
+        curves = format_seconds(self.explorer.curves_estimate())
+        self.status.value = (f"{self.name}: {result.timings.get('total', float('nan')):.2f} s · scoring the deletion "
+                             f"and insertion curves ({curves})…")
 
     def _on_error(self, token: int, error: BaseException) -> None:
         if not self._current(token):

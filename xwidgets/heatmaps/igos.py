@@ -65,7 +65,7 @@ from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.masks import composite, upsample_adjoint, upsample_mask
 from ..core.models import Model
 from ..core.params import Param, ParamSet
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched, score_masks
 from ..core.targets import ClassTarget
 from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
@@ -138,8 +138,9 @@ def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
     return (vertical.mean(1) if vertical.shape[1] else zero) + (horizontal.mean(1) if horizontal.shape[1] else zero)
 
 
-def igos(model: Model, images: object, target: object = None, *, seed: int = 0, progress=None,
-         **params) -> IGOSResult:
+@shows_progress("igos")
+def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
+         size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSResult:
     """I-GOS saliency of B images, all optimised together in batched passes.
 
     Args:
@@ -152,7 +153,7 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0, 
     start = time.perf_counter()
     values = IGOS_PARAMS.resolve(params)
     progress = as_progress(progress)
-    prepared = prepare(model, images, target)
+    prepared = prepare(model, images, target, size)
     pixels = prepared.pixels
     baseline = model.normalize(make_baseline(pixels, values["baseline"], blur_kernel=values["blur_kernel"],
                                              blur_sigma=values["blur_sigma"], seed=seed))

@@ -60,7 +60,7 @@ import torch
 from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.masks import upsample_adjoint, upsample_mask
 from ..core.params import Param, ParamSet
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched
 from .igos import ALPHA_MIN, ARMIJO_BETA, NAG_STEP, RELATIVE_SCORE, SHRINK, _score_scale, nag_step, total_variation
 from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
@@ -113,16 +113,32 @@ class IGOSPPResult(SaliencyResult):
 def bilateral_total_variation(masks: torch.Tensor, images: torch.Tensor, beta: float = 2.0,
                               sigma: float = 0.01) -> torch.Tensor:
     """``[N]`` BTV of masks ``[N, 1, h, w]`` against the normalised images ``[N, C, H, W]`` they belong to."""
-    up = upsample_mask(masks, tuple(images.shape[-2:]))
+    return _weighted_total_variation(masks, edge_weights(images, sigma), beta)
+
+
+def edge_weights(images: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The BTV's weights of normalised images ``[N, C, H, W]``: exp(−mean_c (pixel difference)² / σ) across
+    columns ``[N, 1, H, W − 1]`` and across rows ``[N, 1, H − 1, W]``, in (0, 1]. They depend on the images
+    alone, so an optimisation computes them once, not once per trial mask."""
     weight_x = torch.exp(-(images[..., :, 1:] - images[..., :, :-1]).pow(2).mean(1, keepdim=True) / sigma)
     weight_y = torch.exp(-(images[..., 1:, :] - images[..., :-1, :]).pow(2).mean(1, keepdim=True) / sigma)
+    return weight_x, weight_y
+
+
+def _weighted_total_variation(masks: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor],
+                              beta: float) -> torch.Tensor:
+    """``[N]`` BTV of masks ``[N, 1, h, w]`` with :func:`edge_weights` ``weights`` (one per mask, or one
+    broadcast to all)."""
+    weight_x, weight_y = weights
+    up = upsample_mask(masks, (weight_x.shape[-2], weight_y.shape[-1]))
     edge_x = (weight_x * (up[..., :, 1:] - up[..., :, :-1]).abs().pow(beta)).flatten(1).mean(1)
     edge_y = (weight_y * (up[..., 1:, :] - up[..., :-1, :]).abs().pow(beta)).flatten(1).mean(1)
     return 0.5 * (total_variation(masks, beta) + edge_x + edge_y)
 
 
-def igospp(model, images: object, target: object = None, *, seed: int = 0, progress=None,
-           **params) -> IGOSPPResult:
+@shows_progress("igospp")
+def igospp(model, images: object, target: object = None, *, seed: int = 0,
+           size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSPPResult:
     """iGOS++ saliency of B images, optimised together in batched passes.
 
     Args:
@@ -135,7 +151,7 @@ def igospp(model, images: object, target: object = None, *, seed: int = 0, progr
     start = time.perf_counter()
     values = IGOSPP_PARAMS.resolve(params)
     progress = as_progress(progress)
-    prepared = prepare(model, images, target)
+    prepared = prepare(model, images, target, size)
     baseline = model.normalize(make_baseline(prepared.pixels, values["baseline"], blur_kernel=values["blur_kernel"],
                                              blur_sigma=values["blur_sigma"], seed=seed))
     generator = torch.Generator(device=model.device).manual_seed(int(seed))
@@ -184,6 +200,7 @@ class _Context:
         self.model, self.prepared, self.baseline = model, prepared, baseline
         self.values, self.generator = values, generator
         self.scale = _score_scale(prepared, values["relative_score"])
+        self.edge_weights = edge_weights(prepared.inputs, values["btv_sigma"])
 
     def _perturbed(self, up, rows, insert, noisy):
         """Deletion rows Ĩ + (I − Ĩ)·U, insertion rows I − (I − Ĩ)·U, for full-resolution masks U ``[n, 1, H, W]``
@@ -202,7 +219,9 @@ class _Context:
 
     def _regulariser(self, product, owner):
         values = self.values
-        btv = bilateral_total_variation(product, self.prepared.inputs[owner], values["tv_beta"], values["btv_sigma"])
+        one_image = self.prepared.inputs.shape[0] == 1        # then its weights broadcast, no copy per mask
+        weights = self.edge_weights if one_image else tuple(w[owner] for w in self.edge_weights)
+        btv = _weighted_total_variation(product, weights, values["tv_beta"])
         return values["lambda_l1"] * (1.0 - product).abs().flatten(1).mean(1) + values["lambda_tv"] * btv
 
     def direction(self, deletion, insertion):

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from ..core.errors import invalid
-from ..core.models import Model
+from ..core.models import Model, check_model
 from ..core.results import Result
 from ..core.targets import Target, resolve_target
 
@@ -79,9 +79,10 @@ class Prepared:
         return tuple(self.pixels.shape[-2:])
 
 
-def prepare(model: Model, images: object, target: object) -> Prepared:
-    """Convert ``images`` for ``model``, run the clean forward once, and resolve ``target`` against it."""
-    pixels = model.prepare(images)
+def prepare(model: Model, images: object, target: object, size: int | tuple[int, int] | None = None) -> Prepared:
+    """Check ``model`` (:func:`~xwidgets.core.models.check_model`), convert ``images`` for it (resized to ``size``
+    first when given), run the clean forward once, and resolve ``target`` against it."""
+    pixels = check_model(model).prepare(images, size=size)
     inputs = model.normalize(pixels)
     with torch.no_grad(), model.frozen():
         output = model.forward(inputs)
@@ -100,11 +101,13 @@ def mask_resolution(resolution: int, size: tuple[int, int]) -> int:
 
 def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
     """Scale each ``[B, 1, H, W]`` map to [0, 1] by its min and max (a constant map becomes zeros, which
-    :func:`degenerate_maps` detects and :class:`SaliencyResult` flags)."""
+    :func:`degenerate_maps` detects and :class:`SaliencyResult` flags). Any positive span reaches 1, however small:
+    a random-weight EfficientNet's Grad-CAM spans 1e-16, which an absolute floor on the span had left at 3e-6."""
+    maps = maps.float()                                     # a bfloat16 model's maps normalised in float32
     flat = maps.flatten(1)
     low, high = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
     span = high - low
-    return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
+    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1.0), torch.zeros_like(maps))
 
 
 class DegenerateMapWarning(UserWarning):

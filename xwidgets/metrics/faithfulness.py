@@ -33,9 +33,10 @@ import torch.nn.functional as F
 from ..core.baselines import make_baseline
 from ..core.errors import invalid
 from ..core.masks import composite
-from ..core.models import Model
+from ..core.models import Model, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
+from ..core.runner import shows_progress
 from ..core.scoring import score_masks
 from ..core.targets import resolve_target
 
@@ -90,8 +91,10 @@ class CurveResult(Result):
         return self.insertion_auc - self.deletion_auc
 
 
+@shows_progress("deletion_insertion")
 def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, target: object = None, *,
-                       preset: str = "rise", **overrides) -> CurveResult:
+                       preset: str = "rise", size: int | tuple[int, int] | None = None, progress=True,
+                       **overrides) -> CurveResult:
     """Deletion and insertion curves of ``saliency`` maps for ``images`` under ``model``.
 
     Args:
@@ -100,13 +103,15 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
         saliency: ``[B, 1, H, W]`` (or ``[B, H, W]``) maps, high = important, at the model's input size.
         target: as everywhere (default: each image's top-1 class; a similarity target for an embedder).
         preset: ``"rise"``, ``"igos"`` or ``"sane"`` (see the module docs).
+        size: ``(H, W)`` (or an int) to resize images of different sizes to before the model's preprocessing.
+        progress: True (a progress bar after a second), False, a Progress or ``callback(fraction, message)``.
         overrides: any parameter of :data:`DELETION_INSERTION_PARAMS`.
     """
     if preset not in PRESETS:
         raise invalid("preset", preset, "one of " + ", ".join(PRESETS))
     params = DELETION_INSERTION_PARAMS.resolve({**PRESETS[preset], **overrides})
     start = time.perf_counter()
-    pixels = model.prepare(images)
+    pixels = check_model(model).prepare(images, size=size)
     batch, _, height, width = pixels.shape
     saliency = _saliency_arg(saliency, batch, (height, width), pixels.device)
     inputs = model.normalize(pixels)
@@ -117,10 +122,10 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
     owner = torch.arange(batch, device=pixels.device).repeat_interleave(steps + 1)
 
     curves = {}
-    for name, substrate, keep in (("deletion", params["deletion_substrate"], 1.0 - masks),
-                                  ("insertion", params["insertion_substrate"], masks)):
+    for name, substrate, keep, part in (("deletion", params["deletion_substrate"], 1.0 - masks, (0.0, 0.5)),
+                                        ("insertion", params["insertion_substrate"], masks, (0.5, 1.0))):
         base = model.normalize(_substrate(model, pixels, substrate, params))
-        scores = score_masks(model, inputs, base, keep, resolved, owner)
+        scores = score_masks(model, inputs, base, keep, resolved, owner, progress=progress.part(*part))
         curves[name] = scores.reshape(batch, steps + 1).float().cpu()
     fractions = counts.float().cpu() / cells
     if params["normalise"]:
@@ -134,11 +139,11 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
 
 
 def perturbed_images(model: Model, images: object, saliency: torch.Tensor, curve: str = "deletion", *,
-                     preset: str = "rise", **overrides) -> torch.Tensor:
+                     preset: str = "rise", size: int | tuple[int, int] | None = None, **overrides) -> torch.Tensor:
     """The images that :func:`deletion_insertion` scores along one curve, in pixel space, for display.
 
     Args:
-        model, images, saliency, preset, overrides: as for :func:`deletion_insertion`.
+        model, images, saliency, preset, size, overrides: as for :func:`deletion_insertion`.
         curve: ``"deletion"`` or ``"insertion"``.
 
     Returns:
@@ -149,7 +154,7 @@ def perturbed_images(model: Model, images: object, saliency: torch.Tensor, curve
     if preset not in PRESETS:
         raise invalid("preset", preset, "one of " + ", ".join(PRESETS))
     params = DELETION_INSERTION_PARAMS.resolve({**PRESETS[preset], **overrides})
-    pixels = model.prepare(images)
+    pixels = check_model(model).prepare(images, size=size)
     batch, _, height, width = pixels.shape
     saliency = _saliency_arg(saliency, batch, (height, width), pixels.device)
     masks, counts, _ = _step_masks(saliency, params)

@@ -8,6 +8,13 @@ full image gives a class it does not predict less than the floor, so the thresho
 coloured by the drop in confidence. Clicking a node enlarges it and loads its patches into the image, to edit
 from there. The search runs through a :class:`~xwidgets.core.runner.Runner`: roots appear as the beam search
 finds them, and a new control value cancels the stale search.
+
+How long a search may take depends on the model. The explorer times one pass of the model on the image
+(:func:`~xwidgets.core.cost.pass_time`) and shows the longest search's estimate (:func:`~xwidgets.sag.cost.sag_images`).
+It starts, and re-runs on a new control value, only where that estimate is at most :data:`SEARCH_BUDGET` seconds
+(the toy classifier: about 4 s, for searches that took 2 to 4 s); otherwise it says so and waits for the search
+button (the pretrained EfficientNet-Lite0 on an idle 2-core CPU: about 2.5 min at the defaults; a coarser grid is
+quicker, and the estimate follows the controls).
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ import ipywidgets as widgets
 import torch
 
 from ..core.baselines import make_baseline
+from ..core.cost import INTERACTIVE_SECONDS, device_words, format_seconds, pass_time
 from ..core.errors import XWidgetsError, invalid
-from ..core.models import Classifier, Model
+from ..core.models import Classifier, Model, check_model
 from ..core.runner import Runner
 from ..core.targets import ClassTarget, resolve_target
 from ..views import GraphView, HeatmapView, control_for
+from .cost import sag_images
 from .graph import edge_colour, node_colour, node_label
 from .patches import insertion_images, score_patch_sets
 from .sag import SAG_PARAMS, SAGResult, reference_scores, sag
@@ -32,6 +41,9 @@ __all__ = ["SAGExplorer", "CONTROLS"]
 #: The parameters the explorer offers as controls (the others keep their values from ``params``).
 CONTROLS = ("threshold", "beam_width", "grid", "max_roots", "overlap", "shown_roots")
 _TOP = 5
+#: The longest search, in estimated seconds, that starts without a click. The estimate is of a search that runs
+#: every level, which most stop well before, so the budget is three times the interactive one.
+SEARCH_BUDGET = 3 * INTERACTIVE_SECONDS
 
 
 class SAGExplorer(widgets.VBox):
@@ -46,18 +58,21 @@ class SAGExplorer(widgets.VBox):
         thumbnail_size: the graph's node size in CSS pixels.
         graph_width: the graph's drawn width in CSS pixels (a wider graph is scaled down to fit, so it sits beside
             the image in a notebook's output area); None draws it at its natural width.
-        run: start the search at once (False: call :meth:`run`).
+        run: start the search at once (True), or leave it to :meth:`run` and the search button (False). Default
+            (None): start at once, and re-run on every new control value or target, when the longest search's
+            estimate (:meth:`estimate`) is at most :data:`SEARCH_BUDGET`; else show the estimate and wait for the
+            button.
 
     Attributes:
         image_view: the patch editor; ``graph_view`` the graph; ``controls`` the generated controls;
-        result: the last finished :class:`~xwidgets.sag.SAGResult`; ``visible`` the patches shown in the editor.
+        result: the last finished :class:`~xwidgets.sag.SAGResult`; ``visible`` the patches shown in the editor;
+        search_button: starts the search; ``estimate_text`` says how long it may take;
+        pass_time: the model's measured :class:`~xwidgets.core.cost.PassTime` on this image.
     """
 
     def __init__(self, model: Model, image: object, *, target: object = None, params: dict | None = None,
-                 seed: int = 0, thumbnail_size: int = 84, graph_width: int | None = 460, run: bool = True):
-        if not isinstance(model, Classifier):
-            raise invalid("model", f"an object of type {type(model).__name__}",
-                          "an xw.Classifier (wrap your torch module first)")
+                 seed: int = 0, thumbnail_size: int = 84, graph_width: int | None = 460, run: bool | None = None):
+        check_model(model, Classifier)
         if params is not None and not isinstance(params, dict):
             raise invalid("params", params, "a dict of SAG parameter values")
         values = SAG_PARAMS.resolve(params)
@@ -111,13 +126,19 @@ class SAGExplorer(widgets.VBox):
         self.status.add_class("xw-run-status")
         self.dnf_text = widgets.HTML("")
         self.dnf_text.add_class("xw-sag-dnf")
+        self.search_button = widgets.Button(description="search", icon="play", layout=widgets.Layout(width="138px"))
+        self.search_button.add_class("xw-sag-search")
+        self.estimate_text = widgets.HTML("")
+        self.estimate_text.add_class("xw-estimate")
+        self.pass_time = pass_time(model, pixels)
         self.controls = {name: control_for(SAG_PARAMS[name], values[name]) for name in CONTROLS}
         self.controls["grid"].max = min(SAG_PARAMS["grid"].high, min(pixels.shape[-2:]))
 
         for control in self.controls.values():
             control.layout.width = "300px"
         left = widgets.VBox([self.image_view, self.score_text, widgets.HBox([self.show_all, self.hide_all]),
-                             self.progress, self.status, *self.controls.values()],
+                             widgets.HBox([self.search_button, self.estimate_text]), self.progress, self.status,
+                             *self.controls.values()],
                             layout=widgets.Layout(margin="0 12px 0 0", width="304px"))
         right = widgets.VBox([self.dnf_text, self.graph_view], layout=widgets.Layout(flex="1 1 0", min_width="0"))
         super().__init__([self.target_selector, widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row"))])
@@ -127,12 +148,16 @@ class SAGExplorer(widgets.VBox):
         self.graph_view.on_select(self._on_node)
         self.show_all.on_click(lambda _: self.set_visible(range(self.grid ** 2)))
         self.hide_all.on_click(lambda _: self.set_visible([]))
-        self.target_selector.observe(lambda change: self.run(), names="value")
+        self.search_button.on_click(lambda _: self.run())
+        self.target_selector.observe(lambda change: self._rerun(), names="value")
         for name, control in self.controls.items():
             control.observe(self._on_control, names="value")
         self.set_visible(self.visible)
-        if run:
+        self._show_estimate()
+        if run or (run is None and self.interactive):
             self.run()
+        elif run is None:
+            self.status.value = self._waiting_message()
 
     # ---------------------------------------------------------------------------------------- settings
     def _label(self, index: int) -> str:
@@ -156,7 +181,41 @@ class SAGExplorer(widgets.VBox):
         if change["owner"] is self.controls["grid"]:
             self.visible = list(range(self.grid ** 2))
             self._draw_visible()
-        self.run()
+        self._rerun()
+
+    # -------------------------------------------------------------------------------------- estimates
+    def estimate(self) -> float:
+        """Estimated seconds of the longest search at the current settings (every beam level run)."""
+        forward, gradient = sag_images(self.params, tuple(self.pixels.shape[-2:]))
+        return self.pass_time.seconds(forward, gradient)
+
+    @property
+    def interactive(self) -> bool:
+        """Whether the search starts by itself: its estimate is at most :data:`SEARCH_BUDGET`."""
+        return self.estimate() <= SEARCH_BUDGET
+
+    def _show_estimate(self) -> None:
+        self.estimate_text.value = (f"<span style='color:#57606a;font-size:12px'>longest search "
+                                    f"{format_seconds(self.estimate())} on {device_words(self.model)}</span>")
+
+    def _waiting_message(self) -> str:
+        return (f"<i>Not started: the longest search (all {self.grid ** 2} beam levels) would take "
+                f"{format_seconds(self.estimate())} on {device_words(self.model)}. Press search, or lower grid or "
+                "beam width first.</i>")
+
+    def _rerun(self) -> None:
+        """A new setting: search again at once when that is quick, else cancel the stale search and wait."""
+        self._show_estimate()
+        if self.interactive:
+            self.run()
+            return
+        self.runner.cancel()
+        self._token += 1
+        self._done.set()
+        self.progress.value, self.progress.bar_style = 0.0, ""
+        self.graph_view.set_graph([], [])
+        self.dnf_text.value = ""
+        self.status.value = self._waiting_message()
 
     # ---------------------------------------------------------------------------------------- search
     def run(self) -> None:
@@ -166,7 +225,7 @@ class SAGExplorer(widgets.VBox):
         self._done.clear()
         self.error = None
         self.progress.value, self.progress.bar_style = 0.0, ""
-        self.status.value = "searching…"
+        self.status.value = f"searching… (longest {format_seconds(self.estimate())})"
         self.graph_view.set_graph([], [])
         self.dnf_text.value = ""
         params, target = self.params, self.target
@@ -180,8 +239,9 @@ class SAGExplorer(widgets.VBox):
                            on_done=lambda result: self._on_done(token, result),
                            on_error=lambda error: self._on_error(token, error))
 
-    def wait(self, timeout: float | None = 120.0) -> SAGExplorer:
-        """Block until the current search has ended (for scripts and notebooks executed headless)."""
+    def wait(self, timeout: float | None = None) -> SAGExplorer:
+        """Block until the current search has ended (for scripts and notebooks executed headless); ``timeout`` in
+        seconds, None to wait however long it takes. Returns at once when no search was started."""
         if not self._done.wait(timeout):
             raise XWidgetsError(f"the SAG search did not finish within timeout={timeout} s")
         if self.error is not None:
@@ -333,7 +393,7 @@ class SAGExplorer(widgets.VBox):
                 runner.close()
         for widget in (*getattr(self, "controls", {}).values(), *(getattr(self, n, None) for n in (
                 "image_view", "graph_view", "score_text", "show_all", "hide_all", "progress", "status",
-                "dnf_text", "target_selector")), *self.children):
+                "dnf_text", "target_selector", "search_button", "estimate_text")), *self.children):
             if widget is not None:
                 widget.close()
         super().close()

@@ -44,7 +44,7 @@ from ..core.errors import invalid
 from ..core.models import Model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 from ..core.targets import ClassTarget, FunctionTarget, Target
 from ..heatmaps.igos import igos
 from ..heatmaps.result import DegenerateMapWarning, prepare
@@ -170,15 +170,17 @@ class SAGResult(Result):
         return graph_figure(self, self._index(index), path=path, **style)
 
 
-def sag(model: Model, images: object, target: object = None, *, seed: int = 0, progress=None,
-        **params) -> SAGResult:
+@shows_progress("sag")
+def sag(model: Model, images: object, target: object = None, *, seed: int = 0,
+        size: int | tuple[int, int] | None = None, progress=True, **params) -> SAGResult:
     """Structured attention graphs of B images.
 
     Args:
         model: a wrapped classifier (or embedder with a similarity target).
         images: B images in any accepted form.
-        target: the class to explain (default: each image's top-1).
+        target: the class to explain (default: each image's top-1): an index, a class name, one per image.
         seed: seeds the heuristic's IG noise.
+        size: ``(H, W)`` (or an int) to resize images of different sizes to before the model's preprocessing.
         progress: reports each phase and level, streams ``{"phase", "level", "roots", "floored"}`` after each
             beam level and ``{"phase": "graph", ...}`` at the end, and checks for cancellation.
         params: see :data:`SAG_PARAMS` (``SAG_PARAMS.doc()`` lists them).
@@ -186,7 +188,7 @@ def sag(model: Model, images: object, target: object = None, *, seed: int = 0, p
     start = time.perf_counter()
     values = SAG_PARAMS.resolve(params)
     progress = as_progress(progress)
-    prepared = prepare(model, images, target)
+    prepared = prepare(model, images, target, size)
     grid = values["grid"]
     if grid > min(prepared.size):
         raise invalid("grid", grid, f"at most the input's side, {min(prepared.size)}")
@@ -203,7 +205,8 @@ def sag(model: Model, images: object, target: object = None, *, seed: int = 0, p
                          resolution=grid, iterations=values["heuristic_iterations"],
                          ig_steps=values["heuristic_ig_steps"], lambda_l1=1.0, lambda_tv=20.0, tv_beta=2.0,
                          baseline=values["baseline"], blur_kernel=values["blur_kernel"],
-                         blur_sigma=values["blur_sigma"])
+                         blur_sigma=values["blur_sigma"],
+                         progress=progress.part(0.0, 0.2, streams=False))
     timings = {"heuristic": time.perf_counter() - start}
     rankings = heuristic_ranking(heuristic.mask)
 
@@ -221,7 +224,7 @@ def sag(model: Model, images: object, target: object = None, *, seed: int = 0, p
     baseline_scores = scorer(list(range(len(rankings))), [()] * len(rankings))
     found, stats = beam_search(rankings, thresholds, scorer, baseline_scores=baseline_scores.tolist(),
                                beam_width=values["beam_width"], successors=values["successors"],
-                               max_roots=values["max_roots"], progress=progress, on_level=stream)
+                               max_roots=values["max_roots"], progress=progress.part(0.2, 0.9), on_level=stream)
     roots = _with_relative(found, references)
     timings["search"] = time.perf_counter() - searched
     graphed = time.perf_counter()
@@ -236,6 +239,7 @@ def sag(model: Model, images: object, target: object = None, *, seed: int = 0, p
         shown.append(chosen)
         nodes.append(image_nodes)
         edges.append(image_edges)
+        progress.report(0.9 + 0.1 * (image + 1) / len(roots), f"SAG graph, image {image + 1}/{len(roots)}")
     timings["graph"] = time.perf_counter() - graphed
     timings["total"] = time.perf_counter() - start
     stats["forward_images"] = model.images_forwarded - forwarded

@@ -80,10 +80,10 @@ from torch import nn
 
 from ..core.errors import describe, invalid
 from ..core.hooks import find_layer, record_layer
-from ..core.models import Embedder
+from ..core.models import Embedder, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 
 __all__ = ["ATTRIBUTE_PARAMS", "AttributeHead", "AttributeModel", "AttributePrediction", "attribute_loss",
            "attribute_scores", "exclusive_scores", "saliency_cells", "train_attributes", "toy_attribute_groups",
@@ -284,8 +284,9 @@ class AttributeModel(Result):
             self._head = head.eval().requires_grad_(False)
         return self._head
 
-    def predict(self, images: object, embedder: Embedder | None = None, *, batch_size: int | None = None
-                ) -> AttributePrediction:
+    @shows_progress("similarity.predict")
+    def predict(self, images: object, embedder: Embedder | None = None, *, batch_size: int | None = None,
+                progress=True) -> AttributePrediction:
         """Scores, calibrated confidences and maps of the attributes on ``images``.
 
         Args:
@@ -293,6 +294,7 @@ class AttributeModel(Result):
             embedder: the :class:`~xwidgets.core.models.Embedder` the model was trained on; default the one
                 attached by :func:`train_attributes` or :func:`toy_attribute_model` (a loaded file has none).
             batch_size: images per forward pass (default the embedder's ``max_batch``).
+            progress: True (a progress bar after a second), False, a Progress or ``callback(fraction, message)``.
 
         Cost: one forward pass of the embedder per image, and the head on m² cells.
         """
@@ -314,6 +316,7 @@ class AttributeModel(Result):
         pixels, logits, maps = [], [], []
         with embedder.lock, torch.no_grad(), embedder.frozen(), record_layer(embedder.module, self.layer) as record:
             for start in range(0, count, batch_size):
+                progress.check()
                 stop = min(start + batch_size, count)
                 batch = read_images(embedder, images, start, stop)
                 features = _layer_output(embedder, record, batch, self.layer)
@@ -325,6 +328,7 @@ class AttributeModel(Result):
                 pixels.append(batch.float().cpu())
                 logits.append(batch_logits.cpu())
                 maps.append(batch_maps.cpu())
+                progress.report(stop / count, f"images {stop}/{count}")
         scores = attribute_scores(torch.cat(logits), self.loss)
         maps = torch.cat(maps)
         cells = F.softmax(maps.flatten(2), dim=2).reshape(maps.shape)
@@ -364,8 +368,7 @@ def exclusive_scores(scores: torch.Tensor, groups: Sequence[str], open_groups: S
 
 # ------------------------------------------------------------------------------------------------- checks
 def _check_embedder(embedder: object) -> None:
-    if not isinstance(embedder, Embedder):
-        raise invalid("embedder", type(embedder).__name__, "an xwidgets Embedder (e.g. xw.toy.embedder())")
+    check_model(embedder, Embedder, name="embedder")
     if embedder.module.training:
         raise invalid("embedder", "an embedder whose module is in training mode (module.training is True)",
                       "eval mode: call embedder.module.eval() first")
@@ -382,7 +385,7 @@ def _layer_output(embedder: Embedder, record, pixels: torch.Tensor, layer: str) 
     from ..concepts.features import spatial_activation
 
     embedder.forward(embedder.normalize(pixels))
-    activation = spatial_activation(record, layer, int(pixels.shape[0]))
+    activation = spatial_activation(record, layer, pixels)
     record.activation = None
     return activation
 
@@ -503,8 +506,9 @@ def _evaluate(head: AttributeHead, features: torch.Tensor, labels: torch.Tensor,
     return result
 
 
+@shows_progress("similarity.train_attributes")
 def train_attributes(embedder: Embedder, images: object, labels: object, attributes: Sequence[str], *,
-                     saliency: object = None, layer: str | None = None, seed: int = 0, progress=None,
+                     saliency: object = None, layer: str | None = None, seed: int = 0, progress=True,
                      phrases: Sequence[str] | None = None, parts: Sequence[str] | None = None,
                      **params) -> AttributeModel:
     """Train SANE's attribute head on a frozen embedder's layer (see the module docstring).
@@ -534,15 +538,14 @@ def train_attributes(embedder: Embedder, images: object, labels: object, attribu
             convolutional, labels of the wrong shape or with values other than 0/1, no training image with a
             true attribute, malformed or non-finite saliency maps, NaN activations, or bad parameters.
     """
-    from ..concepts.features import image_count, image_source
-    from ..concepts.space import default_layer
+    from ..concepts.features import default_layer_on, image_count, image_source
 
     settings = ATTRIBUTE_PARAMS.resolve(params)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise invalid("seed", seed, "an int")
     progress = as_progress(progress)
     _check_embedder(embedder)
-    layer = default_layer(embedder.module) if layer is None else _layer_name(embedder, layer)
+    layer = default_layer_on(embedder, images) if layer is None else _layer_name(embedder, layer)
     images = image_source(images)
     count = image_count(images)
     attributes, labels = _check_labels(labels, attributes, count)
@@ -708,8 +711,9 @@ def _toy_partners(labels: torch.Tensor, chosen: torch.Tensor, partners: int, gen
 TOY_TRAINING = {"loss": "bce", "lambda_h": 0.0, "lr": 5e-3, "lr_decay": 0.95, "epochs": 60, "batch_size": 128}
 
 
+@shows_progress("train_toy_attribute_model")
 def train_toy_attribute_model(path: str | Path | None = TOY_WEIGHTS, n: int = 3000, seed: int = 3, *,
-                              saliency_images: int = 0, partners: int = 2, masks: int = 400, progress=None,
+                              saliency_images: int = 0, partners: int = 2, masks: int = 400, progress=True,
                               **params) -> AttributeModel:
     """Train the toy embedder's attribute model the way the shipped file was made, and write it to ``path``.
 

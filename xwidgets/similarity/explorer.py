@@ -19,7 +19,7 @@ import torch
 from ..concepts.features import dataset_image, image_count, image_source
 from ..core.errors import XWidgetsError, invalid
 from ..core.images import to_batch
-from ..core.models import Embedder
+from ..core.models import Embedder, check_model
 from ..core.runner import Runner
 from ..heatmaps.figure import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
@@ -58,9 +58,7 @@ class MatchExplorer(widgets.VBox):
     def __init__(self, embedder: Embedder, images: object, attribute_model: AttributeModel, *, query: int = 0,
                  reference: int = 1, method: str = "rise", params: dict | None = None, seed: int = 0,
                  run: bool = True):
-        if not isinstance(embedder, Embedder):
-            raise invalid("embedder", f"an object of type {type(embedder).__name__}",
-                          "an xw.Embedder (wrap your similarity model first)")
+        check_model(embedder, Embedder, name="embedder")
         if not isinstance(attribute_model, AttributeModel):
             raise invalid("attribute_model", type(attribute_model).__name__, "an AttributeModel")
         if method not in SALIENCY_METHODS:

@@ -85,10 +85,10 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import invalid
-from ..core.models import Embedder
+from ..core.models import Embedder, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 from .attributes import AttributeModel, exclusive_scores
 from .saliency import PAIR_PARAMS, SALIENCY_METHODS, PairSaliency, pair_saliency
 
@@ -255,8 +255,9 @@ def _sane_terms(query_scores: torch.Tensor, reference_scores: torch.Tensor, maps
             "agreement": agreement, "scores": chosen + attribute_weight * agreement}
 
 
+@shows_progress("similarity.explain_match")
 def explain_match(embedder: Embedder, queries: object, references: object, attribute_model: AttributeModel, *,
-                  method: str = "rise", both: bool = True, seed: int = 0, progress=None,
+                  method: str = "rise", both: bool = True, seed: int = 0, progress=True,
                   saliency: PairSaliency | None = None, **params) -> MatchExplanation:
     """Explain why each query matches its reference.
 
@@ -268,14 +269,13 @@ def explain_match(embedder: Embedder, queries: object, references: object, attri
         method: the saliency method, one of :data:`~xwidgets.similarity.SALIENCY_METHODS`.
         both: also explain the reference against the query (twice the saliency cost).
         seed: the saliency's seed.
-        progress: a Progress or ``callback(fraction, message)``; cancellable.
+        progress: True (a bar after a second), False, a Progress or ``callback(fraction, message)``; cancellable.
         saliency: the query's :class:`PairSaliency` already computed (skips that pass).
         params: :data:`MATCH_PARAMS` (``rule``, ``exclusive``, ``saliency_weight``, ``attribute_weight``,
             ``confidence``, ``reference_mode``) and the
             saliency method's parameters (:data:`~xwidgets.similarity.PAIR_PARAMS`).
     """
-    if not isinstance(embedder, Embedder):
-        raise invalid("embedder", type(embedder).__name__, "an xw.Embedder (a similarity model)")
+    check_model(embedder, Embedder, name="embedder")
     if not isinstance(attribute_model, AttributeModel):
         raise invalid("attribute_model", type(attribute_model).__name__,
                       "an AttributeModel (xw.similarity.train_attributes or toy_attribute_model)")

@@ -55,10 +55,10 @@ from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.errors import InvalidArgument, XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.masks import composite, upsample_mask
-from ..core.models import Classifier, Embedder
+from ..core.models import Classifier, Embedder, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import Progress, as_progress
+from ..core.runner import Progress, as_progress, shows_progress
 from ..core.scoring import microbatched
 from ..heatmaps.baselines import draw_rise_cells, render_rise_masks, rise_masks
 from ..heatmaps.result import normalise_maps
@@ -185,8 +185,9 @@ class _Pairs:
         return tuple(self.queries.shape[-2:])
 
 
+@shows_progress("similarity.pair_saliency")
 def pair_saliency(embedder: Embedder, queries: object, references: object, *, method: str = "rise",
-                  reference_mode: str = "fixed", seed: int = 0, progress=None, **params) -> PairSaliency:
+                  reference_mode: str = "fixed", seed: int = 0, progress=True, **params) -> PairSaliency:
     """Explain why each query matches its reference under ``embedder``: a saliency map on the query.
 
     Args:
@@ -255,9 +256,7 @@ def _check_embedder(embedder: object) -> None:
         raise invalid("embedder", f"a Classifier ({embedder.name})",
                       "an xwidgets Embedder: pair saliency explains the cosine similarity of two embeddings "
                       "(wrap the module with xw.Embedder)")
-    if not isinstance(embedder, Embedder):
-        raise invalid("embedder", f"an object of type {type(embedder).__name__}",
-                      "an xwidgets Embedder (xw.Embedder(module, preprocessing=...))")
+    check_model(embedder, Embedder, name="embedder")
 
 
 def _read(embedder: Embedder, images: object, name: str) -> torch.Tensor:

@@ -17,7 +17,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 from ..core.errors import XWidgetsError, invalid
-from ..core.models import Classifier
+from ..core.models import Classifier, check_model
 from ..core.runner import Runner
 from ..views import GalleryView, control_for
 from .figure import OUTLINE, in_context
@@ -50,11 +50,11 @@ class SummaryExplorer(widgets.VBox):
 
     def __init__(self, model: Classifier, images: object, target: int | str, *, compare: dict | None = None,
                  mask_params: dict | None = None, params: dict | None = None, run: bool = True):
-        if not isinstance(model, Classifier):
-            raise invalid("model", f"an object of type {type(model).__name__}", "an xw.Classifier")
-        if compare is not None and (not isinstance(compare, dict)
-                                    or not all(isinstance(m, Classifier) for m in compare.values())):
+        check_model(model, Classifier)
+        if compare is not None and not isinstance(compare, dict):
             raise invalid("compare", compare, "a dict {name: Classifier}")
+        for name, other in (compare or {}).items():
+            check_model(other, Classifier, name=f"compare[{name!r}]")
         if params is not None and not isinstance(params, dict):
             raise invalid("params", params, "a dict of summary parameter values")
         values = SUMMARY_PARAMS.resolve(params)

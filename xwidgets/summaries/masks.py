@@ -40,10 +40,10 @@ import torch
 from ..core.baselines import gaussian_blur
 from ..core.errors import invalid
 from ..core.masks import composite, upsample_mask
-from ..core.models import Classifier
+from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
 from ..heatmaps.igos import total_variation
 
 __all__ = ["CRISP_PARAMS", "CrispMasks", "crisp_masks", "igos_masks", "scaled_blur"]
@@ -160,24 +160,25 @@ def _classified(model: Classifier, images: object, target: int):
     return pixels[kept], kept, torch.softmax(logits[kept], 1)[:, target].cpu(), skipped
 
 
-def igos_masks(model: Classifier, images: object, target: int, *, progress=None, **params) -> CrispMasks:
+@shows_progress("igos_masks")
+def igos_masks(model: Classifier, images: object, target: int, *, progress=True, **params) -> CrispMasks:
     """I-GOS maps of the images classified as ``target``, as :class:`CrispMasks` (``smooth`` holds I-GOS's raw
     low-resolution mask). ``params`` are I-GOS's (:data:`~xwidgets.heatmaps.IGOS_PARAMS`)."""
     from ..heatmaps.igos import igos
 
-    if not isinstance(model, Classifier):
-        raise invalid("model", type(model).__name__, "an xwidgets Classifier")
+    check_model(model, Classifier)
     started = time.perf_counter()
     pixels, kept, scores, skipped = _classified(model, images, target)
     result = igos(model, pixels, target, progress=progress, **params)
     values = {**CRISP_PARAMS.defaults(), "method": "igos", "igos": result.params}
     return CrispMasks(method="igos_masks", params=values, timings={"masks": time.perf_counter() - started},
-                      saliency=result.saliency.cpu(), smooth=result.mask.cpu(), images=pixels.cpu(),
+                      saliency=result.saliency.cpu(), smooth=result.mask.cpu(), images=pixels.float().cpu(),
                       indices=kept.cpu(), scores=scores, masked_scores=result.masked_scores[:, -1].cpu(),
                       target=target, skipped=skipped)
 
 
-def crisp_masks(model: Classifier, images: object, target: int, *, progress=None, **params) -> CrispMasks:
+@shows_progress("crisp_masks")
+def crisp_masks(model: Classifier, images: object, target: int, *, progress=True, **params) -> CrispMasks:
     """The two-stage crisp masks of ``images`` for class ``target``, optimised in micro-batches of
     ``model.max_batch`` images.
 
@@ -191,8 +192,7 @@ def crisp_masks(model: Classifier, images: object, target: int, *, progress=None
     Raises:
         InvalidArgument: for a bad target, or when the model predicts ``target`` for none of the images.
     """
-    if not isinstance(model, Classifier):
-        raise invalid("model", type(model).__name__, "an xwidgets Classifier")
+    check_model(model, Classifier)
     values = CRISP_PARAMS.resolve(params)
     progress = as_progress(progress)
     started = time.perf_counter()
@@ -215,7 +215,7 @@ def crisp_masks(model: Classifier, images: object, target: int, *, progress=None
                 return _blurred(up, values["mask_blur"] * scale, values["blur_gradient"])
 
             smooth = _stage(model, inputs, baselines, target_rows,
-                            _disc(chunk.shape[0], side, values["disc_radius"], chunk.device, chunk.dtype),
+                            _disc(chunk.shape[0], side, values["disc_radius"], chunk.device, torch.float32),
                             values["smooth_iterations"], {"l1": values["smooth_l1"], "tv": values["smooth_tv"],
                                                           "lasso": 0.0},
                             values, expand_smooth, progress, done, total)
@@ -231,6 +231,6 @@ def crisp_masks(model: Classifier, images: object, target: int, *, progress=None
             masked.append(probabilities[:, target].cpu())
     progress.report(1.0, "crisp masks done")
     return CrispMasks(method="crisp_masks", params=values, timings={"masks": time.perf_counter() - started},
-                      saliency=1.0 - torch.cat(sharp_parts), smooth=torch.cat(smooth_parts), images=pixels.cpu(),
-                      indices=kept.cpu(), scores=scores,
+                      saliency=1.0 - torch.cat(sharp_parts), smooth=torch.cat(smooth_parts),
+                      images=pixels.float().cpu(), indices=kept.cpu(), scores=scores,
                       masked_scores=torch.cat(masked), target=target, skipped=skipped)

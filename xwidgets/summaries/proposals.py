@@ -31,6 +31,7 @@ from skimage.segmentation import felzenszwalb
 from torchvision.ops import roi_align
 
 from ..core.hooks import record_layer
+from ..core.layers import layer_map
 from ..core.models import Classifier
 from .masks import CrispMasks
 from .regions import Regions
@@ -123,13 +124,14 @@ def proposals(masks: CrispMasks, regions: Regions, *, coverage: float = 0.75, mi
 
 def describe_proposals(model: Classifier, masks: CrispMasks, found: Proposals, layer: str, *,
                        pooled: int = 3) -> Proposals:
-    """Fill ``found.descriptors`` with ROI-aligned, L2-normalised features of ``layer`` (``[P, C·pooled²]``)."""
+    """Fill ``found.descriptors`` with ROI-aligned, L2-normalised features of ``layer`` (``[P, C·pooled²]``), read
+    as a map on the image grid (:func:`~xwidgets.core.layers.layer_map`)."""
     pixels = masks.images.to(model.device, model.dtype)
     pieces = []
     with torch.no_grad(), model.frozen(), record_layer(model.module, layer) as record:
         for start in range(0, pixels.shape[0], model.max_batch):
             model.forward(model.normalize(pixels[start:start + model.max_batch]))
-            pieces.append(record.activation.float())
+            pieces.append(layer_map(record.activation, tuple(pixels.shape[-2:]), layer=layer).float())
     activation = torch.cat(pieces)
     scale = activation.shape[-1] / pixels.shape[-1]
     rois = torch.cat([found.image.float().unsqueeze(1), found.boxes], dim=1).to(activation.device)

@@ -18,10 +18,11 @@ import time
 import torch
 
 from ..core.errors import invalid
-from ..core.models import Classifier
+from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
+from ..core.targets import class_index
 from .clusters import accept_clusters, cluster_proposals
 from .masks import CRISP_PARAMS, CrispMasks, crisp_masks, igos_masks
 from .proposals import Proposals, describe_proposals, match_scores, proposals
@@ -98,15 +99,14 @@ class SummaryPipeline:
 
     def __init__(self, model: Classifier, images: object, target: int | str, *, layer: str | None = None,
                  mask_params: dict | None = None, mask_method: str = "two_stage"):
-        from ..concepts.space import default_layer
+        from ..concepts.features import default_layer_on
         from ..core.hooks import find_layer
 
-        if not isinstance(model, Classifier):
-            raise invalid("model", type(model).__name__, "an xwidgets Classifier")
+        check_model(model, Classifier)
         self.model = model
         self.images = images
-        self.target = _target_index(target, model)
-        self.layer = layer or default_layer(model.module)
+        self.target = class_index(target, model.labels, len(model.labels) if model.labels else None)
+        self.layer = layer or default_layer_on(model, images)
         find_layer(model.module, self.layer)
         if mask_method not in ("two_stage", "igos"):
             raise invalid("mask_method", mask_method, "'two_stage' or 'igos'")
@@ -131,7 +131,8 @@ class SummaryPipeline:
         held = self._cache.get("masks")
         return None if held is None else held[1]
 
-    def run(self, *, progress=None, **params) -> SummaryResult:
+    @shows_progress("summaries")
+    def run(self, *, progress=True, **params) -> SummaryResult:
         """Run the steps whose parameters changed (any of :data:`SUMMARY_PARAMS`) and return the summaries."""
         values = SUMMARY_PARAMS.resolve(params)
         progress = as_progress(progress)
@@ -164,18 +165,8 @@ class SummaryPipeline:
                              skipped=masks.skipped)
 
 
-def _target_index(target: object, model: Classifier) -> int:
-    labels = model.labels
-    if isinstance(target, str):
-        if not labels or target not in labels:
-            raise invalid("target", target, "a class index or one of the model's labels")
-        return labels.index(target)
-    if isinstance(target, bool) or not isinstance(target, int) or target < 0 or (labels and target >= len(labels)):
-        raise invalid("target", target, "a class index" + (f" in 0..{len(labels) - 1}" if labels else ""))
-    return int(target)
-
-
-def summaries_per_model(models: dict, images: object, target: int | str, *, progress=None, **params) -> dict:
+@shows_progress("summaries_per_model")
+def summaries_per_model(models: dict, images: object, target: int | str, *, progress=True, **params) -> dict:
     """The number of accepted summaries of each model (``{name: Classifier}``) on the same images: the paper's
     comparison of architectures. Returns ``{name: SummaryResult}``; ``len(result.accepted)`` is the count."""
     if not isinstance(models, dict) or not models:

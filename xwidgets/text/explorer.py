@@ -153,7 +153,7 @@ class TextExplorer(widgets.VBox):
 
     def _explanation_for(self, index: int, params: dict) -> TextExplanation:
         target = self.target[index] if isinstance(self.target, (list, tuple)) else self.target
-        return self.text_model.explain(self._pixels(index)[None], self.model, target=target,
+        return self.text_model.explain(self._pixels(index)[None], self.model, target=target, progress=False,
                                        **{name: params[name] for name in CONTROLS})
 
     def _explain(self, keep_attribute: bool = False, explanation: TextExplanation | None = None) -> None:

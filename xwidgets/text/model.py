@@ -79,15 +79,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..concepts.features import (Features, extract_features, image_count, image_source, read_images,
-                                 spatial_activation)
-from ..concepts.space import default_layer
+from ..concepts.features import (Features, default_layer_on, extract_features, image_count, image_source,
+                                 read_images, spatial_activation)
 from ..core.errors import invalid
 from ..core.hooks import find_layer, record_layer
-from ..core.models import Classifier
+from ..core.layers import layer_map
+from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress
+from ..core.runner import as_progress, shows_progress
+from ..core.targets import class_index
 from .vocabulary import BIRD_LEXICON, Lexicon, Vocabulary, build_vocabulary, caption_distribution, check_captions
 
 __all__ = ["TEXT_PARAMS", "TextModel", "TextExplanation", "fit", "compose_sentence", "supported_attributes"]
@@ -161,9 +162,10 @@ class TextModel(Result):
         uniform = self.alive.float().expand_as(likelihood) / self.alive.float().sum().clamp_min(1)
         return torch.where(total > 0, likelihood / total.clamp_min(1e-30), uniform)
 
+    @shows_progress("text.attribute_scores")
     def attribute_scores(self, images: object = None, model: Classifier | None = None, *,
                          features: Features | None = None, batch_size: int | None = None,
-                         progress=None) -> torch.Tensor:
+                         progress=True) -> torch.Tensor:
         """``[N, A]`` p̂(a|x) = Σ_f p(a|f) p(f|x), computed through the network, for ranking images.
 
         Pass ``images`` (one batched pass) or ``features`` read from this layer by
@@ -190,8 +192,9 @@ class TextModel(Result):
         return order
 
     # ---------------------------------------------------------------------------------- decision level
+    @shows_progress("text.explain")
     def explain(self, images: object, model: Classifier | None = None, *, target: object = None,
-                batch_size: int | None = None, **params) -> TextExplanation:
+                batch_size: int | None = None, progress=True, **params) -> TextExplanation:
         """Explain the model's decision on each image in words, with grounding maps for every attribute.
 
         Args:
@@ -200,6 +203,7 @@ class TextModel(Result):
                 a load).
             target: the class to explain: None (each image's top-1), an index, a label, or one per image.
             batch_size: images per forward and backward pass (default the model's ``max_batch``).
+            progress: True (a progress bar after a second), False, a Progress or ``callback(fraction, message)``.
             words, rank, min_evidence: see :data:`TEXT_PARAMS`.
 
         Cost: one forward and one backward pass per batch; the rest are matrix products.
@@ -217,11 +221,12 @@ class TextModel(Result):
         with model.lock, model.frozen(), torch.enable_grad(), \
                 record_layer(model.module, self.layer, gradients=True) as record:
             for start in range(0, count, batch_size):
+                progress.check()
                 stop = min(start + batch_size, count)
                 pixels = read_images(model, images, start, stop)
                 inputs = model.normalize(pixels).detach().requires_grad_(True)
                 output = model.forward(inputs)
-                activation = spatial_activation(record, self.layer, stop - start)
+                activation = spatial_activation(record, self.layer, pixels)
                 self._check_channels(activation.shape[1])
                 if not bool(torch.isfinite(output).all()):
                     raise invalid("images", "images for which the model outputs NaN or infinity",
@@ -232,7 +237,8 @@ class TextModel(Result):
                 if record.gradient is None:
                     raise invalid("layer", f"{self.layer!r}, which is not on the path to the class score",
                                   "a convolutional layer the logits depend on")
-                contribution = (record.activation * record.gradient).sum(dim=(2, 3))
+                gradient = layer_map(record.gradient, tuple(pixels.shape[-2:]), layer=self.layer)
+                contribution = (activation * gradient).sum(dim=(2, 3))
                 parts["images"].append(pixels.detach().float().cpu())
                 parts["classes"].append(classes.cpu())
                 parts["logits"].append(scores.detach().float().cpu())
@@ -240,6 +246,7 @@ class TextModel(Result):
                 parts["responses"].append(activation.detach().float().mean(dim=(2, 3)).cpu())
                 parts["activations"].append(activation.detach().float().cpu())
                 record.activation, record.gradient = None, None
+                progress.report(stop / count, f"images {stop}/{count}")
         joined = {k: torch.cat(v) for k, v in parts.items()}
         explanation = self._explain_from(joined, settings)
         explanation.timings = {"explain": time.perf_counter() - started}
@@ -281,8 +288,7 @@ class TextModel(Result):
         if model is None:
             raise invalid("model", None, f"the classifier this text model was fitted on ({self.model_name}); a "
                           "loaded model has none attached, so pass it")
-        if not isinstance(model, Classifier):
-            raise invalid("model", type(model).__name__, "an xwidgets Classifier")
+        check_model(model, Classifier)
         find_layer(model.module, self.layer)
         return model
 
@@ -312,30 +318,18 @@ class TextModel(Result):
 def _classes(target: object, model: Classifier, output: torch.Tensor, start: int, stop: int,
              count: int) -> torch.Tensor:
     """The class index per image of this batch: top-1, one index or label for all, or one per image."""
-    classes = output.shape[1]
-    labels = list(model.labels or [])
-
-    def index(value: object, name: str) -> int:
-        if isinstance(value, str):
-            if value not in labels:
-                shown = ", ".join(map(repr, labels[:6])) + (" ..." if len(labels) > 6 else "")
-                raise invalid(name, repr(value), f"a class index in 0..{classes - 1} or a label ({shown})"
-                              if labels else f"a class index in 0..{classes - 1} (the model has no labels)")
-            return labels.index(value)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < classes:
-            raise invalid(name, value, f"a class index in 0..{classes - 1}, or a label")
-        return int(value)
-
+    classes, labels = output.shape[1], model.labels
     if target is None:
         return output.detach().argmax(1)
     if isinstance(target, (str, int, np.integer)) and not isinstance(target, bool):
-        return torch.full((stop - start,), index(target, "target"), dtype=torch.long)
+        return torch.full((stop - start,), class_index(target, labels, classes), dtype=torch.long)
     if isinstance(target, torch.Tensor):
         target = target.tolist()
     if isinstance(target, (list, tuple)):
         if len(target) != count:
             raise invalid("target", f"{len(target)} targets", f"one target per image ({count})")
-        return torch.tensor([index(target[i], f"target[{i}]") for i in range(start, stop)], dtype=torch.long)
+        return torch.tensor([class_index(target[i], labels, classes, name=f"target[{i}]") for i in range(start, stop)],
+                            dtype=torch.long)
     raise invalid("target", type(target).__name__, "None, a class index or label, or one per image")
 
 
@@ -519,9 +513,10 @@ def _normalised(grid: torch.Tensor) -> torch.Tensor:
     return (grid - low) / (high - low) if high > low else torch.zeros_like(grid)
 
 
+@shows_progress("text.fit")
 def fit(model: Classifier, images: object = None, captions: object = None, *, layer: str | None = None,
         features: Features | None = None, vocabulary: Vocabulary | None = None, lexicon: Lexicon = BIRD_LEXICON,
-        batch_size: int | None = None, progress=None, **params) -> TextModel:
+        batch_size: int | None = None, progress=True, **params) -> TextModel:
     """Fit p(a|f) for every filter of ``layer`` from captioned images (see the module docstring).
 
     Args:
@@ -533,13 +528,12 @@ def fit(model: Classifier, images: object = None, captions: object = None, *, la
         vocabulary: a fixed vocabulary (default mined from the captions with ``lexicon`` and ``min_images``).
         lexicon: the words mining knows (default :data:`~xwidgets.text.BIRD_LEXICON`).
         batch_size: images per forward pass (default the model's ``max_batch``).
-        progress: a Progress or ``callback(fraction, message)``; cancellable.
+        progress: True (a bar after a second), False, a Progress or ``callback(fraction, message)``; cancellable.
         min_images: see :data:`TEXT_PARAMS`.
 
     Cost: one forward pass per image, no gradients; the rest is one ``[C, N] × [N, A]`` product.
     """
-    if not isinstance(model, Classifier):
-        raise invalid("model", type(model).__name__, "an xwidgets Classifier (wrap your torch module first)")
+    check_model(model, Classifier)
     settings = TEXT_PARAMS.resolve(params)
     progress = as_progress(progress)
     started = time.perf_counter()
@@ -563,7 +557,7 @@ def fit(model: Classifier, images: object = None, captions: object = None, *, la
     if not bool(described.any()):
         raise invalid("captions", "captions naming no attribute of the vocabulary", "captions that describe images")
     if features is None:
-        layer = layer if layer is not None else default_layer(model.module)
+        layer = layer if layer is not None else default_layer_on(model, images)
         find_layer(model.module, layer)
         features = extract_features(model, images, layer, batch_size=batch_size, progress=progress.part(0, 0.95))
     elif layer is not None and layer != features.layer:

@@ -1,0 +1,63 @@
+"""Open every explorer on the toy world without Jupyter, in the fresh venv of tests/test_packaging.py.
+
+Each explorer is built with small parameters and its first run awaited, so that imports made only while a kernel
+runs (scipy, scikit-image, scikit-learn) are exercised too.
+
+Prints where xwidgets was imported from and ``opened <Explorer>`` per explorer; exits non-zero (with the
+traceback) on the first failure.
+"""
+
+import numpy as np
+import torch
+
+import xwidgets as xw
+
+
+def heatmap(model, data):
+    return xw.HeatmapExplorer(model, data.samples[0].image, method="gradcam", compare="rise",
+                              compare_params={"masks": 64}).wait(120)
+
+
+def sag(model, data):
+    return xw.SAGExplorer(model, data.samples[0].image, params={"max_roots": 1}).wait(120)
+
+
+def concepts(model, data):
+    return xw.ConceptExplorer(model, data.images(), target="spotwing", params={"retries": 0, "epochs": 5}).wait(120)
+
+
+def summaries(model, data):
+    world = xw.toy.ToyWorld()
+    thrush = [s.name for s in world.species].index("ember thrush")
+    images = np.stack([world.sample(thrush, seed=9630 + i).image for i in range(6)])
+    params = {"smooth_iterations": 10, "sharp_iterations": 10}
+    return xw.SummaryExplorer(model, images, "ember thrush", mask_params=params).wait(120)
+
+
+def text(model, data):
+    text_model = xw.text.fit(model, data.images(), xw.text.toy_captions(data))
+    return xw.TextExplorer(text_model, data.images()[:4])
+
+
+def match(model, data):
+    embedder, attributes = xw.toy.embedder(), xw.similarity.toy_attribute_model()
+    return xw.MatchExplorer(embedder, data.images()[:4], attributes, params={"masks": 64}).wait(120)
+
+
+OPENERS = {"HeatmapExplorer": heatmap, "SAGExplorer": sag, "ConceptExplorer": concepts,
+           "SummaryExplorer": summaries, "TextExplorer": text, "MatchExplorer": match}
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    print("xwidgets from", xw.__file__, flush=True)
+    model, data = xw.toy.classifier(), xw.toy.dataset(44, seed=9801)
+    for name, opener in OPENERS.items():
+        explorer = opener(model, data)
+        assert type(explorer).__name__ == name, type(explorer).__name__
+        explorer.close()
+        print("opened", name, flush=True)
+
+
+if __name__ == "__main__":
+    main()
