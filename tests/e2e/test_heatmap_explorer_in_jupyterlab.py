@@ -47,8 +47,8 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
     page.wait_for_function(KERNEL_IDLE, timeout=90000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_selector(".xw-heatmap-explorer", timeout=120000)
-    _wait_status(page, PANEL, "insertion")
-    _wait_status(page, ".xw-panel-1", "insertion")
+    _wait_status(page, PANEL, "· insertion")
+    _wait_status(page, ".xw-panel-1", "· insertion")
     page.wait_for_function(KERNEL_IDLE, timeout=180000)
     OUT.mkdir(exist_ok=True)
     page.locator(".xw-target").scroll_into_view_if_needed()
@@ -65,7 +65,7 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
     page.wait_for_function(f"() => !document.querySelector('{PANEL} .xw-run-status').innerText.includes('running')"
                            f" && document.querySelector('{PANEL} .xw-run-status').innerText !== {status!r}",
                            timeout=90000)
-    _wait_status(page, PANEL, "insertion")
+    _wait_status(page, PANEL, "· insertion")
     assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[0].result.mask.shape[-1])") == "7"
     assert page.evaluate(CANVAS_PIXELS, PANEL) != pixels
     page.wait_for_function(f"(old) => {{ const now = ({CURVE_PATHS})(); return now.join() !== old.join(); }}",
@@ -87,8 +87,15 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
     page.screenshot(path=str(OUT / "heatmap_explorer_scrubbed.png"))
 
     # Switch the second panel's method: it recomputes with the new method and its own controls.
-    page.locator(".xw-panel-1 .xw-method select").select_option(label="Occlusion")
+    # Each option carries its time estimate ("Occlusion (≈ 1 s)", spaces drawn as no-break spaces), so pick the
+    # option by its method name.
+    labels = page.locator(".xw-panel-1 .xw-method select option").evaluate_all("options => options.map(o => o.text)")
+    labels = [label.replace("\xa0", " ") for label in labels]
+    occlusion = next((index for index, label in enumerate(labels) if label.startswith("Occlusion (")), None)
+    assert occlusion is not None, labels
+    page.locator(".xw-panel-1 .xw-method select").select_option(index=occlusion)
     _wait_status(page, ".xw-panel-1", "Occlusion:")
+    _wait_status(page, ".xw-panel-1", "· insertion")             # the map, then its curves: the run is done
     assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[1].result.method)") == "occlusion"
     assert page.locator(".xw-panel-1 .widget-slider label:text-is('window')").count() == 1
     page.evaluate("document.querySelector('.xw-target').scrollIntoView({block: 'start'})")
