@@ -171,8 +171,9 @@ class ConceptExplorer(widgets.VBox):
         self.status.value = "training cancelled" + ("; showing the previous fit" if self.space is not None else "")
         self._done.set()
 
-    def wait(self, timeout: float | None = 300.0) -> ConceptExplorer:
-        """Block until the current fit has ended (for scripts and notebooks executed headless)."""
+    def wait(self, timeout: float | None = None) -> ConceptExplorer:
+        """Block until the current fit has ended (for scripts and notebooks executed headless); by default as long
+        as it takes (a real model on a CPU can take minutes), else at most ``timeout`` seconds."""
         if not self._done.wait(timeout):
             raise XWidgetsError(f"the concept fit did not finish within timeout={timeout} s")
         if self.error is not None:

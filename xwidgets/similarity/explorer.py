@@ -209,8 +209,9 @@ class MatchExplorer(widgets.VBox):
         self.status.value = "cancelled" + ("; showing the previous explanation" if self.explanation else "")
         self._done.set()
 
-    def wait(self, timeout: float | None = 300.0) -> MatchExplorer:
-        """Block until the current explanation has ended (for scripts and headless notebooks)."""
+    def wait(self, timeout: float | None = None) -> MatchExplorer:
+        """Block until the current explanation has ended (for scripts and headless notebooks); by default as long
+        as it takes, else at most ``timeout`` seconds."""
         if not self._done.wait(timeout):
             raise XWidgetsError(f"the match explanation did not finish within timeout={timeout} s")
         if self.error is not None:

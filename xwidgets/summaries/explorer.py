@@ -136,8 +136,9 @@ class SummaryExplorer(widgets.VBox):
                            on_done=lambda results: self._on_done(token, results),
                            on_error=lambda error: self._on_error(token, error))
 
-    def wait(self, timeout: float | None = 600.0) -> SummaryExplorer:
-        """Block until the current run has ended (for scripts and notebooks executed headless)."""
+    def wait(self, timeout: float | None = None) -> SummaryExplorer:
+        """Block until the current run has ended (for scripts and notebooks executed headless); by default as long
+        as it takes, else at most ``timeout`` seconds."""
         if not self._done.wait(timeout):
             raise XWidgetsError(f"the summaries did not finish within timeout={timeout} s")
         if self.error is not None:
