@@ -7,10 +7,14 @@ Kernels (PyTorch) live in the method packages and run headless; anywidget views 
 __version__ = "0.1.0"
 
 from . import core, heatmaps, metrics  # noqa: E402
+from .api import build_docs, explain, fit, methods  # noqa: E402
 from .core import Classifier, Embedder, XWidgetsError, efficientnet_lite0, similarity_to, to_batch  # noqa: E402
-from .heatmaps import explain  # noqa: E402
+from .core.methods import load_methods  # noqa: E402
 
-__all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "Classifier", "Embedder",
+load_methods()
+build_docs()
+
+__all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "fit", "methods", "Classifier", "Embedder",
            "XWidgetsError", "efficientnet_lite0", "similarity_to", "to_batch", "HeatmapView", "GraphView",
            "GalleryView",
            "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",

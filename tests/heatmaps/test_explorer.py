@@ -117,7 +117,7 @@ def test_figure_matches_the_view_and_saves_pdf_svg_png(explorer, tmp_path):
     figure = explorer.figure()
     images = [axis.images[0].get_array() for axis in figure.axes if axis.images]
     assert len(images) == 2
-    expected = xw.heatmaps.figure.blend(explorer.pixels[0].permute(1, 2, 0).numpy(),
+    expected = xw.figures.blend(explorer.pixels[0].permute(1, 2, 0).numpy(),
                                         explorer.panels[0].result.saliency[0, 0].numpy(), colormap="magma",
                                         alpha=0.8, threshold=0.3)
     assert np.allclose(np.asarray(images[0]), expected)

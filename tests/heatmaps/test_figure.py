@@ -6,7 +6,8 @@ import torch
 
 from xwidgets.core.errors import InvalidArgument
 from xwidgets.heatmaps import SaliencyResult
-from xwidgets.heatmaps.figure import blend, saliency_figure, save_figure
+from xwidgets.figures import blend, save_figure
+from xwidgets.heatmaps.figure import saliency_figure
 
 
 def _result(count=3):

@@ -23,7 +23,7 @@ from ..core.errors import XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.models import Classifier, check_model
 from ..core.runner import Runner
-from ..heatmaps.figure import blend
+from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
 from .features import dataset_image, image_count
 from .space import CONCEPT_PARAMS, MAP_THRESHOLD, ConceptExplanation, ConceptSpace, concept_colour, fit

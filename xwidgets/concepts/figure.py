@@ -14,7 +14,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
-from ..heatmaps.figure import _RC, PaperFigure, _image_array, blend, save_figure
+from ..figures import PAPER_STYLE, PaperFigure, blend, image_array, save_figure
 from .space import MAP_THRESHOLD, concept_colour
 
 __all__ = ["concept_figure"]
@@ -39,8 +39,8 @@ def concept_figure(explanation, index: int = 0, *, concepts=None, path=None, col
     if not concepts or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < k for c in concepts):
         raise invalid("concepts", concepts, f"concept indices in 0..{k - 1}")
     logit, prediction = float(explanation.logits[index]), float(explanation.predictions[index])
-    image = _image_array(explanation.images[index])
-    with matplotlib.rc_context(_RC):
+    image = image_array(explanation.images[index])
+    with matplotlib.rc_context(PAPER_STYLE):
         panels = 1 + len(concepts)
         bar_inches = 2.1
         figure = PaperFigure(figsize=(bar_inches + panel_inches * panels, panel_inches + 0.75), layout="constrained")

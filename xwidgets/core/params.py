@@ -121,6 +121,7 @@ class ParamSet(Mapping):
         """A plain-text table of the parameters, for docstrings and help panels."""
         lines = []
         for p in self._params.values():
-            allowed = ", ".join(map(repr, p.choices)) if p.kind == "choice" else p.range_text()
+            allowed = (", ".join(map(repr, p.choices)) if p.kind == "choice" else "True or False" if p.kind == "bool"
+                       else p.range_text())
             lines.append(f"{p.name} ({p.kind}, default {p.default!r}, {allowed}): {p.doc}")
         return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Heatmap methods. Each has the call shape ``method(model, images, target=None, *, size=None, **params)`` and
-returns a :class:`SaliencyResult`; :func:`explain` dispatches by name. ``model`` is an ``xw.Classifier`` or
+returns a :class:`SaliencyResult`; :func:`xwidgets.explain` dispatches by name. ``model`` is an ``xw.Classifier`` or
 ``xw.Embedder`` (a raw ``nn.Module`` is refused with the line that wraps it); ``target`` an index, a class name of a
 labelled model, one per image, or a Target; ``size=(H, W)`` resizes images of different sizes first; the method
 runs in the model's dtype (float32, float16, bfloat16) and returns float32 maps."""
@@ -10,31 +10,36 @@ from .igos import IGOS_PARAMS, IGOSResult, igos
 from .igospp import IGOSPP_PARAMS, IGOSPPResult, igospp
 from .result import DegenerateMapWarning, SaliencyResult
 
-METHODS = {"igos": igos, "igospp": igospp, "gradcam": gradcam, "integrated_gradients": integrated_gradients, "rise": rise, "occlusion": occlusion}
-PARAMS = {"igos": IGOS_PARAMS, "igospp": IGOSPP_PARAMS, "gradcam": GRADCAM_PARAMS, "integrated_gradients": IG_PARAMS, "rise": RISE_PARAMS,
-          "occlusion": OCCLUSION_PARAMS}
 
 
 def explain(model, images, method: str = "igos", target=None, **params) -> SaliencyResult:
-    """Explain ``images`` with the heatmap method named ``method`` (one of :data:`METHODS`); ``params`` go to the
-    method (``size=``, ``seed=``, ``progress=`` and its :data:`PARAMS`)."""
-    from ..core.errors import close_matches, invalid, one_of
-    from ..core.models import check_model
+    """Deprecated: use ``xw.explain(model, images, target, method=method, **params)`` (target before method).
+    Kept for one release."""
+    import warnings
 
-    check_model(model)
-    if method not in METHODS:
-        hint = close_matches(method, list(METHODS)) if isinstance(method, str) else ""
-        raise invalid("method", repr(method), one_of(list(METHODS)) + hint)
-    return METHODS[method](model, images, target, **params)
+    from ..api import explain as explain_any
+
+    warnings.warn("xw.heatmaps.explain(model, images, method, target) is deprecated: use "
+                  "xw.explain(model, images, target=None, *, method=...)", DeprecationWarning, stacklevel=2)
+    return explain_any(model, images, target, method=method, **params)
 
 
-__all__ = ["METHODS", "PARAMS", "SaliencyResult", "DegenerateMapWarning", "IGOSResult", "IGOS_PARAMS", "igos",
+__all__ = ["SaliencyResult", "DegenerateMapWarning", "IGOSResult", "IGOS_PARAMS", "igos",
            "IGOSPPResult", "IGOSPP_PARAMS", "igospp", "explain", "gradcam", "integrated_gradients", "occlusion",
-           "rise", "GRADCAM_PARAMS", "IG_PARAMS", "OCCLUSION_PARAMS", "RISE_PARAMS"]
+           "rise", "GRADCAM_PARAMS", "IG_PARAMS", "OCCLUSION_PARAMS", "RISE_PARAMS", "HeatmapExplorer"]
 
 
 def __getattr__(name: str):
-    """``HeatmapExplorer`` is imported on first use, so the kernels run where no widget library is installed."""
+    """``HeatmapExplorer`` is imported on first use, so the kernels run where no widget library is installed;
+    ``METHODS`` and ``PARAMS`` (deprecated) are read from the method registry."""
+    if name in ("METHODS", "PARAMS"):
+        import warnings
+
+        from ..core.methods import specs
+
+        warnings.warn(f"xw.heatmaps.{name} is deprecated: use xw.core.methods.specs('heatmap')", DeprecationWarning,
+                      stacklevel=2)
+        return {s.name: (s.kernel if name == "METHODS" else s.params) for s in specs("heatmap")}
     if name == "HeatmapExplorer":
         from .explorer import HeatmapExplorer
 

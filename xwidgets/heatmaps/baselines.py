@@ -24,6 +24,7 @@ from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.errors import invalid
 from ..core.hooks import find_layer, record_layer
 from ..core.layers import default_layer, grid_cells, layer_map
+from ..core.methods import register
 from ..core.models import Model, check_model
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress, shows_progress
@@ -70,6 +71,11 @@ def _gradient(score: torch.Tensor, activation: torch.Tensor | None) -> torch.Ten
     return gradient
 
 
+@register("gradcam", title="Grad-CAM", kind="heatmap", params=GRADCAM_PARAMS, result=SaliencyResult,
+          summary="the gradient-weighted sum of a layer's feature maps (one backward pass)",
+          docs="baselines.md#grad-cam", steps={"map": tuple(GRADCAM_PARAMS)},
+          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="gradcam")')
 @shows_progress("gradcam")
 def gradcam(model: Model, images: object, target: object = None, *, layer: str | nn.Module | None = None,
             size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
@@ -114,6 +120,11 @@ def gradcam(model: Model, images: object, target: object = None, *, layer: str |
     return make_result("gradcam", {"layer": name}, prepared, normalise_maps(cam), time.perf_counter() - start)
 
 
+@register("integrated_gradients", title="Integrated gradients", kind="heatmap", params=IG_PARAMS, result=SaliencyResult,
+          summary="gradients averaged along the straight path from a baseline to the image",
+          docs="baselines.md#integrated-gradients", steps={"map": tuple(IG_PARAMS)},
+          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="integrated_gradients")')
 @shows_progress("integrated_gradients")
 def integrated_gradients(model: Model, images: object, target: object = None, *,
                          size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
@@ -188,6 +199,11 @@ def render_rise_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int
     return up[index, 0, rows[:, :, None], cols[:, None, :]][:, None]
 
 
+@register("rise", title="RISE", kind="heatmap", params=RISE_PARAMS, result=SaliencyResult,
+          summary="the score-weighted average of random smooth masks (forward passes only)",
+          docs="baselines.md#rise", steps={"map": tuple(RISE_PARAMS)},
+          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="rise")')
 @shows_progress("rise")
 def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
          size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
@@ -229,6 +245,11 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
     return make_result("rise", values, prepared, normalise_maps(saliency), time.perf_counter() - start, seed)
 
 
+@register("occlusion", title="Occlusion", kind="heatmap", params=OCCLUSION_PARAMS, result=SaliencyResult,
+          summary="the score drop when a sliding window is replaced by the baseline",
+          docs="baselines.md#occlusion", steps={"map": tuple(OCCLUSION_PARAMS)},
+          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="occlusion")')
 @shows_progress("occlusion")
 def occlusion(model: Model, images: object, target: object = None, *, size: int | tuple[int, int] | None = None,
               progress=True, **params) -> SaliencyResult:

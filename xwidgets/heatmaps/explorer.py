@@ -33,7 +33,8 @@ from ..metrics import PRESETS, deletion_insertion, perturbed_images
 from ..views import COLORMAPS, HeatmapView, controls_for
 from . import METHODS, PARAMS
 from .cost import curve_images, image_counts
-from .figure import saliency_figure, save_figure
+from ..figures import save_figure
+from .figure import saliency_figure
 from .result import mask_resolution, normalise_maps
 
 __all__ = ["HeatmapExplorer"]

@@ -17,66 +17,9 @@ import torch
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
+from ..figures import CURVE_COLOURS, PAPER_STYLE, PaperFigure, blend, image_array, map_array
 
-__all__ = ["FIGURE_FORMATS", "PaperFigure", "blend", "saliency_figure", "save_figure"]
-
-FIGURE_FORMATS = ("pdf", "svg", "png")
-KEPT_GREY = 128 / 255
-_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
-       "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7}
-#: Okabe-Ito colours (colourblind-safe) for the curves of up to four methods.
-_CURVE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
-
-
-class PaperFigure(Figure):
-    """A matplotlib ``Figure`` that Jupyter shows as an image.
-
-    The figures here are built without pyplot (nothing is registered globally, nothing leaks in scripts), and a
-    bare ``Figure`` displays only as text in a notebook unless ``%matplotlib inline`` ran; ``_repr_png_`` draws it
-    with the same settings as :func:`save_figure`.
-    """
-
-    def _repr_png_(self) -> bytes:
-        import io
-
-        buffer = io.BytesIO()
-        with matplotlib.rc_context(_RC):
-            self.savefig(buffer, format="png", dpi=150, bbox_inches="tight", pad_inches=0.02)
-        return buffer.getvalue()
-
-
-def blend(image: np.ndarray, heat: np.ndarray, *, colormap: str = "viridis", alpha: float = 0.5,
-          threshold: float = 0.0, mode: str = "overlay") -> np.ndarray:
-    """The HeatmapView's blend: ``image`` ``[H, W, 3]`` in [0, 1] and ``heat`` ``[H, W]`` in [0, 1] -> RGB.
-
-    ``colormap`` is any matplotlib colormap; the HeatmapView's are viridis, cividis, magma, inferno and gray."""
-    if colormap not in matplotlib.colormaps:
-        raise invalid("colormap", colormap, "a matplotlib colormap name, e.g. viridis, cividis, magma or inferno")
-    if mode not in ("overlay", "kept"):
-        raise invalid("mode", mode, "'overlay' or 'kept'")
-    for name, value in (("alpha", alpha), ("threshold", threshold)):
-        if not 0.0 <= value <= 1.0:
-            raise invalid(name, value, "a number in [0, 1]")
-    heat = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
-    above = (heat >= threshold)[..., None]
-    if mode == "kept":
-        return np.where(above, image, KEPT_GREY)
-    lut = matplotlib.colormaps[colormap].resampled(256)(np.arange(256))[:, :3]
-    colour = lut[np.round(heat * 255).astype(int)]
-    return np.where(above, (1.0 - alpha) * image + alpha * colour, image)
-
-
-def _image_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, float)
-    if array.ndim == 3 and array.shape[0] == 3:
-        array = array.transpose(1, 2, 0)
-    return np.clip(array, 0.0, 1.0)
-
-
-def _map_array(heat: torch.Tensor | np.ndarray) -> np.ndarray:
-    array = heat.detach().float().cpu().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat, float)
-    return array.reshape(array.shape[-2:])
-
+__all__ = ["saliency_figure"]
 
 def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | None = None, *,
                     curves: Sequence[dict] | None = None, colormap: str = "viridis", alpha: float = 0.5,
@@ -101,15 +44,15 @@ def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | No
     if len(titles) != len(images):
         raise invalid("titles", f"{len(titles)} titles", f"one per panel ({len(images)})")
     panels = len(images) + (1 if curves else 0)
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(PAPER_STYLE):
         figure = PaperFigure(figsize=(panel_inches * panels + (0.6 if curves else 0.0), panel_inches + 0.55),
                         layout="constrained")
         widths = [1.0] * len(images) + ([1.35] if curves else [])
         axes = figure.subplots(1, panels, width_ratios=widths, squeeze=False)[0]
         shown = None
         for axis, image, heat, title in zip(axes, images, maps, titles):
-            pixels = _image_array(image)
-            drawn = pixels if heat is None else blend(pixels, _map_array(heat), colormap=colormap, alpha=alpha,
+            pixels = image_array(image)
+            drawn = pixels if heat is None else blend(pixels, map_array(heat), colormap=colormap, alpha=alpha,
                                                       threshold=threshold, mode=mode)
             axis.imshow(drawn, interpolation="nearest")
             axis.set_title(title)
@@ -128,7 +71,7 @@ def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | No
 
 def _draw_curves(axis, curves: Sequence[dict]) -> None:
     for index, curve in enumerate(curves):
-        colour = _CURVE_COLOURS[index % len(_CURVE_COLOURS)]
+        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
         x = np.asarray(curve["fractions"], float)
         axis.plot(x, np.asarray(curve["insertion"], float), color=colour, lw=1.2,
                   label=f"{curve['label']} insertion ({float(curve['insertion_auc']):.3f})")
@@ -140,15 +83,3 @@ def _draw_curves(axis, curves: Sequence[dict]) -> None:
     axis.set_ylabel("target score")
     axis.legend(loc="center right", frameon=False, title="curve (AUC)", title_fontsize=7)
     axis.spines[["top", "right"]].set_visible(False)
-
-
-def save_figure(figure: Figure, path: str | Path, *, dpi: int = 300) -> Path:
-    """Save ``figure`` as PDF, SVG or PNG, chosen by the suffix of ``path``; returns the path."""
-    path = Path(path)
-    kind = path.suffix.lower().lstrip(".")
-    if kind not in FIGURE_FORMATS:
-        raise invalid("path", f"'{path}' (format {kind or 'none'})", "a path ending in .pdf, .svg or .png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context(_RC):
-        figure.savefig(path, format=kind, dpi=dpi, bbox_inches="tight", pad_inches=0.02)
-    return path

@@ -63,6 +63,7 @@ import torch
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.masks import composite, upsample_adjoint, upsample_mask
+from ..core.methods import register
 from ..core.models import Model
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress, shows_progress
@@ -138,6 +139,11 @@ def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
     return (vertical.mean(1) if vertical.shape[1] else zero) + (horizontal.mean(1) if horizontal.shape[1] else zero)
 
 
+@register("igos", title="I-GOS", kind="heatmap", params=IGOS_PARAMS, result=IGOSResult,
+          summary="the smallest smooth mask whose deletion drops the score, found by integrated-gradient descent",
+          docs="igos.md", steps={"map": tuple(IGOS_PARAMS)},
+          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igos")')
 @shows_progress("igos")
 def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
          size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSResult:

@@ -58,6 +58,7 @@ import time
 import torch
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
+from ..core.methods import register
 from ..core.masks import upsample_adjoint, upsample_mask
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress, shows_progress
@@ -136,6 +137,11 @@ def _weighted_total_variation(masks: torch.Tensor, weights: tuple[torch.Tensor, 
     return 0.5 * (total_variation(masks, beta) + edge_x + edge_y)
 
 
+@register("igospp", title="iGOS++", kind="heatmap", params=IGOSPP_PARAMS, result=IGOSPPResult,
+          summary="I-GOS with a joint insertion and deletion mask and a bilateral smoothness term",
+          docs="igospp.md", steps={"map": tuple(IGOSPP_PARAMS)},
+          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igospp")')
 @shows_progress("igospp")
 def igospp(model, images: object, target: object = None, *, seed: int = 0,
            size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSPPResult:

@@ -16,7 +16,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch, Rectangle
 
-from ..heatmaps.figure import _RC, PaperFigure, save_figure
+from ..figures import PAPER_STYLE, PaperFigure, save_figure
 from .graph import edge_colour, node_colour, node_label
 
 __all__ = ["graph_figure"]
@@ -35,7 +35,7 @@ def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float =
     """
     nodes, edges = result.nodes[index], result.edges[index]
     grid = result.grid
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(PAPER_STYLE):
         levels = sorted({n["level"] for n in nodes}) or [0]
         rows = {level: sorted((n for n in nodes if n["level"] == level), key=lambda n: n["order"]) for level in levels}
         columns = max((len(r) for r in rows.values()), default=1)

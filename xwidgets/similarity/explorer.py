@@ -21,7 +21,7 @@ from ..core.errors import XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.models import Embedder, check_model
 from ..core.runner import Runner
-from ..heatmaps.figure import blend
+from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
 from .attributes import AttributeModel
 from .figure import METHOD_NAMES

@@ -11,7 +11,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
-from ..heatmaps.figure import _RC, PaperFigure, _image_array, blend, save_figure
+from ..figures import PAPER_STYLE, PaperFigure, blend, image_array, save_figure
 
 __all__ = ["match_figure", "METHOD_NAMES"]
 
@@ -35,11 +35,11 @@ def match_figure(explanation, index: int = 0, *, top: int = 3, path=None, colorm
         raise invalid("index", index, f"a pair index in 0..{len(explanation) - 1}")
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(explanation.attributes):
         raise invalid("top", top, f"a number of attributes in 1..{len(explanation.attributes)}")
-    query = _image_array(explanation.queries[index])
-    reference = _image_array(explanation.references[index])
+    query = image_array(explanation.queries[index])
+    reference = image_array(explanation.references[index])
     ranking = explanation.ranking(index, top)
     style = {"colormap": colormap, "alpha": alpha, "threshold": threshold}
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(PAPER_STYLE):
         figure = PaperFigure(figsize=(panel_inches * (2 + top), panel_inches + 0.8), layout="constrained")
         axes = figure.subplots(1, 2 + top)
         axes[0].imshow(blend(query, explanation.saliency[index, 0].numpy(), **style), interpolation="nearest")

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..core.errors import XWidgetsError
-from ..heatmaps.figure import _RC, PaperFigure, save_figure
+from ..figures import PAPER_STYLE, PaperFigure, save_figure
 
 __all__ = ["summary_figure", "in_context", "OUTSIDE_GREY", "OUTLINE"]
 
@@ -35,7 +35,7 @@ def summary_figure(result, *, samples: int = 6, path=None, panel_inches: float =
         raise XWidgetsError("no accepted summary to draw: lower ssim_factor or preference_factor, or add images")
     columns = max(min(samples, len(r["samples"])) for r in rows)
     images = result.images.permute(0, 2, 3, 1).clamp(0, 1).numpy()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(PAPER_STYLE):
         figure = PaperFigure(figsize=(panel_inches * columns + 0.9, panel_inches * len(rows) + 0.4),
                              layout="constrained")
         axes = figure.subplots(len(rows), columns, squeeze=False)

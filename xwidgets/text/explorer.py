@@ -24,7 +24,7 @@ from ..concepts.features import dataset_image, extract_features, image_count, im
 from ..core.errors import invalid
 from ..core.images import to_batch
 from ..core.models import Classifier
-from ..heatmaps.figure import blend
+from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
 from .figure import GROUNDING_THRESHOLD
 from .model import TEXT_PARAMS, TextExplanation, TextModel

@@ -15,7 +15,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
-from ..heatmaps.figure import _RC, PaperFigure, _image_array, blend, save_figure
+from ..figures import PAPER_STYLE, PaperFigure, blend, image_array, save_figure
 
 __all__ = ["text_figure", "GROUNDING_THRESHOLD"]
 
@@ -37,8 +37,8 @@ def text_figure(explanation, index: int = 0, *, path=None, colormap: str = "viri
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(explanation):
         raise invalid("index", index, f"an image index in 0..{len(explanation) - 1}")
     words = explanation.words(index)
-    image = _image_array(explanation.images[index])
-    with matplotlib.rc_context(_RC):
+    image = image_array(explanation.images[index])
+    with matplotlib.rc_context(PAPER_STYLE):
         panels = 1 + len(words)
         figure = PaperFigure(figsize=(panel_inches * panels, panel_inches + 0.9), layout="constrained")
         axes = figure.subplots(1, panels)

@@ -1,0 +1,318 @@
+"""The Explorer base: everything the explorers have in common, so each one is its layout and its render.
+
+An explorer is a ``VBox`` that runs a method's kernel off the kernel's message loop and draws its result. The base
+owns:
+
+- **jobs**: one :class:`~xwidgets.core.runner.Runner`, a token per run so a stale run's callbacks are dropped,
+  :meth:`start`, :meth:`run`, :meth:`cancel`, :meth:`wait` and :meth:`close`;
+- **progress**: a bar with a cancel button and a status line with the stage message and an ETA; on an error the
+  status shows it (escaped) and the bar turns red; after a cancel the bar and the status go back to the result
+  that is shown;
+- **one state → view update**: :attr:`shown` holds the value drawn now *and the settings it was computed with*;
+  every label is drawn by :meth:`render` from it, and a cancel puts the controls back to those settings, so no
+  label shows a value from an older state, nor a control one the picture does not have;
+- **step caching**: :meth:`cached` keeps the last result of each named step by key (the keys come from a method
+  spec's :meth:`~xwidgets.core.methods.MethodSpec.cache_key`), so a change to a later step reuses earlier ones;
+- **the target picker**: :meth:`target_picker` builds the top-k class buttons of a classifier;
+- **figures**: :meth:`figure` draws what is shown with :meth:`draw_figure` and saves it when given a path.
+
+A subclass builds its widgets after ``super().__init__()``, sets ``self.children``, registers its parameter
+controls with :meth:`watch`, and implements :meth:`run` (calling :meth:`start`), :meth:`render` and
+:meth:`draw_figure`; it may override :meth:`show_partial` for streamed states.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import ipywidgets as widgets
+import torch
+
+from ..core.cost import format_seconds
+from ..core.errors import XWidgetsError
+from ..core.runner import Runner
+
+__all__ = ["Explorer", "Shown"]
+
+#: The least fraction done before an ETA is shown (earlier estimates swing too much to be useful).
+ETA_FROM = 0.05
+
+
+class Shown:
+    """What an explorer draws now: ``value`` (a result, or a tuple of them) and ``settings``, the parameters and
+    choices it was computed with (method, target, parameter values). Labels read both from here."""
+
+    def __init__(self, value: Any, settings: Mapping[str, Any]):
+        self.value = value
+        self.settings = dict(settings)
+
+    def __repr__(self) -> str:
+        return f"Shown({type(self.value).__name__}, {self.settings})"
+
+
+class Explorer(widgets.VBox):
+    """Base class of every explorer (see the module docstring).
+
+    Attributes:
+        runner: the explorer's :class:`~xwidgets.core.runner.Runner`.
+        progress, cancel_button, status: the progress bar, its cancel button and the status line
+            (``progress_box`` holds the three).
+        shown: the :class:`Shown` value drawn now, or None before the first run ends.
+        error: the error of the last run, or None.
+    """
+
+    #: Seconds between two streamed states drawn while a run goes on.
+    stream_interval = 0.1
+    #: The name of the work in status lines ("I-GOS", "the concept space").
+    work_name = "the explanation"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.runner = Runner(stream_interval=self.stream_interval)
+        self.shown: Shown | None = None
+        self.error: BaseException | None = None
+        self._token = 0
+        self._done = threading.Event()
+        self._done.set()
+        self._started = 0.0
+        self._quiet_depth = 0
+        self._cache: dict[str, tuple[tuple, Any]] = {}
+        self._watched: dict[str, widgets.Widget] = {}
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="256px"))
+        self.progress.add_class("xw-progress")
+        self.cancel_button = widgets.Button(description="cancel", icon="stop", disabled=True,
+                                            tooltip="stop the run; the result shown stays",
+                                            layout=widgets.Layout(width="90px"))
+        self.cancel_button.add_class("xw-cancel")
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.status = widgets.HTML("")
+        self.status.add_class("xw-run-status")
+        self.progress_box = widgets.VBox([widgets.HBox([self.progress, self.cancel_button]), self.status])
+
+    # --------------------------------------------------------------------------------------- controls
+    def watch(self, controls: Mapping[str, widgets.Widget], on_change: Callable[[], Any] | None = None) -> None:
+        """Register parameter controls: a change runs ``on_change`` (default :meth:`run`), except while the
+        explorer itself sets them (:meth:`quietly`); a cancel puts them back to the shown settings."""
+        callback = on_change or self.run
+        for name, control in controls.items():
+            self._watched[name] = control
+            control.observe(lambda change: None if self._quiet_depth else callback(), names="value")
+
+    def unwatch(self, names: list[str]) -> None:
+        """Forget controls registered with :meth:`watch` (the caller closes them)."""
+        for name in names:
+            self._watched.pop(name, None)
+
+    @contextmanager
+    def quietly(self) -> Iterator[None]:
+        """While inside, changes to watched controls start no run (the explorer is setting them itself)."""
+        self._quiet_depth += 1
+        try:
+            yield
+        finally:
+            self._quiet_depth -= 1
+
+    def set_controls(self, values: Mapping[str, Any]) -> None:
+        """Set watched controls to ``values`` without starting a run (names not watched are ignored)."""
+        with self.quietly():
+            for name, value in values.items():
+                control = self._watched.get(name)
+                if control is not None and control.value != value:
+                    control.value = value
+
+    # ------------------------------------------------------------------------------------------- jobs
+    @property
+    def running(self) -> bool:
+        """Whether a run is going on."""
+        return not self._done.is_set()
+
+    def run(self) -> None:
+        """Start the explorer's computation with its current settings (a running one is cancelled)."""
+        raise NotImplementedError
+
+    def start(self, work: Callable[..., Any], settings: Mapping[str, Any], *, message: str = "") -> int:
+        """Run ``work(progress)`` on the runner (cancelling the stale run) and return the run's token.
+
+        ``settings`` are what the result will be drawn with (:attr:`Shown.settings`). Streamed states go to
+        :meth:`show_partial`; the value ``work`` returns becomes :attr:`shown` and is drawn by :meth:`render`; an
+        error is shown in the status line and kept in :attr:`error` (re-raised by :meth:`wait`).
+        """
+        self._token += 1
+        token = self._token
+        self._done.clear()
+        self.error = None
+        self._started = time.monotonic()
+        self.progress.value, self.progress.bar_style = 0.0, ""
+        self.cancel_button.disabled = False
+        self.status.value = html.escape(message or f"computing {self.work_name}…")
+        settings = dict(settings)
+        self.runner.submit(work, on_progress=lambda f, m: self._on_progress(token, f, m),
+                           on_partial=lambda state: self._on_partial(token, state, settings),
+                           on_done=lambda value: self._on_done(token, value, settings),
+                           on_error=lambda error: self._on_error(token, error))
+        return token
+
+    def cancel(self) -> None:
+        """Stop the running computation. The result shown stays, and the controls, the progress bar and the
+        status go back to its settings."""
+        if self._done.is_set():
+            return
+        self._token += 1
+        self.runner.cancel()
+        self.cancel_button.disabled = True
+        if self.shown is not None:
+            self.set_controls(self.shown.settings)
+            self.progress.value, self.progress.bar_style = 1.0, "success"
+            self.status.value = "cancelled; showing the last finished result"
+            self.render()
+        else:
+            self.progress.value, self.progress.bar_style = 0.0, "warning"
+            self.status.value = "cancelled"
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> Explorer:
+        """Block until the current run has ended (for scripts and notebooks executed headless); by default as long
+        as it takes, else at most ``timeout`` seconds. Re-raises the run's error."""
+        if not self._done.wait(timeout):
+            raise XWidgetsError(f"{self.work_name} did not finish within timeout={timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def _current(self, token: int) -> bool:
+        return token == self._token
+
+    def _on_progress(self, token: int, fraction: float, message: str) -> None:
+        if not self._current(token):
+            return
+        self.progress.value = fraction
+        elapsed = time.monotonic() - self._started
+        eta = f" · about {format_seconds(elapsed * (1 - fraction) / fraction)} left" if fraction >= ETA_FROM else ""
+        self.status.value = html.escape(f"{message or f'computing {self.work_name}'} · {fraction:.0%}{eta}")
+
+    def _on_partial(self, token: int, state: Any, settings: dict) -> None:
+        if self._current(token):
+            self.show_partial(state, settings)
+
+    def _on_done(self, token: int, value: Any, settings: dict) -> None:
+        if not self._current(token):
+            return
+        self.shown = Shown(value, settings)
+        self.progress.value, self.progress.bar_style = 1.0, "success"
+        self.cancel_button.disabled = True
+        self.status.value = ""
+        self.render()
+        self._done.set()
+
+    def _on_error(self, token: int, error: BaseException) -> None:
+        if not self._current(token):
+            return
+        self.error = error
+        self.progress.bar_style = "danger"
+        self.cancel_button.disabled = True
+        self.status.value = (f"<span style='color:#cf222e'>{html.escape(type(error).__name__)}: "
+                             f"{html.escape(str(error))}</span>")
+        self._done.set()
+
+    # ------------------------------------------------------------------------------------------ state
+    def show_partial(self, state: Any, settings: dict) -> None:
+        """Draw an intermediate state streamed by the running kernel (default: nothing)."""
+
+    def render(self) -> None:
+        """Draw every view and label from :attr:`shown` (and the user's current selections in it)."""
+        raise NotImplementedError
+
+    def cached(self, step: str, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s value for ``step`` under ``key``, reused while the key is unchanged (one entry per
+        step: the last key's). Safe to call from the worker thread."""
+        entry = self._cache.get(step)
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        value = compute()
+        self._cache[step] = (key, value)
+        return value
+
+    def clear_cache(self) -> None:
+        """Forget every cached step."""
+        self._cache.clear()
+
+    # ----------------------------------------------------------------------------------------- target
+    def target_picker(self, model: Any, pixels: torch.Tensor, target: int | None, *, top: int = 5,
+                      label: Callable[[int], str] | None = None) -> widgets.ToggleButtons:
+        """Buttons of a classifier's ``top`` classes on ``pixels`` ``[1, 3, H, W]``, each with its probability,
+        plus ``target`` when it is not among them; the selected one is ``target`` (default the top-1)."""
+        with torch.no_grad(), model.frozen():
+            output = model.forward(model.normalize(pixels))
+        probabilities = torch.softmax(output.float(), dim=1)[0].cpu()
+        classes = torch.topk(probabilities, min(top, probabilities.shape[0])).indices.tolist()
+        if target is not None and target not in classes:
+            classes.append(target)
+        name = label or (lambda c: model.labels[c] if model.labels is not None and c < len(model.labels)
+                         else f"class {c}")
+        picker = widgets.ToggleButtons(options=[(f"{name(c)}  p = {float(probabilities[c]):.3f}", c) for c in classes],
+                                       value=classes[0] if target is None else target, description="target",
+                                       style={"button_width": "auto"})
+        picker.add_class("xw-target")
+        return picker
+
+    # ----------------------------------------------------------------------------------------- figure
+    def figure(self, path: Any = None, **style: Any) -> Any:
+        """A matplotlib figure of what the explorer shows now, drawn with :attr:`shown`'s settings and the views'
+        current style; with ``path`` (``.pdf``, ``.svg`` or ``.png``) it is also saved there."""
+        if self.shown is None:
+            raise XWidgetsError(f"nothing to draw yet: {self.work_name} has no finished result (call wait() first)")
+        figure = self.draw_figure(**style)
+        if path is not None:
+            from ..figures import save_figure
+
+            save_figure(figure, path)
+        return figure
+
+    def draw_figure(self, **style: Any) -> Any:
+        """The matplotlib figure of :attr:`shown` (subclasses implement it)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ close
+    def close(self) -> None:
+        """Cancel the run, wait for its thread, and close every widget the explorer holds (also those of a
+        half-built explorer, which the garbage collector closes)."""
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.cancel()
+            runner.close()
+        seen: set[int] = {id(self)}
+        for value in list(vars(self).values()):
+            _close_all(value, seen)
+        for child in list(self.children):
+            _close_all(child, seen)
+        super().close()
+
+
+def _close_all(value: Any, seen: set[int]) -> None:
+    """Close ``value`` if it is a widget, and every widget it holds (box children, bqplot marks and axes, the
+    items of lists, tuples and dicts)."""
+    if id(value) in seen:
+        return
+    if isinstance(value, (list, tuple, set)):
+        seen.add(id(value))
+        for item in value:
+            _close_all(item, seen)
+        return
+    if isinstance(value, dict):
+        seen.add(id(value))
+        for item in value.values():
+            _close_all(item, seen)
+        return
+    if not isinstance(value, widgets.Widget):
+        return
+    seen.add(id(value))
+    for name in ("children", "marks", "axes", "interaction", "scales"):
+        held = getattr(value, name, None)
+        if isinstance(held, (list, tuple, dict)) or isinstance(held, widgets.Widget):
+            _close_all(held, seen)
+    value.close()
