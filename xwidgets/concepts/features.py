@@ -35,7 +35,7 @@ __all__ = ["Features", "extract_features", "dataset_image", "image_source", "ima
            "spatial_activation", "default_layer_on"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class Features(Result):
     """One layer's pooled activations and the model's logits over N images.
 

@@ -98,7 +98,7 @@ CONCEPT_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class ConceptExplanation(Result):
     """B images explained in a concept space.
 
@@ -143,7 +143,7 @@ class ConceptExplanation(Result):
         return concept_figure(self, index, **style)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class ConceptSpace(Result):
     """A fitted explanation space of one class.
 

@@ -61,6 +61,7 @@ class MethodSpec:
         explorer: the explorer that shows the method, as ``"module:Class"`` (imported only when asked for).
         render: the name of the explorer's method that draws one of this method's results.
         example: one line of code that runs the method on the toy world.
+        quick: parameter values that make a small, quick run (previews, the contract tests).
     """
 
     name: str
@@ -76,6 +77,7 @@ class MethodSpec:
     explorer: str = ""
     render: str = ""
     example: str = ""
+    quick: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -84,6 +86,7 @@ class MethodSpec:
             unknown = [n for n in names if n not in self.params]
             if unknown:
                 raise invalid(f"steps[{step!r}]", unknown, f"parameters of {self.name}: {', '.join(self.params)}")
+        self.params.resolve(self.quick)
 
     def cache_key(self, step: str, params: Mapping[str, object]) -> tuple:
         """The key of ``step``'s cached result under ``params``: the values of its parameters and of every
@@ -123,7 +126,7 @@ class MethodSpec:
 
 def register(name: str, *, title: str, kind: str, params: ParamSet, result: type, summary: str, docs: str,
              steps: Mapping[str, tuple[str, ...]] | None = None, inputs: tuple[str, ...] = (), explorer: str = "",
-             render: str = "", example: str = "") -> Callable[[Callable], Callable]:
+             render: str = "", example: str = "", quick: Mapping[str, object] | None = None) -> Callable[[Callable], Callable]:
     """Decorate a kernel to register it as method ``name`` (see :class:`MethodSpec` for the fields). The kernel
     is returned unchanged, with its spec as ``kernel.spec``."""
 
@@ -132,7 +135,8 @@ def register(name: str, *, title: str, kind: str, params: ParamSet, result: type
             raise invalid("name", repr(name), "a method name not registered yet")
         spec = MethodSpec(name=name, title=title, kind=kind, params=params, kernel=kernel, result=result,
                           summary=summary, docs=docs, steps=dict(steps or {}), inputs=tuple(inputs),
-                          explorer=explorer, render=render, example=example)
+                          explorer=explorer, render=render, example=example,
+                          quick=dict(quick or {}))
         _REGISTRY[name] = spec
         kernel.spec = spec  # type: ignore[attr-defined]
         return kernel

@@ -75,7 +75,8 @@ def _gradient(score: torch.Tensor, activation: torch.Tensor | None) -> torch.Ten
           summary="the gradient-weighted sum of a layer's feature maps (one backward pass)",
           docs="baselines.md#grad-cam", steps={"map": tuple(GRADCAM_PARAMS)},
           explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="gradcam")')
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="gradcam")',
+          quick={})
 @shows_progress("gradcam")
 def gradcam(model: Model, images: object, target: object = None, *, layer: str | nn.Module | None = None,
             size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
@@ -124,7 +125,8 @@ def gradcam(model: Model, images: object, target: object = None, *, layer: str |
           summary="gradients averaged along the straight path from a baseline to the image",
           docs="baselines.md#integrated-gradients", steps={"map": tuple(IG_PARAMS)},
           explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="integrated_gradients")')
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="integrated_gradients")',
+          quick={"steps": 8})
 @shows_progress("integrated_gradients")
 def integrated_gradients(model: Model, images: object, target: object = None, *,
                          size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
@@ -203,7 +205,8 @@ def render_rise_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int
           summary="the score-weighted average of random smooth masks (forward passes only)",
           docs="baselines.md#rise", steps={"map": tuple(RISE_PARAMS)},
           explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="rise")')
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="rise")',
+          quick={"masks": 200})
 @shows_progress("rise")
 def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
          size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
@@ -249,7 +252,8 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
           summary="the score drop when a sliding window is replaced by the baseline",
           docs="baselines.md#occlusion", steps={"map": tuple(OCCLUSION_PARAMS)},
           explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="occlusion")')
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="occlusion")',
+          quick={"window": 32, "stride": 32})
 @shows_progress("occlusion")
 def occlusion(model: Model, images: object, target: object = None, *, size: int | tuple[int, int] | None = None,
               progress=True, **params) -> SaliencyResult:

@@ -116,7 +116,7 @@ IGOS_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class IGOSResult(SaliencyResult):
     """A :class:`SaliencyResult` plus I-GOS's own state.
 
@@ -143,7 +143,8 @@ def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
           summary="the smallest smooth mask whose deletion drops the score, found by integrated-gradient descent",
           docs="igos.md", steps={"map": tuple(IGOS_PARAMS)},
           explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igos")')
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igos")',
+          quick={"iterations": 3, "ig_steps": 4, "resolution": 7})
 @shows_progress("igos")
 def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
          size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSResult:

@@ -92,7 +92,7 @@ IGOSPP_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class IGOSPPResult(SaliencyResult):
     """A :class:`SaliencyResult` plus iGOS++'s masks (all ``[B, 1, r, r]``, low = salient).
 
@@ -141,7 +141,8 @@ def _weighted_total_variation(masks: torch.Tensor, weights: tuple[torch.Tensor, 
           summary="I-GOS with a joint insertion and deletion mask and a bilateral smoothness term",
           docs="igospp.md", steps={"map": tuple(IGOSPP_PARAMS)},
           explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igospp")')
+          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igospp")',
+          quick={"iterations": 3, "ig_steps": 4, "resolution": 7})
 @shows_progress("igospp")
 def igospp(model, images: object, target: object = None, *, seed: int = 0,
            size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSPPResult:

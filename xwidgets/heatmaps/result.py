@@ -16,7 +16,7 @@ __all__ = ["SaliencyResult", "Prepared", "prepare", "mask_resolution", "normalis
            "DegenerateMapWarning", "degenerate_maps", "warn_degenerate"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class SaliencyResult(Result):
     """Saliency maps of B images.
 

@@ -66,7 +66,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class CurveResult(Result):
     """Deletion and insertion curves of B images.
 

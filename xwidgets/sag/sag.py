@@ -79,7 +79,7 @@ SAG_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class SAGResult(Result):
     """The SAGs of B images.
 

@@ -201,7 +201,7 @@ def attribute_loss(logits: torch.Tensor, maps: torch.Tensor, labels: torch.Tenso
 
 
 # ---------------------------------------------------------------------------------------------- results
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class AttributePrediction(Result):
     """Attribute scores and maps of B images.
 
@@ -224,7 +224,7 @@ class AttributePrediction(Result):
     parts: list = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class AttributeModel(Result):
     """A trained attribute head for one embedder layer.
 

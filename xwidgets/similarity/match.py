@@ -113,7 +113,7 @@ MATCH_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class MatchExplanation(Result):
     """Explanations of B matches (see the module docstring).
 

@@ -115,7 +115,7 @@ PAIR_PARAMS: dict[str, ParamSet] = {
 }
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class PairSaliency(Result):
     """Saliency maps of B (query, reference) pairs under a similarity model.
 

@@ -71,7 +71,7 @@ CRISP_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class CrispMasks(Result):
     """Crisp masks of the images of one class.
 

@@ -48,7 +48,7 @@ _STEPS = {"regions": ("mask_threshold", "min_area", "top_k"), "proposals": ("cov
           "clusters": ("preference_factor", "top"), "acceptance": ("ssim_factor",)}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class SummaryResult(Result):
     """The summaries of one class.
 

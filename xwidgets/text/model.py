@@ -106,7 +106,7 @@ TEXT_PARAMS = ParamSet(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class TextModel(Result):
     """A fitted filter-level attribute model of one layer (see the module docstring for the equations).
 
@@ -374,7 +374,7 @@ def compose_sentence(order: list[int], vocabulary: Vocabulary, class_name: str,
             phrases)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class TextExplanation(Result):
     """Textual explanations of B decisions (see :meth:`TextModel.explain`).
 

@@ -11,8 +11,9 @@ owns:
 - **one state → view update**: :attr:`shown` holds the value drawn now *and the settings it was computed with*;
   every label is drawn by :meth:`render` from it, and a cancel puts the controls back to those settings, so no
   label shows a value from an older state, nor a control one the picture does not have;
-- **step caching**: :meth:`cached` keeps the last result of each named step by key (the keys come from a method
-  spec's :meth:`~xwidgets.core.methods.MethodSpec.cache_key`), so a change to a later step reuses earlier ones;
+- **step caching**: :attr:`steps` (a :class:`~xwidgets.core.steps.StepCache`, passed to kernels as ``cache=``)
+  and :meth:`cached` keep the last result of each named step by key (the keys come from a method spec's
+  :meth:`~xwidgets.core.methods.MethodSpec.cache_key`), so a change to a later step reuses earlier ones;
 - **the target picker**: :meth:`target_picker` builds the top-k class buttons of a classifier;
 - **figures**: :meth:`figure` draws what is shown with :meth:`draw_figure` and saves it when given a path.
 
@@ -36,6 +37,7 @@ import torch
 from ..core.cost import format_seconds
 from ..core.errors import XWidgetsError
 from ..core.runner import Runner
+from ..core.steps import StepCache
 
 __all__ = ["Explorer", "Shown"]
 
@@ -81,7 +83,7 @@ class Explorer(widgets.VBox):
         self._done.set()
         self._started = 0.0
         self._quiet_depth = 0
-        self._cache: dict[str, tuple[tuple, Any]] = {}
+        self.steps = StepCache()
         self._watched: dict[str, widgets.Widget] = {}
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="256px"))
         self.progress.add_class("xw-progress")
@@ -229,17 +231,9 @@ class Explorer(widgets.VBox):
 
     def cached(self, step: str, key: tuple, compute: Callable[[], Any]) -> Any:
         """``compute()``'s value for ``step`` under ``key``, reused while the key is unchanged (one entry per
-        step: the last key's). Safe to call from the worker thread."""
-        entry = self._cache.get(step)
-        if entry is not None and entry[0] == key:
-            return entry[1]
-        value = compute()
-        self._cache[step] = (key, value)
-        return value
-
-    def clear_cache(self) -> None:
-        """Forget every cached step."""
-        self._cache.clear()
+        step, in :attr:`steps`, a :class:`~xwidgets.core.steps.StepCache` that kernels taking ``cache=`` share).
+        Safe to call from the worker thread."""
+        return self.steps.get(step, key, compute)
 
     # ----------------------------------------------------------------------------------------- target
     def target_picker(self, model: Any, pixels: torch.Tensor, target: int | None, *, top: int = 5,
