@@ -25,24 +25,43 @@ import torch
 import torchvision
 
 import xwidgets as xw
-from xwidgets.core.layers import default_layer
 from meters import BarePasses, PassCount, count_passes, synchronize
+from xwidgets.core.layers import default_layer
 
 __all__ = ["FAMILIES", "KERNEL_PARAMS", "family_section", "pretrained_section"]
 
 #: torchvision classification models, one per family of issue 17, the cheapest first (a partial run says most).
-FAMILIES = ("mobilenet_v3_large", "efficientnet_b0", "regnet_y_800mf", "resnet50", "densenet121", "convnext_tiny",
-            "swin_t", "vgg16", "vit_b_16")
+FAMILIES = (
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "regnet_y_800mf",
+    "resnet50",
+    "densenet121",
+    "convnext_tiny",
+    "swin_t",
+    "vgg16",
+    "vit_b_16",
+)
 PRETRAINED = "efficientnet-lite0 (pretrained)"
 
 #: Fewer iterations / masks / windows than the defaults so the table runs in minutes on a CPU: the ratio is per
 #: image pass, so it does not depend on them. Each chunk a kernel runs is priced at the bare time of its size.
-KERNEL_PARAMS = {"igos": {"iterations": 1, "ig_steps": 4}, "igospp": {"iterations": 1, "ig_steps": 1},
-                 "rise": {"masks": 16}, "occlusion": {"window": 56, "stride": 56},
-                 "integrated_gradients": {"steps": 4}, "gradcam": {}}
-QUICK_PARAMS = {"igos": {"iterations": 1, "ig_steps": 1}, "igospp": {"iterations": 1, "ig_steps": 1},
-                "rise": {"masks": 4}, "occlusion": {"window": 112, "stride": 112},
-                "integrated_gradients": {"steps": 2}, "gradcam": {}}
+KERNEL_PARAMS = {
+    "igos": {"iterations": 1, "ig_steps": 4},
+    "igospp": {"iterations": 1, "ig_steps": 1},
+    "rise": {"masks": 16},
+    "occlusion": {"window": 56, "stride": 56},
+    "integrated_gradients": {"steps": 4},
+    "gradcam": {},
+}
+QUICK_PARAMS = {
+    "igos": {"iterations": 1, "ig_steps": 1},
+    "igospp": {"iterations": 1, "ig_steps": 1},
+    "rise": {"masks": 4},
+    "occlusion": {"window": 112, "stride": 112},
+    "integrated_gradients": {"steps": 2},
+    "gradcam": {},
+}
 SIZE = (224, 224)
 TARGET_RATIO = 1.3
 
@@ -68,16 +87,19 @@ def family_model(name: str, device: str) -> xw.core.Model:
         return xw.efficientnet_lite0(device=device)
     torch.manual_seed(0)
     module = torchvision.models.get_model(name, weights=None).eval()
-    return xw.Classifier(module, preprocessing=xw.core.Preprocessing(mean=xw.core.IMAGENET_MEAN,
-                                                                     std=xw.core.IMAGENET_STD),
-                         device=device, name=name)
+    return xw.Classifier(
+        module,
+        preprocessing=xw.core.Preprocessing(mean=xw.core.IMAGENET_MEAN, std=xw.core.IMAGENET_STD),
+        device=device,
+        name=name,
+    )
 
 
 def _time_kernel(model, method: str, params: dict, image: torch.Tensor) -> tuple[float, PassCount]:
     with count_passes(model) as passes:
         synchronize(model.device)
         start = time.perf_counter()
-        xw.explain(model, image, method, progress=xw.core.runner.Progress(), **params)
+        xw.explain(model, image, method=method, progress=xw.core.runner.Progress(), **params)
         synchronize(model.device)
         seconds = time.perf_counter() - start
     return seconds, passes
@@ -90,8 +112,8 @@ def measure_family(model: xw.core.Model, params: dict, rounds: int) -> tuple[dic
     Returns the :class:`KernelRuns` by method and the bare times by ``(kind, chunk size)`` over the rounds.
     """
     image = torch.rand(1, 3, *SIZE, generator=torch.Generator().manual_seed(17))
-    BarePasses(model, SIZE, repeats=1, warm_up=True).seconds("backward", 1)      # warm the model up once
-    with contextlib.suppress(xw.XWidgetsError):   # Grad-CAM's layer, traced once per model as on a first call
+    BarePasses(model, SIZE, repeats=1, warm_up=True).seconds("backward", 1)  # warm the model up once
+    with contextlib.suppress(xw.XWidgetsError):  # Grad-CAM's layer, traced once per model as on a first call
         default_layer(model.module, model.normalize(model.prepare(image)))
     runs = {method: KernelRuns() for method in params}
     bare_times = defaultdict(list)
@@ -108,7 +130,7 @@ def measure_family(model: xw.core.Model, params: dict, rounds: int) -> tuple[dic
                 entry.error = f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
                 continue
             entry.seconds.append(seconds)
-            entry.bare.append(bare.limit(passes))   # chunk by chunk at the sizes used
+            entry.bare.append(bare.limit(passes))  # chunk by chunk at the sizes used
             entry.passes = passes
         for key, seconds in bare._seconds.items():
             bare_times[key].append(seconds)
@@ -143,8 +165,7 @@ def _bare_cell(bare_times: dict, kind: str) -> str:
     """``B=b: ms per image`` at the smallest and the largest chunk size timed for ``kind``."""
     sizes = sorted(size for k, size in bare_times if k == kind)
     ends = sorted({sizes[0], sizes[-1]}) if sizes else []
-    return ", ".join(f"B={size}: {_spread([t / size for t in bare_times[(kind, size)]], _ms)}"
-                     for size in ends) or "–"
+    return ", ".join(f"B={size}: {_spread([t / size for t in bare_times[(kind, size)]], _ms)}" for size in ends) or "–"
 
 
 def family_section(device: str, quick: bool = False, rounds: int = 3, families=None) -> list[str]:
@@ -166,29 +187,44 @@ def family_section(device: str, quick: bool = False, rounds: int = 3, families=N
         cells = [_bare_cell(bare_times, "forward"), _bare_cell(bare_times, "backward")]
         rows.append(f"| {name} | {' | '.join(cells)} | {' | '.join(_kernel_cell(runs[m]) for m in methods)} |")
         passes_rows.append(f"| {name} | " + " | ".join(_passes_cell(runs[m]) for m in methods) + " |")
-        slow += [(name, m, statistics.median(runs[m].ratios)) for m in methods
-                 if runs[m].error is None and statistics.median(runs[m].ratios) > TARGET_RATIO]
+        slow += [
+            (name, m, statistics.median(runs[m].ratios))
+            for m in methods
+            if runs[m].error is None and statistics.median(runs[m].ratios) > TARGET_RATIO
+        ]
         print(rows[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
         del model
-    settings = "; ".join(f"{m}: {', '.join(f'{k}={v}' for k, v in values.items()) or 'defaults'}"
-                         for m, values in params.items())
-    lines = ["## Speed per family (issue 17, item 6)", "",
-             f"One image at 224², micro-batch {batch} (the device's default), random weights except the pretrained "
-             f"EfficientNet-Lite0. Settings, smaller than the defaults so the table runs in minutes ({settings}); the "
-             f"ratio is per chunk of images, so it does not depend on them. Grad-CAM's default layer is traced once "
-             f"per model before the rounds (a forward and a backward, as on an explorer's first call). {rounds} "
-             "rounds in one process; in each, every kernel runs once and the bare model runs each chunk size the "
-             "round's kernels used once (`no_grad` forward; forward + backward to the input with frozen "
-             "parameters). Cells: median (min–max) over the rounds.", "",
-             "*Bare* columns: ms per image at the smallest and largest chunk size the kernels used. Kernel cells: "
-             "wall time of the call in ms; *ratio* = wall time / the bare time of exactly the chunks the kernel ran "
-             f"(issue 17's target: ≤ {TARGET_RATIO}; bold above it). Grad-CAM's backward pass stops at its "
-             "layer, "
-             "so its bare price (a backward to the input) is an upper bound and its ratio falls below 1.", "",
-             "| family | bare forward, ms per image | bare fwd+bwd, ms per image | "
-             + " | ".join(methods) + " |", "|---" * (len(methods) + 3) + "|", *rows, "",
-             "Chunks each kernel ran on one image (forward-only chunks / fwd+bwd chunks, as count × chunk size):", "",
-             "| family | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|", *passes_rows, ""]
+    settings = "; ".join(
+        f"{m}: {', '.join(f'{k}={v}' for k, v in values.items()) or 'defaults'}" for m, values in params.items()
+    )
+    lines = [
+        "## Speed per family (issue 17, item 6)",
+        "",
+        f"One image at 224², micro-batch {batch} (the device's default), random weights except the pretrained "
+        f"EfficientNet-Lite0. Settings, smaller than the defaults so the table runs in minutes ({settings}); the "
+        f"ratio is per chunk of images, so it does not depend on them. Grad-CAM's default layer is traced once "
+        f"per model before the rounds (a forward and a backward, as on an explorer's first call). {rounds} "
+        "rounds in one process; in each, every kernel runs once and the bare model runs each chunk size the "
+        "round's kernels used once (`no_grad` forward; forward + backward to the input with frozen "
+        "parameters). Cells: median (min–max) over the rounds.",
+        "",
+        "*Bare* columns: ms per image at the smallest and largest chunk size the kernels used. Kernel cells: "
+        "wall time of the call in ms; *ratio* = wall time / the bare time of exactly the chunks the kernel ran "
+        f"(issue 17's target: ≤ {TARGET_RATIO}; bold above it). Grad-CAM's backward pass stops at its "
+        "layer, "
+        "so its bare price (a backward to the input) is an upper bound and its ratio falls below 1.",
+        "",
+        "| family | bare forward, ms per image | bare fwd+bwd, ms per image | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 3) + "|",
+        *rows,
+        "",
+        "Chunks each kernel ran on one image (forward-only chunks / fwd+bwd chunks, as count × chunk size):",
+        "",
+        "| family | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 1) + "|",
+        *passes_rows,
+        "",
+    ]
     if slow:
         lines.append("Above the target: " + "; ".join(f"{m} on {n} ({r:.2f})" for n, m, r in slow) + ".")
     else:
@@ -214,22 +250,30 @@ def pretrained_section(device: str, quick: bool = False) -> list[str]:
     BarePasses(model, SIZE, repeats=1, warm_up=True).seconds("backward", 1)
     igos_params = {"iterations": 2} if quick else {}
     sag_params = {"grid": 3} if quick else {}
-    lines = ["## I-GOS and SAG on a pretrained model (issue 17, item 8)", "",
-             f"{model.name} from the `pretrained` extra on scikit-image's photos, one image per call, "
-             f"{'quick settings' if quick else 'default parameters'}; the target is the top-1 class. *Bare*: the "
-             "same chunks through the bare module, each chunk size timed once right after the call (ratio = wall / "
-             "bare); on a loaded machine the pass counts are the numbers to trust.", "",
-             "| method | photo | top-1 class (p) | wall | forward-only images | fwd+bwd images | beam levels | roots "
-             "| bare | ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## I-GOS and SAG on a pretrained model (issue 17, item 8)",
+        "",
+        f"{model.name} from the `pretrained` extra on scikit-image's photos, one image per call, "
+        f"{'quick settings' if quick else 'default parameters'}; the target is the top-1 class. *Bare*: the "
+        "same chunks through the bare module, each chunk size timed once right after the call (ratio = wall / "
+        "bare); on a loaded machine the pass counts are the numbers to trust.",
+        "",
+        "| method | photo | top-1 class (p) | wall | forward-only images | fwd+bwd images | beam levels | roots "
+        "| bare | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for photo in PHOTOS:
         image = getattr(skimage.data, photo)()
         probabilities = torch.softmax(model(image), 1)[0]
         top = int(probabilities.argmax())
         label = f"{model.labels[top]} ({float(probabilities[top]):.2f})"
-        for method, call in (("igos", lambda: xw.explain(model, image, "igos", progress=xw.core.runner.Progress(),
-                                                          **igos_params)),
-                             ("sag", lambda: xw.sag.sag(model, image, progress=xw.core.runner.Progress(),
-                                                        **sag_params))):
+        for method, call in (
+            (
+                "igos",
+                lambda: xw.explain(model, image, method="igos", progress=xw.core.runner.Progress(), **igos_params),
+            ),
+            ("sag", lambda: xw.sag.sag(model, image, progress=xw.core.runner.Progress(), **sag_params)),
+        ):
             with count_passes(model) as passes:
                 start = time.perf_counter()
                 result = call()
@@ -237,8 +281,9 @@ def pretrained_section(device: str, quick: bool = False) -> list[str]:
             limit = BarePasses(model, SIZE, repeats=1, warm_up=False).limit(passes)
             levels = result.stats["levels"] if method == "sag" else "–"
             roots = len(result.roots[0]) if method == "sag" else "–"
-            lines.append(f"| {method} | {photo} | {label} | {seconds:.1f} s | {passes.forward_only_images} | "
-                         f"{passes.backward_images} | {levels} | {roots} | {limit:.1f} s | {seconds / limit:.2f} |")
+            lines.append(
+                f"| {method} | {photo} | {label} | {seconds:.1f} s | {passes.forward_only_images} | "
+                f"{passes.backward_images} | {levels} | {roots} | {limit:.1f} s | {seconds / limit:.2f} |"
+            )
             print(lines[-1], flush=True)
     return lines
-

@@ -20,8 +20,16 @@ import torch
 
 import xwidgets as xw
 
-__all__ = ["PassCount", "count_passes", "peak_memory", "memory_kind", "Measurement", "measure", "BarePasses",
-           "synchronize"]
+__all__ = [
+    "PassCount",
+    "count_passes",
+    "peak_memory",
+    "memory_kind",
+    "Measurement",
+    "measure",
+    "BarePasses",
+    "synchronize",
+]
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
@@ -83,6 +91,7 @@ def count_passes(model: xw.core.Model) -> Iterator[PassCount]:
     def on_backward(size: int) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
             count.backwarded[size] += 1
+
         return hook
 
     def on_forward(module, args, output) -> None:
@@ -99,8 +108,10 @@ def count_passes(model: xw.core.Model) -> Iterator[PassCount]:
         handle.remove()
     counted = sum(size * n for size, n in count.forwarded.items())
     if counted != model.images_forwarded - before:
-        raise RuntimeError(f"the forward hook saw {counted} images but Model.images_forwarded grew by "
-                           f"{model.images_forwarded - before}")
+        raise RuntimeError(
+            f"the forward hook saw {counted} images but Model.images_forwarded grew by "
+            f"{model.images_forwarded - before}"
+        )
 
 
 def memory_kind(device: torch.device) -> str:
@@ -108,9 +119,11 @@ def memory_kind(device: torch.device) -> str:
     if device.type == "cuda":
         return "peak CUDA memory allocated above the start (torch.cuda.max_memory_allocated)"
     if _CLEAR_REFS.exists():
-        return ("peak resident memory (RSS) above the RSS at the start, after glibc's malloc_trim(0) has handed "
-                "memory freed by earlier calls back (VmHWM after writing 5 to /proc/self/clear_refs); it counts "
-                "every allocation of the process, not only tensors")
+        return (
+            "peak resident memory (RSS) above the RSS at the start, after glibc's malloc_trim(0) has handed "
+            "memory freed by earlier calls back (VmHWM after writing 5 to /proc/self/clear_refs); it counts "
+            "every allocation of the process, not only tensors"
+        )
     return "not measured (no /proc/self/clear_refs on this system)"
 
 
@@ -167,13 +180,21 @@ class Measurement:
         return self.seconds / self.images
 
 
-def measure(model: xw.core.Model, call: Callable[[], object], images: int, *, warm_up: bool = True,
-            cheap_seconds: float = 2.0, repeats: int = 3) -> Measurement:
+def measure(
+    model: xw.core.Model,
+    call: Callable[[], object],
+    images: int,
+    *,
+    warm_up: bool = True,
+    cheap_seconds: float = 2.0,
+    repeats: int = 3,
+) -> Measurement:
     """Run ``call`` with passes, memory and time measured.
 
     With ``warm_up`` the first run is untimed; then ``repeats`` timed runs if that run took under
     ``cheap_seconds``, else one. Without ``warm_up`` the one run is the timed run.
     """
+
     def run() -> tuple[float, PassCount, int | None]:
         with count_passes(model) as passes, peak_memory(model.device) as memory:
             synchronize(model.device)
@@ -189,8 +210,14 @@ def measure(model: xw.core.Model, call: Callable[[], object], images: int, *, wa
         runs = runs + [run() for _ in range(count)]
     timed = runs[1:] if warm_up else runs
     peaks = [peak for _, _, peak in runs if peak is not None]
-    return Measurement(images=images, seconds=statistics.median(s for s, _, _ in timed), runs=len(timed),
-                       warm_up=warm_up, passes=runs[-1][1], peak_bytes=max(peaks) if peaks else None)
+    return Measurement(
+        images=images,
+        seconds=statistics.median(s for s, _, _ in timed),
+        runs=len(timed),
+        warm_up=warm_up,
+        passes=runs[-1][1],
+        peak_bytes=max(peaks) if peaks else None,
+    )
 
 
 class BarePasses:
@@ -247,7 +274,9 @@ class BarePasses:
         """The bare model's time for ``passes``: at micro-batch ``batch`` per image (the issue's definition) when
         given, else chunk by chunk at the sizes the kernel actually used."""
         if batch is not None:
-            return (passes.forward_only_images * self.per_image("forward", batch)
-                    + passes.backward_images * self.per_image("backward", batch))
-        return (sum(n * self.seconds("forward", size) for size, n in passes.forward_only.items())
-                + sum(n * self.seconds("backward", size) for size, n in passes.backwarded.items()))
+            return passes.forward_only_images * self.per_image(
+                "forward", batch
+            ) + passes.backward_images * self.per_image("backward", batch)
+        return sum(n * self.seconds("forward", size) for size, n in passes.forward_only.items()) + sum(
+            n * self.seconds("backward", size) for size, n in passes.backwarded.items()
+        )

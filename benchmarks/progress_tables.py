@@ -66,11 +66,10 @@ def _spread(values: list[float], scale: float = 1.0, unit: str = "s", digits: in
     return f"{mid:.{digits}f} {unit} ({low:.{digits}f}–{high:.{digits}f})"
 
 
-def _method_rows(model, images, method: str, rounds: int, device: torch.device
-                 ) -> tuple[list[str], float, int, float]:
+def _method_rows(model, images, method: str, rounds: int, device: torch.device) -> tuple[list[str], float, int, float]:
     """The rows of one method, the worst median overhead (ratio − 1) of the bar-on variants, the reports per call
     and the median time per call with the bar off (CPU time on a CPU device, wall time on a GPU)."""
-    for variant in VARIANTS:                                                    # warm-up, one of each
+    for variant in VARIANTS:  # warm-up, one of each
         _timed_call(model, images, method, variant, device)
     wall: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     cpu: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
@@ -87,8 +86,9 @@ def _method_rows(model, images, method: str, rounds: int, device: torch.device
         overhead = "" if variant == "off" else _spread([r - 1 for r in ratios], 100, "%", 1)
         if variant != "off":
             worst = max(worst, statistics.median(ratios) - 1)
-        rows.append(f"| {method} | {variant} | {_spread(wall[variant])} | {_spread(cpu[variant])} | {overhead} "
-                    f"| {reports} |")
+        rows.append(
+            f"| {method} | {variant} | {_spread(wall[variant])} | {_spread(cpu[variant])} | {overhead} | {reports} |"
+        )
     return rows, worst, reports, statistics.median(basis["off"])
 
 
@@ -125,12 +125,17 @@ def progress_section(device: str, quick: bool = False) -> list[str]:
     model = xw.toy.classifier(device=device)
     images = np.stack([s.image for s in xw.toy.ToyWorld().samples(1, seed=TOY_SEED)])
     rounds = 2 if quick else 7
-    lines = ["## Progress bars: overhead on I-GOS and RISE (toy classifier, one 112² image, defaults)", "",
-             f"{rounds} interleaved rounds after one warm-up of each variant; median (min–max). *Overhead*: per "
-             f"round, the call's {'wall' if torch_device.type == 'cuda' else 'CPU'} time with the bar over its time "
-             "with `progress=False`, minus 1. *Reports*: `Progress.report` calls per call (each one updates the "
-             "bar).", "",
-             "| method | bar | wall per call | CPU time per call | overhead | reports |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Progress bars: overhead on I-GOS and RISE (toy classifier, one 112² image, defaults)",
+        "",
+        f"{rounds} interleaved rounds after one warm-up of each variant; median (min–max). *Overhead*: per "
+        f"round, the call's {'wall' if torch_device.type == 'cuda' else 'CPU'} time with the bar over its time "
+        "with `progress=False`, minus 1. *Reports*: `Progress.report` calls per call (each one updates the "
+        "bar).",
+        "",
+        "| method | bar | wall per call | CPU time per call | overhead | reports |",
+        "|---|---|---|---|---|---|",
+    ]
     worst, calls = 0.0, {}
     for method in ("igos", "rise"):
         rows, method_worst, reports, off = _method_rows(model, images, method, rounds, torch_device)
@@ -138,16 +143,23 @@ def progress_section(device: str, quick: bool = False) -> list[str]:
         worst, calls[method] = max(worst, method_worst), (reports, off)
     bar_seconds, silent_seconds = _report_price(2_000 if quick else 20_000)
     open_seconds = _bar_price(50 if quick else 200)
-    bounds = [f"{method} {(open_seconds + reports * (bar_seconds - silent_seconds)) / off * 100:.3f} %"
-              for method, (reports, off) in calls.items()]
-    lines += ["", "| price | time |", "|---|---|",
-              "| one `Progress.report` through a silent Progress (`progress=False`) | "
-              f"{silent_seconds * 1e6:.2f} µs |",
-              f"| one `Progress.report` through a bar drawn at once (redrawn at most every {runner.BAR_INTERVAL} s) "
-              f"| {bar_seconds * 1e6:.2f} µs |",
-              f"| opening and finishing one bar | {open_seconds * 1e6:.0f} µs |", "",
-              "Bound on the overhead, independent of the load (one bar + reports × the extra price of a report, over "
-              f"the call's median time with the bar off): {', '.join(bounds)}.", "",
-              f"Worst median overhead of a bar over the two methods: {worst * 100:+.1f} % (target: not measurable, "
-              "i.e. within the round-to-round spread of the `off` rows)."]
+    bounds = [
+        f"{method} {(open_seconds + reports * (bar_seconds - silent_seconds)) / off * 100:.3f} %"
+        for method, (reports, off) in calls.items()
+    ]
+    lines += [
+        "",
+        "| price | time |",
+        "|---|---|",
+        f"| one `Progress.report` through a silent Progress (`progress=False`) | {silent_seconds * 1e6:.2f} µs |",
+        f"| one `Progress.report` through a bar drawn at once (redrawn at most every {runner.BAR_INTERVAL} s) "
+        f"| {bar_seconds * 1e6:.2f} µs |",
+        f"| opening and finishing one bar | {open_seconds * 1e6:.0f} µs |",
+        "",
+        "Bound on the overhead, independent of the load (one bar + reports × the extra price of a report, over "
+        f"the call's median time with the bar off): {', '.join(bounds)}.",
+        "",
+        f"Worst median overhead of a bar over the two methods: {worst * 100:+.1f} % (target: not measurable, "
+        "i.e. within the round-to-round spread of the `off` rows).",
+    ]
     return lines

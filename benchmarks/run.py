@@ -64,8 +64,19 @@ from xwidgets.core import make_baseline, resolve_target, score_masks
 RESULTS = Path(__file__).parent / "results"
 
 
-PARTS = ("core", "heatmaps", "quality", "sag", "concepts", "summaries", "text", "similarity", "families",
-         "pretrained", "progress")
+PARTS = (
+    "core",
+    "heatmaps",
+    "quality",
+    "sag",
+    "concepts",
+    "summaries",
+    "text",
+    "similarity",
+    "families",
+    "pretrained",
+    "progress",
+)
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -85,8 +96,9 @@ def timed(fn, repeat: int = 3) -> float:
 
 def scoring_rows(device: str, masks: int, repeat: int = 3) -> list[str]:
     module = torchvision.models.resnet18(weights=None).eval()
-    model = xw.Classifier(module, preprocessing=xw.core.Preprocessing(mean=xw.core.IMAGENET_MEAN,
-                                                                      std=xw.core.IMAGENET_STD), device=device)
+    model = xw.Classifier(
+        module, preprocessing=xw.core.Preprocessing(mean=xw.core.IMAGENET_MEAN, std=xw.core.IMAGENET_STD), device=device
+    )
     image = model.prepare(torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0)))
     images, baselines = model.normalize(image), model.normalize(make_baseline(image, "blur"))
     target = resolve_target(None, model, model.forward(images).detach())
@@ -97,9 +109,11 @@ def scoring_rows(device: str, masks: int, repeat: int = 3) -> list[str]:
         model.max_batch = cap
         before = model.images_forwarded
         seconds = timed(lambda: score_masks(model, images, baselines, grid, target, owner), repeat)
-        passes = (model.images_forwarded - before) // (repeat + 1)   # timed() runs a warm-up and `repeat` runs
-        rows.append(f"| score_masks, {masks} masks of 1 image, micro-batch {cap} | {seconds:.3f} s | "
-                    f"{masks / seconds:.0f} img/s | {passes} |")
+        passes = (model.images_forwarded - before) // (repeat + 1)  # timed() runs a warm-up and `repeat` runs
+        rows.append(
+            f"| score_masks, {masks} masks of 1 image, micro-batch {cap} | {seconds:.3f} s | "
+            f"{masks / seconds:.0f} img/s | {passes} |"
+        )
     return rows
 
 
@@ -125,8 +139,10 @@ def backoff_row(device: str, masks: int) -> str:
     start = time.perf_counter()
     score_masks(model, image, image * 0, grid, target, owner)
     seconds = time.perf_counter() - start
-    return (f"| score_masks with one simulated OOM at batch {masks} (backs off to {model.max_batch}) | "
-            f"{seconds:.3f} s | {masks / seconds:.0f} img/s | {masks} |")
+    return (
+        f"| score_masks with one simulated OOM at batch {masks} (backs off to {model.max_batch}) | "
+        f"{seconds:.3f} s | {masks / seconds:.0f} img/s | {masks} |"
+    )
 
 
 def toy_rows(device: str, repeat: int = 20) -> list[str]:
@@ -150,19 +166,23 @@ def toy_rows(device: str, repeat: int = 20) -> list[str]:
     for label, fn in (("forward + backward to the input", forward_backward), ("forward", forward)):
         with torch.enable_grad():
             seconds = timed(fn, repeat)
-        rows.append(f"| toy classifier, {label}, 20 images at 112x112 | {seconds * 1000:.1f} ms | "
-                    f"{20 / seconds:.0f} img/s | 20 |")
+        rows.append(
+            f"| toy classifier, {label}, 20 images at 112x112 | {seconds * 1000:.1f} ms | "
+            f"{20 / seconds:.0f} img/s | 20 |"
+        )
     start = time.perf_counter()
     ToyWorld().samples(55, seed=5)
     seconds = (time.perf_counter() - start) / 55
-    rows.append(f"| toy world, rendering one sample (112x112, part map, captions) | {seconds * 1000:.1f} ms | "
-                f"{1 / seconds:.0f} img/s | |")
+    rows.append(
+        f"| toy world, rendering one sample (112x112, part map, captions) | {seconds * 1000:.1f} ms | "
+        f"{1 / seconds:.0f} img/s | |"
+    )
     return rows
 
 
 def heatmap_rows(device: str, count: int = 11) -> list[str]:
     """Each heatmap method on ``count`` toy images (11: one per species) at 112x112, default parameters."""
-    from xwidgets.heatmaps import explain
+    from xwidgets import explain
     from xwidgets.toy import ToyWorld, classifier
 
     model = classifier(device=device)
@@ -171,19 +191,21 @@ def heatmap_rows(device: str, count: int = 11) -> list[str]:
     for method in ("igos", "igospp", "gradcam", "integrated_gradients", "rise", "occlusion"):
         before = model.images_forwarded
         start = time.perf_counter()
-        explain(model, images, method)
+        explain(model, images, method=method)
         seconds = time.perf_counter() - start
         passes = (model.images_forwarded - before) / count
-        rows.append(f"| {method} on the toy classifier, {count} images at 112x112, defaults | "
-                    f"{seconds / count * 1000:.0f} ms per image | {count / seconds:.1f} img/s | "
-                    f"{passes:.0f} per image |")
+        rows.append(
+            f"| {method} on the toy classifier, {count} images at 112x112, defaults | "
+            f"{seconds / count * 1000:.0f} ms per image | {count / seconds:.1f} img/s | "
+            f"{passes:.0f} per image |"
+        )
     return rows
 
 
 def view_rows(repeat: int = 3) -> list[str]:
     try:
         from xwidgets.views.heatmap import _encode_heatmap, _encode_image
-    except ImportError as error:         # a GPU machine without the widget libraries: the payload is CPU work anyway
+    except ImportError as error:  # a GPU machine without the widget libraries: the payload is CPU work anyway
         return [f"| HeatmapView payload | not measured here: {error} | | |"]
 
     rows = []
@@ -192,8 +214,10 @@ def view_rows(repeat: int = 3) -> list[str]:
         heat = np.random.default_rng(1).random((size, size), dtype=np.float32)
         seconds = timed(lambda: (_encode_image(photo), _encode_heatmap(heat, (size, size))), repeat)
         payload = len(_encode_image(photo)[1]) + size * size * 4
-        rows.append(f"| HeatmapView payload {size}x{size} (PNG + float32 map, {payload / 2**20:.1f} MiB) | "
-                    f"{seconds * 1000:.1f} ms | | |")
+        rows.append(
+            f"| HeatmapView payload {size}x{size} (PNG + float32 map, {payload / 2**20:.1f} MiB) | "
+            f"{seconds * 1000:.1f} ms | | |"
+        )
     return rows
 
 
@@ -204,14 +228,15 @@ def device_name(device: str) -> str:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         model = names[0] if names else model
     return f"CPU ({torch.get_num_threads()} threads, {os.cpu_count()} cores, {model})"
 
 
 def device_slug(device: str) -> str:
-    """"cpu", or the CUDA device's name in lower case with dashes (e.g. "nvidia-h100-80gb-hbm3")."""
+    """ "cpu", or the CUDA device's name in lower case with dashes (e.g. "nvidia-h100-80gb-hbm3")."""
     if not device.startswith("cuda"):
         return "cpu"
     return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(torch.device(device)).lower()).strip("-")
@@ -224,12 +249,20 @@ def load_text() -> str:
 def core_part(device: str, masks: int, quick: bool, out: Path) -> None:
     """The core-plumbing rows (issues 2 and 3); ``quick``: one timed run per row and 2 images per heatmap method."""
     repeat = 1 if quick else 3
-    lines = [f"## Core plumbing on {device_name(device)}", "",
-             f"torch {torch.__version__}, xwidgets {xw.__version__}; median of {repeat} runs after a warm-up"
-             f"{' (quick smoke run)' if quick else ''}.", "",
-             "| what | time | throughput | forward passes (images) |", "|---|---|---|---|",
-             *scoring_rows(device, masks, repeat), backoff_row(device, masks),
-             *toy_rows(device, 3 if quick else 20), *heatmap_rows(device, 2 if quick else 11), *view_rows(repeat)]
+    lines = [
+        f"## Core plumbing on {device_name(device)}",
+        "",
+        f"torch {torch.__version__}, xwidgets {xw.__version__}; median of {repeat} runs after a warm-up"
+        f"{' (quick smoke run)' if quick else ''}.",
+        "",
+        "| what | time | throughput | forward passes (images) |",
+        "|---|---|---|---|",
+        *scoring_rows(device, masks, repeat),
+        backoff_row(device, masks),
+        *toy_rows(device, 3 if quick else 20),
+        *heatmap_rows(device, 2 if quick else 11),
+        *view_rows(repeat),
+    ]
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwrote {out}")
@@ -239,9 +272,11 @@ def provenance(device: str, start: float, load: str) -> str:
     """A line saying when, how, on what and under what load a section was measured."""
     minutes = (time.perf_counter() - start) / 60
     command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
-    return (f"_Measured {datetime.datetime.now():%Y-%m-%d %H:%M} by `{command}` on {device_name(device)} in "
-            f"{minutes:.1f} min; load average {load} at the "
-            f"start, {load_text()} at the end (timings on a shared machine move with it)._")
+    return (
+        f"_Measured {datetime.datetime.now():%Y-%m-%d %H:%M} by `{command}` on {device_name(device)} in "
+        f"{minutes:.1f} min; load average {load} at the "
+        f"start, {load_text()} at the end (timings on a shared machine move with it)._"
+    )
 
 
 def _with_note(lines: list[str], note: str) -> list[str]:
@@ -261,7 +296,7 @@ def write_sections(out: Path, header: list[str], sections: dict[str, list[str]])
         for name in SECTIONS:
             start, end = text.find(SECTION.format(name)), text.find(SECTION.format("end " + name))
             if start >= 0 and end > start:
-                kept[name] = text[start:end + len(SECTION.format("end " + name))]
+                kept[name] = text[start : end + len(SECTION.format("end " + name))]
     for name, lines in sections.items():
         kept[name] = "\n".join([SECTION.format(name), *lines, SECTION.format("end " + name)])
     body = [kept[name] for name in SECTIONS if name in kept]
@@ -270,8 +305,7 @@ def write_sections(out: Path, header: list[str], sections: dict[str, list[str]])
 
 def heatmaps_part(device: str, parts: set[str], quick: bool, out: Path) -> list[str]:
     """Run the issue-4 parts in ``parts`` and write them into ``out``; return the failed rows."""
-    from heatmap_tables import (Settings, curves_section, definitions, quality_section, speed_section,
-                                targets_section)
+    from heatmap_tables import Settings, curves_section, definitions, quality_section, speed_section, targets_section
 
     settings = Settings(quick=quick)
     sections = {}
@@ -285,14 +319,21 @@ def heatmaps_part(device: str, parts: set[str], quick: bool, out: Path) -> list[
         start, load = time.perf_counter(), load_text()
         quality = quality_section(device, settings)
         sections["quality"] = _with_note(quality, provenance(device, start, load))
-    header = [f"# Heatmap benchmarks (issue 4) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}. `python benchmarks/run.py` writes this file; "
-              "`--only heatmaps` (speed, curves, targets) or `--only quality` rewrites only those sections, and each "
-              "section says when and how it was measured.", "", *definitions(torch.device(device))]
+    header = [
+        f"# Heatmap benchmarks (issue 4) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}. `python benchmarks/run.py` writes this file; "
+        "`--only heatmaps` (speed, curves, targets) or `--only quality` rewrites only those sections, and each "
+        "section says when and how it was measured.",
+        "",
+        *definitions(torch.device(device)),
+    ]
     if quick:
-        header += ["", "**Quick smoke run** (`--quick`): fewer images, iterations and repeats; not the numbers to "
-                   "quote."]
+        header += [
+            "",
+            "**Quick smoke run** (`--quick`): fewer images, iterations and repeats; not the numbers to quote.",
+        ]
     write_sections(out, header, sections)
     print(out.read_text())
     print(f"wrote {out}")
@@ -305,9 +346,14 @@ def sag_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = sag_section(device, quick)
-    header = [f"# SAG benchmarks (issue 5) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# SAG benchmarks (issue 5) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -319,9 +365,14 @@ def concepts_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = concept_section(device, quick)
-    header = [f"# Concept benchmarks (issue 6) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# Concept benchmarks (issue 6) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -333,9 +384,14 @@ def summaries_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = summary_section(device, quick)
-    header = [f"# Visual-summary benchmarks (issue 7) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# Visual-summary benchmarks (issue 7) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -347,9 +403,14 @@ def text_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = text_section(device, quick)
-    header = [f"# Textual-explanation benchmarks (issue 8) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# Textual-explanation benchmarks (issue 8) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -361,12 +422,20 @@ def similarity_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = similarity_section(device, quick)
-    header = [f"# Similarity-explanation benchmarks (issue 9) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# Similarity-explanation benchmarks (issue 9) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     if quick:
-        header += ["", "**Quick smoke run** (`--quick`): far fewer masks, windows and iterations, B = 2 instead of 8; "
-                   "not the numbers to quote."]
+        header += [
+            "",
+            "**Quick smoke run** (`--quick`): far fewer masks, windows and iterations, B = 2 instead of 8; "
+            "not the numbers to quote.",
+        ]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -378,9 +447,14 @@ def families_part(device: str, quick: bool, rounds: int, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = family_section(device, quick, rounds)
-    header = [f"# Speed per model family (issue 17) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# Speed per model family (issue 17) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     if quick:
         header += ["", "**Quick smoke run** (`--quick`): fewer passes per kernel; not the numbers to quote."]
     out.write_text("\n".join(header + [""] + lines) + "\n")
@@ -394,12 +468,16 @@ def pretrained_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = pretrained_section(device, quick)
-    header = [f"# A pretrained model on photos (issue 17) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# A pretrained model on photos (issue 17) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     if quick:
-        header += ["", "**Quick smoke run** (`--quick`): 2 I-GOS iterations, a 3×3 SAG grid; not the numbers to "
-                   "quote."]
+        header += ["", "**Quick smoke run** (`--quick`): 2 I-GOS iterations, a 3×3 SAG grid; not the numbers to quote."]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -411,9 +489,14 @@ def progress_part(device: str, quick: bool, out: Path) -> None:
 
     start, load = time.perf_counter(), load_text()
     lines = progress_section(device, quick)
-    header = [f"# Progress-bar benchmarks (issue 17) on {device_name(device).split(' (')[0]}", "",
-              f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
-              f"Python {platform.python_version()}.", "", provenance(device, start, load)]
+    header = [
+        f"# Progress-bar benchmarks (issue 17) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
     out.write_text("\n".join(header + [""] + lines) + "\n")
     print(out.read_text())
     print(f"wrote {out}")
@@ -423,14 +506,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--masks", type=int, default=64, help="masks scored in the core rows")
-    parser.add_argument("--only", action="append", choices=PARTS,
-                        help="run only this part (repeat for several); default: all")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (torch.set_num_threads); default: torch's own choice")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run with fewer images, iterations and repeats, written to *_quick.md")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved rounds of the families table (median and range over them)")
+    parser.add_argument(
+        "--only", action="append", choices=PARTS, help="run only this part (repeat for several); default: all"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (torch.set_num_threads); default: torch's own choice",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run with fewer images, iterations and repeats, written to *_quick.md",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the families table (median and range over them)"
+    )
     args = parser.parse_args()
     parts = set(args.only or PARTS)
     if args.threads is not None:

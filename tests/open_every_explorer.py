@@ -7,6 +7,8 @@ Prints where xwidgets was imported from and ``opened <Explorer>`` per explorer; 
 traceback) on the first failure.
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -14,8 +16,9 @@ import xwidgets as xw
 
 
 def heatmap(model, data):
-    return xw.HeatmapExplorer(model, data.samples[0].image, method="gradcam", compare="rise",
-                              compare_params={"masks": 64}).wait(120)
+    return xw.HeatmapExplorer(
+        model, data.samples[0].image, method="gradcam", compare="rise", compare_params={"masks": 64}
+    ).wait(120)
 
 
 def sag(model, data):
@@ -35,21 +38,28 @@ def summaries(model, data):
 
 
 def text(model, data):
-    text_model = xw.text.fit(model, data.images(), xw.text.toy_captions(data))
+    text_model = xw.text.fit(model, data.images(), captions=xw.toy.captions(data))
     return xw.TextExplorer(text_model, data.images()[:4])
 
 
 def match(model, data):
-    embedder, attributes = xw.toy.embedder(), xw.similarity.toy_attribute_model()
+    embedder, attributes = xw.toy.embedder(), xw.toy.attribute_model()
     return xw.MatchExplorer(embedder, data.images()[:4], attributes, params={"masks": 64}).wait(120)
 
 
-OPENERS = {"HeatmapExplorer": heatmap, "SAGExplorer": sag, "ConceptExplorer": concepts,
-           "SummaryExplorer": summaries, "TextExplorer": text, "MatchExplorer": match}
+OPENERS = {
+    "HeatmapExplorer": heatmap,
+    "SAGExplorer": sag,
+    "ConceptExplorer": concepts,
+    "SummaryExplorer": summaries,
+    "TextExplorer": text,
+    "MatchExplorer": match,
+}
 
 
 def main() -> None:
     torch.set_num_threads(1)
+    warnings.simplefilter("error", xw.XWidgetsDeprecationWarning)  # no explorer calls an old name
     print("xwidgets from", xw.__file__, flush=True)
     model, data = xw.toy.classifier(), xw.toy.dataset(44, seed=9801)
     for name, opener in OPENERS.items():

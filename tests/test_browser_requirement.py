@@ -5,17 +5,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs tests/e2e in a pytest subprocess
+
 ROOT = Path(__file__).parents[1]
 #: One per browser test: the files under tests/e2e and their test functions.
-BROWSER_TESTS = sum(text.count("\ndef test_") for text in
-                    (path.read_text() for path in (ROOT / "tests" / "e2e").glob("test_*.py")))
+BROWSER_TESTS = sum(
+    text.count("\ndef test_") for text in (path.read_text() for path in (ROOT / "tests" / "e2e").glob("test_*.py"))
+)
 
 
 def run_e2e_without_chromium(**extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "XWIDGETS_REQUIRE_BROWSER")}
     env.update(CHROMIUM="/nonexistent/chromium", **extra)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/e2e"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/e2e"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_skips_with_the_reason_on_a_user_machine():

@@ -11,8 +11,7 @@ EXPLORERS = [name for name in xw.__all__ if name.endswith("Explorer") and hasatt
 
 
 def test_every_explorer_with_a_run_is_checked():
-    assert set(EXPLORERS) >= {"HeatmapExplorer", "SAGExplorer", "ConceptExplorer", "SummaryExplorer",
-                              "MatchExplorer"}
+    assert set(EXPLORERS) >= {"HeatmapExplorer", "SAGExplorer", "ConceptExplorer", "SummaryExplorer", "MatchExplorer"}
 
 
 @pytest.mark.parametrize("name", EXPLORERS)

@@ -1,43 +1,27 @@
 """Layer 2: the JS unit tests (vitest) and the JSDoc type check, run from pytest so CI reads one summary line.
 
-This also rebuilds ``xwidgets/static`` from ``js/src`` first, so every later test sees the current JS.
+The bundles in ``xwidgets/static`` are rebuilt once per session by the ``js_bundles`` fixture (tests/conftest.py),
+which every test that runs the views' JS asks for; no test depends on this file running first.
 """
 
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
-
-JS = Path(__file__).parents[1] / "js"
+STATIC = Path(__file__).parents[1] / "xwidgets" / "static"
 
 
-def npm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["npm", *args], cwd=JS, capture_output=True, text=True, timeout=600)
+def test_bundle_builds(js_bundles):
+    for name in ("heatmap", "graph", "gallery"):
+        bundle = STATIC / f"{name}.js"
+        assert bundle.stat().st_size > 1000 and f"built ../xwidgets/static/{name}.js" in js_bundles.stdout
+    assert "xw-heatmap" in (STATIC / "heatmap.js").read_text()
 
 
-@pytest.fixture(scope="module")
-def node_modules():
-    if shutil.which("npm") is None:
-        pytest.fail("npm is needed to build and test the front end (install node >= 18)")
-    if not (JS / "node_modules" / ".bin" / "vitest").exists():
-        installed = npm("ci", "--no-audit", "--no-fund")
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-
-
-def test_bundle_builds(node_modules):
-    built = npm("run", "build")
-    assert built.returncode == 0, built.stdout + built.stderr
-    bundle = JS.parent / "xwidgets" / "static" / "heatmap.js"
-    assert bundle.stat().st_size > 1000 and "xw-heatmap" in bundle.read_text()
-
-
-def test_vitest_suite_passes(node_modules):
+def test_vitest_suite_passes(npm):
     result = npm("test")
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout and " failed" not in result.stdout
 
 
-def test_jsdoc_types_check(node_modules):
+def test_jsdoc_types_check(npm):
     result = npm("run", "typecheck")
     assert result.returncode == 0, result.stdout + result.stderr

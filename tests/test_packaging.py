@@ -27,8 +27,13 @@ LAYERS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xwi
 
 def build_wheel(source: Path, out: Path) -> Path:
     """The xwidgets wheel built from the tree at ``source`` into ``out`` (the JS bundles by the build hook)."""
-    built = subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
-                           cwd=source, capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     return next(out.glob("xwidgets-*.whl"))
 
@@ -41,8 +46,11 @@ def wheel(tmp_path_factory):
 def test_wheel_contains_the_bundle(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "xwidgets/static/heatmap.js" in names
-    assert {"xwidgets/toy/weights/classifier.pt", "xwidgets/toy/weights/embedder.pt",
-            "xwidgets/similarity/weights/toy_attributes.xwr"} <= set(names)
+    assert {
+        "xwidgets/toy/weights/classifier.pt",
+        "xwidgets/toy/weights/embedder.pt",
+        "xwidgets/toy/weights/attributes.xwr",
+    } <= set(names)
     assert not any(name.startswith(("js/", "tests/")) for name in names)
 
 
@@ -67,8 +75,9 @@ def isolated_env() -> dict[str, str]:
 
 def pip(python: Path, *args: str) -> str:
     """Run ``python -m pip *args``; its stdout."""
-    done = subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=1200,
-                          env=isolated_env())
+    done = subprocess.run(
+        [str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=1200, env=isolated_env()
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return done.stdout
 
@@ -88,8 +97,17 @@ def torch_layer(wheel: Path) -> Path:
     torch is declared, so its closure is part of every install of the wheel: starting from it hides no undeclared
     dependency, and spares each run unpacking (and, on a disk mounted with discard, deleting) ~5.5 GB.
     """
-    report = pip(Path(sys.executable), "install", "--dry-run", "--ignore-installed", "--no-deps", "--quiet",
-                 "--report", "-", torch_requirement(wheel))
+    report = pip(
+        Path(sys.executable),
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--no-deps",
+        "--quiet",
+        "--report",
+        "-",
+        torch_requirement(wheel),
+    )
     version = json.loads(report)["install"][0]["metadata"]["version"]
     layer = LAYERS / f"torch-{version}-py{sys.version_info.major}.{sys.version_info.minor}"
     if not layer.exists():
@@ -109,7 +127,7 @@ def link_or_copy(source: str, target: str) -> None:
     """Hard-link ``source`` at ``target`` (no data written, none freed on removal), or copy it."""
     try:
         os.link(source, target)
-    except OSError:                                     # another file system than the layer's
+    except OSError:  # another file system than the layer's
         shutil.copy2(source, target)
 
 
@@ -149,10 +167,17 @@ def open_every_explorer(wheel: Path, venv: Path) -> subprocess.CompletedProcess:
     installed = {canonicalize_name(d.metadata["Name"]) for d in distributions(path=[str(site_packages)])}
     undeclared = installed - declared_closure(site_packages, "xwidgets") - {"pip"}
     assert not undeclared, f"the venv holds packages outside xwidgets' dependency closure: {sorted(undeclared)}"
-    return subprocess.run([str(python), "-I", str(ROOT / "tests" / "open_every_explorer.py")], cwd=venv,
-                          capture_output=True, text=True, timeout=600, env=isolated_env())
+    return subprocess.run(
+        [str(python), "-I", str(ROOT / "tests" / "open_every_explorer.py")],
+        cwd=venv,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=isolated_env(),
+    )
 
 
+@pytest.mark.slow  # pip installs the wheel and its dependencies into a fresh venv
 def test_the_wheel_alone_opens_every_explorer_in_an_empty_venv(wheel, empty_venv):
     """Issue 17: bqplot 0.12 imports six without declaring it, so the explorers failed on a clean install."""
     opened = open_every_explorer(wheel, empty_venv)

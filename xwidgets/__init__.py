@@ -4,21 +4,56 @@ Kernels (PyTorch) live in the method packages and run headless; anywidget views 
 :mod:`xwidgets.views` and are imported only when first used.
 """
 
+# The one place the version is written: the build reads it from here (pyproject.toml, [tool.hatch.version]).
 __version__ = "0.1.0"
 
-from . import core, heatmaps, metrics  # noqa: E402
-from .api import build_docs, explain, fit, methods  # noqa: E402
-from .core import Classifier, Embedder, XWidgetsError, efficientnet_lite0, similarity_to, to_batch  # noqa: E402
-from .core.methods import load_methods  # noqa: E402
+# Importing the method packages registers every method (kernels only: no widget library is imported here).
+from . import concepts, core, heatmaps, metrics, sag, similarity, summaries, text
+from .api import build_docs, explain, fit, methods
+from .core import (
+    Classifier,
+    Embedder,
+    XWidgetsDeprecationWarning,
+    XWidgetsError,
+    efficientnet_lite0,
+    similarity_to,
+    to_batch,
+)
 
-load_methods()
 build_docs()
 
-__all__ = ["__version__", "core", "heatmaps", "metrics", "sag", "toy", "views", "explain", "fit", "methods", "Classifier", "Embedder",
-           "XWidgetsError", "efficientnet_lite0", "similarity_to", "to_batch", "HeatmapView", "GraphView",
-           "GalleryView",
-           "HeatmapExplorer", "SAGExplorer", "concepts", "ConceptExplorer",
-           "summaries", "SummaryExplorer", "text", "TextExplorer", "similarity", "MatchExplorer"]
+__all__ = [
+    "__version__",
+    "core",
+    "heatmaps",
+    "metrics",
+    "sag",
+    "toy",
+    "views",
+    "explain",
+    "fit",
+    "methods",
+    "Classifier",
+    "Embedder",
+    "XWidgetsError",
+    "XWidgetsDeprecationWarning",
+    "efficientnet_lite0",
+    "similarity_to",
+    "to_batch",
+    "HeatmapView",
+    "GraphView",
+    "GalleryView",
+    "HeatmapExplorer",
+    "SAGExplorer",
+    "concepts",
+    "ConceptExplorer",
+    "summaries",
+    "SummaryExplorer",
+    "text",
+    "TextExplorer",
+    "similarity",
+    "MatchExplorer",
+]
 
 
 def __getattr__(name: str):

@@ -6,12 +6,12 @@ method with its parameters, ranges and defaults (``help(xw.explain)``).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from .core.deprecation import warn_deprecated
 from .core.errors import invalid
 from .core.methods import PER_IMAGE_KINDS, get_spec, method_names, specs
-from .core.models import check_model
+from .core.models import Embedder, check_model
 
 __all__ = ["explain", "fit", "methods"]
 
@@ -41,7 +41,7 @@ Example:
     >>> images = xw.toy.dataset(2, seed=0).images()
     >>> result = xw.explain(model, images, method="gradcam")
     >>> result.saliency.shape
-    torch.Size([2, 1, 128, 128])
+    torch.Size([2, 1, 112, 112])
 
 Dataset-level methods run through ``xw.fit(model, data, target=None, *, method=..., **params)``.
 
@@ -67,26 +67,38 @@ Methods:
 """
 
 
-def explain(model: Any, images: Any, target: Any = None, *, method: str = "igos", reference: Any = None,
-            **params: Any) -> Any:
+def explain(
+    model: Any, images: Any, target: Any = None, *, method: str = "igos", reference: Any = None, **params: Any
+) -> Any:
     # The docstring is built from the registry (see _EXPLAIN_DOC and build_docs).
-    if isinstance(target, str) and method == "igos" and target in method_names(PER_IMAGE_KINDS) \
-            and target not in (getattr(model, "labels", None) or ()):
-        warnings.warn(f"xw.explain(model, images, {target!r}) passes the method as the target: the call shape is "
-                      f"xw.explain(model, images, target=None, *, method={target!r}); the old order is accepted "
-                      "until the next release", DeprecationWarning, stacklevel=2)
+    if (
+        isinstance(target, str)
+        and method == "igos"
+        and target in method_names(PER_IMAGE_KINDS)
+        and target not in (getattr(model, "labels", None) or ())
+    ):
+        warn_deprecated(
+            f"xw.explain(model, images, {target!r}) passes the method as the target: the call shape is "
+            f"xw.explain(model, images, target=None, *, method={target!r}); the old order is accepted "
+            "until the next release"
+        )
         method, target = target, None
     spec = get_spec(method, kinds=PER_IMAGE_KINDS)
-    check_model(model)
-    if spec.kind == "pair":
+    pair = spec.kind == "pair"
+    check_model(model, Embedder if pair else None, name="embedder" if pair else "model")
+    if pair:
         if reference is None:
             raise invalid("reference", None, f"the reference images of the pair method {method!r}")
         if target is not None:
             raise invalid("target", target, f"None: the pair method {method!r} explains the similarity to reference=")
         return spec.kernel(model, images, reference=reference, **params)
     if reference is not None:
-        raise invalid("reference", "reference images", f"no reference: {method!r} is a {spec.kind} method "
-                      f"(explain a similarity with target=xw.similarity_to(embedder, reference))")
+        raise invalid(
+            "reference",
+            "reference images",
+            f"no reference: {method!r} is a {spec.kind} method "
+            f"(explain a similarity with target=xw.similarity_to(embedder, reference))",
+        )
     return spec.kernel(model, images, target, **params)
 
 

@@ -10,6 +10,7 @@ embedded, SVG text not outlined).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -18,15 +19,36 @@ from matplotlib.figure import Figure
 
 from .core.errors import invalid
 
-__all__ = ["FIGURE_FORMATS", "PAPER_STYLE", "CURVE_COLOURS", "KEPT_GREY", "PaperFigure", "blend", "image_array",
-           "map_array", "save_figure"]
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+__all__ = [
+    "FIGURE_FORMATS",
+    "PAPER_STYLE",
+    "CURVE_COLOURS",
+    "KEPT_GREY",
+    "PaperFigure",
+    "blend",
+    "image_array",
+    "map_array",
+    "save_figure",
+]
 
 FIGURE_FORMATS = ("pdf", "svg", "png")
 KEPT_GREY = 128 / 255
 """The grey of the pixels a ``"kept"`` blend hides."""
 #: matplotlib settings of every paper figure: embedded TrueType fonts, SVG text kept as text, 8 pt type.
-PAPER_STYLE = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
-       "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7}
+PAPER_STYLE: dict[RcKeyType, Any] = {
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "svg.fonttype": "none",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+}
 #: Okabe-Ito colours (colourblind-safe) for the curves of up to four methods.
 CURVE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
 
@@ -48,8 +70,15 @@ class PaperFigure(Figure):
         return buffer.getvalue()
 
 
-def blend(image: np.ndarray, heat: np.ndarray, *, colormap: str = "viridis", alpha: float = 0.5,
-          threshold: float = 0.0, mode: str = "overlay") -> np.ndarray:
+def blend(
+    image: np.ndarray,
+    heat: np.ndarray,
+    *,
+    colormap: str = "viridis",
+    alpha: float = 0.5,
+    threshold: float = 0.0,
+    mode: str = "overlay",
+) -> np.ndarray:
     """The HeatmapView's blend: ``image`` ``[H, W, 3]`` in [0, 1] and ``heat`` ``[H, W]`` in [0, 1] -> RGB.
 
     ``colormap`` is any matplotlib colormap; the HeatmapView's are viridis, cividis, magma, inferno and gray."""

@@ -29,13 +29,15 @@ def _unseen_r2(space, features):
     return r_squared(prediction, features.logits[:, space.target])
 
 
-def test_kept_and_accepted_spaces_are_faithful_and_a_shuffled_control_is_not_accepted(fresh_features,
-                                                                                       toy_features):
+@pytest.mark.slow
+def test_kept_and_accepted_spaces_are_faithful_and_a_shuffled_control_is_not_accepted(fresh_features, toy_features):
     for seed in (16316, 16317):
         space = fit(None, features=fresh_features, target=TARGET, seed=seed)
         held, unseen = space.metrics["holdout"], _unseen_r2(space, toy_features)
-        print(f"seed {seed}: accepted {space.accepted} after {len(space.attempts)} attempt(s), held-out R² "
-              f"{held['r2']:+.3f}, unseen R² {unseen:+.3f}")
+        print(
+            f"seed {seed}: accepted {space.accepted} after {len(space.attempts)} attempt(s), held-out R² "
+            f"{held['r2']:+.3f}, unseen R² {unseen:+.3f}"
+        )
         # accepted or not, the kept space rebuilds the logit on images it never saw. Measured: unseen R² 0.84 and
         # 0.83 (held-out 0.89, rejected by the contribution rule; 0.77, accepted). Before the fix seed 16316 kept a
         # collapsed space (unseen -0.10, held-out -0.06) and seed 16317 accepted one with held-out R² 0.43
@@ -46,12 +48,15 @@ def test_kept_and_accepted_spaces_are_faithful_and_a_shuffled_control_is_not_acc
         assert len(kept) == 1 and kept[0]["r2"] == max(a["r2"] for a in ranked)
         assert kept[0]["r2"] == pytest.approx(held["r2"], abs=1e-3)
     control = copy.copy(fresh_features)
-    control.logits = fresh_features.logits[torch.randperm(len(fresh_features),
-                                                           generator=torch.Generator().manual_seed(16302))]
+    control.logits = fresh_features.logits[
+        torch.randperm(len(fresh_features), generator=torch.Generator().manual_seed(16302))
+    ]
     # retries=2 for speed: three attempts, none may be accepted (measured: held-out R² -0.13, unseen -0.43)
     shuffled = fit(None, features=control, target=TARGET, seed=16316, retries=2)
     unseen = _unseen_r2(shuffled, toy_features)
-    print(f"control: accepted {shuffled.accepted}, held-out R² {shuffled.metrics['holdout']['r2']:+.3f}, "
-          f"unseen R² {unseen:+.3f}")
+    print(
+        f"control: accepted {shuffled.accepted}, held-out R² {shuffled.metrics['holdout']['r2']:+.3f}, "
+        f"unseen R² {unseen:+.3f}"
+    )
     assert not shuffled.accepted and len(shuffled.attempts) == 3
     assert shuffled.metrics["holdout"]["r2"] < 0.2 and unseen < 0.2

@@ -9,7 +9,7 @@ import xwidgets as xw
 from xwidgets.concepts import explorer as explorer_module
 from xwidgets.core.errors import InvalidArgument, XWidgetsError
 
-QUICK = {"retries": 0, "epochs": 20}                  # refits in these tests only need to finish, not to be good
+QUICK = {"retries": 0, "epochs": 20}  # refits in these tests only need to finish, not to be good
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_bars_cards_and_gallery_show_the_fitted_space(explorer, toy):
     for concept, group in enumerate(groups):
         active = int((space.top_activations[concept] > 0).sum())
         assert len(group["items"]) == active
-        assert group["colour"] == xw.concepts.space.concept_colour(concept)
+        assert group["colour"] == xw.concepts.figure.concept_colour(concept)
     assert len(explorer.picker.groups[0]["items"]) == 12
     gap = abs(float(explanation.predictions[0] - explanation.logits[0]))
     assert f"{gap:.2f}" in explorer.summary.value
@@ -59,20 +59,20 @@ def test_clicking_a_bar_or_a_card_selects_the_concept(explorer):
     assert active, "the fixture's space should have an active concept on the first image"
     before = heatmap_bytes(explorer)
     other = next(c for c in range(5) if c != explorer.concept)
-    explorer.bars.selected = [other]                               # a click in the bar chart
+    explorer.bars.selected = [other]  # a click in the bar chart
     assert explorer.concept == other
     assert explorer.cards.selected_group == f"concept{other}"
     assert explorer.image_view.title.startswith(f"concept {other + 1}:")
     if float(explorer.explanation.activations[0, other]) > 0 or explorer.concept in active:
         assert heatmap_bytes(explorer) != before
-    explorer.cards.select(group="concept0")                        # a click on a card
+    explorer.cards.select(group="concept0")  # a click on a card
     assert explorer.concept == 0 and list(explorer.bars.selected) == [0]
 
 
 def test_picking_an_image_explains_it(explorer):
     first = explorer.explanation
     explorer.picker.select(item="image5")
-    assert explorer._current == 5
+    assert explorer.image_index == 5
     assert not torch.equal(explorer.explanation.images, first.images)
     assert f"{float(explorer.explanation.logits[0]):.2f}" in explorer.summary.value
 
@@ -148,8 +148,30 @@ def test_select_checks_its_arguments(explorer):
 def test_close_stops_the_runner_and_closes_children(toy):
     model, data, space = toy
     view = xw.ConceptExplorer(model, data.images(), target="spotwing", space=space, params=QUICK)
-    view.controls["k"].value = 2                                   # a fit is running
+    view.controls["k"].value = 2  # a fit is running
     view.close()
     assert view.runner.job.done
     assert view.cards.comm is None and view.image_view.comm is None and view.bars.comm is None
     assert explorer_module.ConceptExplorer is xw.ConceptExplorer
+
+
+def test_cancel_puts_k_back_to_the_fit_shown_and_fills_the_bar(explorer):
+    """Issue 18: after "cancel training" the k slider read 4 while the chart showed the k = 3 fit, and the progress
+    bar stayed where the cancelled run left it."""
+    space = explorer.space
+    explorer.controls["k"].value = 4
+    job = explorer.runner.job
+    explorer.cancel()
+    job.wait(60)
+    assert explorer.controls["k"].value == space.k == 5 and explorer.space is space
+    assert list(explorer.bars.x) == ["1", "2", "3", "4", "5"] and "k = 5" in explorer.metrics_text.value
+    assert explorer.progress.value == 1.0 and explorer.progress.bar_style == "success"
+    assert explorer.cancel_button.disabled and explorer.shown.settings["k"] == 5
+
+
+def test_the_explorer_is_layout_and_render_on_the_explorer_base():
+    from xwidgets.views.explorer import Explorer
+
+    assert issubclass(xw.ConceptExplorer, Explorer) and xw.concepts.ConceptExplorer is xw.ConceptExplorer
+    own = set(vars(xw.ConceptExplorer))
+    assert not {"wait", "cancel", "close", "start", "_on_done", "_on_error", "_on_progress"} & own

@@ -1,5 +1,6 @@
 """Concept spaces on the toy world: fit (metrics, sorting, scale), explain, refit from the cached features,
-progress, save/load, determinism, the figure, and bad input that names its argument and leaves nothing behind."""
+progress, save/load, determinism, the figure, bad input that names its argument and leaves nothing behind, and the
+one call shape of dataset-level methods (``xw.fit(model, data, target, method="concepts")``)."""
 
 import copy
 import threading
@@ -11,9 +12,10 @@ from torch import nn
 
 import xwidgets as xw
 import xwidgets.concepts.space as space_module
-from xwidgets.concepts import ConceptExplanation, ConceptSpace, Features, default_layer, fit, r_squared
+from xwidgets.concepts import ConceptExplanation, ConceptSpace, Features, fit, r_squared
 from xwidgets.concepts.srae import passes_contribution_rule
 from xwidgets.core.errors import InvalidArgument, XWidgetsError
+from xwidgets.core.layers import default_layer
 from xwidgets.core.results import Result
 from xwidgets.toy import TOY_PREPROCESSING, ToyCNN
 
@@ -52,8 +54,9 @@ def test_fit_reports_metrics_on_train_and_holdout(spotwing, toy_features):
     held = spotwing.holdout_indices
     with torch.no_grad():
         _, _, prediction = spotwing.srae(toy_features.features[held] / spotwing.scale)
-    assert r_squared(prediction, toy_features.logits[held, SPOTWING]) == pytest.approx(metrics["holdout"]["r2"],
-                                                                                        abs=1e-4)
+    assert r_squared(prediction, toy_features.logits[held, SPOTWING]) == pytest.approx(
+        metrics["holdout"]["r2"], abs=1e-4
+    )
     training = torch.ones(440, dtype=torch.bool)
     training[held] = False
     assert spotwing.scale == pytest.approx(float(toy_features.features[training].pow(2).mean().sqrt()), rel=1e-5)
@@ -75,8 +78,9 @@ def test_concepts_are_sorted_by_mean_contribution(spotwing):
     assert torch.equal(spotwing.top_activations, spotwing.top_activations.sort(dim=1, descending=True).values)
 
 
-def test_explain_gives_contributions_predictions_and_maps(spotwing, explanation, held, held_images, toy_model,
-                                                         toy_features):
+def test_explain_gives_contributions_predictions_and_maps(
+    spotwing, explanation, held, held_images, toy_model, toy_features
+):
     e = explanation
     assert isinstance(e, ConceptExplanation) and e.target == SPOTWING and e.target_name == "spotwing"
     assert e.maps.shape == (16, 5, 112, 112) and e.masses.shape == (16, 5, 14, 14) and e.locality.shape == (16, 5)
@@ -84,7 +88,7 @@ def test_explain_gives_contributions_predictions_and_maps(spotwing, explanation,
     assert torch.allclose(e.contributions.sum(1) + e.bias, e.predictions, atol=1e-4)
     assert torch.allclose(e.contributions, e.activations * spotwing.srae.head.weight[0].cpu())
     assert torch.allclose(e.logits, toy_model(held_images)[:, SPOTWING], atol=1e-5)
-    with torch.no_grad():                                           # the same ŷ as from the cached features
+    with torch.no_grad():  # the same ŷ as from the cached features
         _, _, prediction = spotwing.srae(toy_features.features[held] / spotwing.scale)
     assert torch.allclose(e.predictions, prediction, atol=1e-4)
     # measured: mean |ŷ - y| 0.64 on these 16 held-out images, whose logits lie 2.86 from their mean on average
@@ -118,12 +122,20 @@ def test_refit_reuses_the_cached_features(spotwing, toy_model, monkeypatch):
 def test_fit_on_images_end_to_end_with_progress(toy_model, toy_images):
     seen = []
     forwarded = toy_model.images_forwarded
-    space = fit(toy_model, toy_images[:60], target="spotwing", k=2, retries=0, epochs=5, seed=9615,
-                progress=lambda fraction, message: seen.append((fraction, message)))
+    space = fit(
+        toy_model,
+        toy_images[:60],
+        "spotwing",
+        k=2,
+        retries=0,
+        epochs=5,
+        seed=9615,
+        progress=lambda fraction, message: seen.append((fraction, message)),
+    )
     fractions = [fraction for fraction, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     extracting = [f for f, message in seen if message.startswith("features")]
-    assert len(extracting) == 4 and extracting[-1] == pytest.approx(0.3)   # 60 images in batches of 16
+    assert len(extracting) == 4 and extracting[-1] == pytest.approx(0.3)  # 60 images in batches of 16
     assert toy_model.images_forwarded == forwarded + 60
     assert space.layer == "features" and len(space.features) == 60 and space.timings["extract"] > 0
     assert space.metrics["train"]["images"] == 48 and space.metrics["holdout"]["images"] == 12
@@ -147,7 +159,7 @@ def test_save_load_explains_identically(spotwing, explanation, held_images, toy_
     assert isinstance(loaded, ConceptSpace) and loaded.k == 5 and loaded.target_name == "spotwing"
     assert torch.equal(loaded.weights, spotwing.weights) and loaded.metrics == spotwing.metrics
     assert loaded.attempts == spotwing.attempts and loaded.seed == 9603 and loaded.scale == spotwing.scale
-    again = loaded.explain(held_images, toy_model)                 # the SRAE rebuilt from the flat weights
+    again = loaded.explain(held_images, toy_model)  # the SRAE rebuilt from the flat weights
     assert torch.equal(again.maps, explanation.maps) and torch.equal(again.predictions, explanation.predictions)
     with pytest.raises(InvalidArgument) as error:
         loaded.explain(held_images)
@@ -157,7 +169,7 @@ def test_save_load_explains_identically(spotwing, explanation, held_images, toy_
     assert error.value.argument == "space"
     narrow = xw.Classifier(ToyCNN(11, width=32).eval(), preprocessing=TOY_PREPROCESSING)
     with pytest.raises(InvalidArgument, match="64 channels") as error:
-        loaded.explain(held_images, narrow)                        # another network: 32 channels in "features"
+        loaded.explain(held_images, narrow)  # another network: 32 channels in "features"
     assert error.value.argument == "model"
     shown = Result.load(explanation.save(tmp_path / "explanation.xwr"))
     assert isinstance(shown, ConceptExplanation) and torch.equal(shown.maps, explanation.maps)
@@ -190,7 +202,7 @@ def test_figure_has_bars_image_and_a_panel_per_concept(explanation, tmp_path):
     for concept, title in enumerate(titles):
         assert title.startswith(f"concept {concept + 1}: ")
         assert title.endswith("inactive") is (float(explanation.activations[0, concept]) == 0)
-    assert len(figure.axes[0].patches) == 5                               # one bar per concept
+    assert len(figure.axes[0].patches) == 5  # one bar per concept
     assert len(explanation.figure(1, concepts=[0, 2]).axes) == 1 + 1 + 2
     assert explanation.figure(0, path=tmp_path / "c.pdf") is not None
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
@@ -200,10 +212,17 @@ def test_figure_has_bars_image_and_a_panel_per_concept(explanation, tmp_path):
     assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"index": 16}, "index"), ({"index": -1}, "index"), ({"index": True}, "index"),
-    ({"concepts": [5]}, "concepts"), ({"concepts": []}, "concepts"), ({"concepts": [0.5]}, "concepts"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"index": 16}, "index"),
+        ({"index": -1}, "index"),
+        ({"index": True}, "index"),
+        ({"concepts": [5]}, "concepts"),
+        ({"concepts": []}, "concepts"),
+        ({"concepts": [0.5]}, "concepts"),
+    ],
+)
 def test_figure_bad_input(explanation, kwargs, argument):
     with pytest.raises(InvalidArgument) as error:
         explanation.figure(**kwargs)
@@ -231,27 +250,31 @@ def _mixed_sizes(images):
 
 
 BAD_INPUT = {
-    "layer not in the model": (lambda m, im, f: fit(m, im[:60], target="spotwing", k=2, layer="nope"),
-                               "layer", "nope"),
-    "non-convolutional layer": (lambda m, im, f: fit(m, im[:60], target="spotwing", k=2, layer="head"),
-                                "layer", "convolutional"),
-    "k = 0": (lambda m, im, f: fit(m, im[:60], target="spotwing", k=0), "k", "0"),
-    "too few images for k": (lambda m, im, f: fit(m, im[:30], target="spotwing", k=5), "images", "k=5"),
-    "unknown label": (lambda m, im, f: fit(m, im[:60], target="no such bird", k=2), "target", "no such bird"),
-    "class out of range": (lambda m, im, f: fit(m, im[:60], target=11, k=2), "target", "0..10"),
-    "unknown parameter": (lambda m, im, f: fit(m, im[:60], target="spotwing", alpha=1.0), "alpha",
-                          "unknown parameter"),
-    "embedder": (lambda m, im, f: fit(m, im[:60], target=0, k=2), "model", "Classifier"),
-    "train mode": (lambda m, im, f: fit(m, im[:60], target="spotwing", k=2), "model", "eval mode"),
-    "NaN images": (lambda m, im, f: fit(m, _nan_images(im), target="spotwing", k=2), "images", "NaN"),
+    "layer not in the model": (lambda m, im, f: fit(m, im[:60], "spotwing", k=2, layer="nope"), "layer", "nope"),
+    "non-convolutional layer": (
+        lambda m, im, f: fit(m, im[:60], "spotwing", k=2, layer="head"),
+        "layer",
+        "convolutional",
+    ),
+    "k = 0": (lambda m, im, f: fit(m, im[:60], "spotwing", k=0), "k", "0"),
+    "too few images for k": (lambda m, im, f: fit(m, im[:30], "spotwing", k=5), "images", "k=5"),
+    "unknown label": (lambda m, im, f: fit(m, im[:60], "no such bird", k=2), "target", "no such bird"),
+    "class out of range": (lambda m, im, f: fit(m, im[:60], 11, k=2), "target", "0..10"),
+    "unknown parameter": (lambda m, im, f: fit(m, im[:60], "spotwing", alpha=1.0), "alpha", "unknown parameter"),
+    "embedder": (lambda m, im, f: fit(m, im[:60], 0, k=2), "model", "Classifier"),
+    "train mode": (lambda m, im, f: fit(m, im[:60], "spotwing", k=2), "model", "eval mode"),
+    "NaN images": (lambda m, im, f: fit(m, _nan_images(im), "spotwing", k=2), "images", "NaN"),
     "NaN features": (lambda m, im, f: fit(m, features=_nan_features(f), target="spotwing"), "images", "NaN"),
-    "empty list": (lambda m, im, f: fit(m, [], target="spotwing"), "images", "no images"),
-    "empty tensor": (lambda m, im, f: fit(m, im[:0], target="spotwing"), "images", "no images"),
-    "mixed sizes": (lambda m, im, f: fit(m, _mixed_sizes(im), target="spotwing", k=2), "images", "sizes"),
-    "other layer than the features'": (lambda m, im, f: fit(m, features=f, target=3, layer="features.conv4"),
-                                       "layer", "features.conv4"),
+    "empty list": (lambda m, im, f: fit(m, [], "spotwing"), "images", "no images"),
+    "empty tensor": (lambda m, im, f: fit(m, im[:0], "spotwing"), "images", "no images"),
+    "mixed sizes": (lambda m, im, f: fit(m, _mixed_sizes(im), "spotwing", k=2), "images", "sizes"),
+    "other layer than the features'": (
+        lambda m, im, f: fit(m, features=f, target=3, layer="features.conv4"),
+        "layer",
+        "features.conv4",
+    ),
     "bad seed": (lambda m, im, f: fit(m, features=f, target=3, seed=1.5), "seed", "1.5"),
-    "no model and no features": (lambda m, im, f: fit(None, im[:60], target=3), "model", "None"),
+    "no model and no features": (lambda m, im, f: fit(None, im[:60], 3), "model", "None"),
 }
 
 
@@ -271,4 +294,64 @@ def test_bad_input_names_the_argument_and_leaves_nothing_behind(case, toy_model,
     assert given in str(error.value)
     assert all(len(m._forward_hooks) == 0 for m in model.module.modules())
     assert threading.active_count() == threads
-    assert all(p.requires_grad for p in model.module.parameters())        # frozen() restored the flags
+    assert all(p.requires_grad for p in model.module.parameters())  # frozen() restored the flags
+
+
+QUICK = {"k": 2, "retries": 0, "epochs": 5, "seed": 9619}
+
+
+def test_concepts_is_the_registered_dataset_method_with_one_call_shape(toy_model, toy_images):
+    from xwidgets.concepts.explorer import ConceptExplorer
+    from xwidgets.core.methods import get_spec
+
+    spec = get_spec("concepts", kinds=("dataset",))
+    assert spec.kernel is fit and spec.result is ConceptSpace and spec.docs == "concepts.md"
+    assert spec.explorer_class() is ConceptExplorer and "concepts" in xw.methods("dataset")
+    assert "method='concepts'" in xw.fit.__doc__
+    space = xw.fit(toy_model, toy_images[:60], "spotwing", method="concepts", **QUICK)
+    same = xw.concepts.fit(toy_model, toy_images[:60], SPOTWING, **QUICK)
+    assert space.target == same.target == SPOTWING and space.target_name == "spotwing"
+    assert torch.equal(space.weights, same.weights)
+    assert space.explain(toy_images[:2]).contributions.shape == (2, 2)
+    with pytest.raises(InvalidArgument, match="spotwnig"):
+        xw.fit(toy_model, toy_images[:60], "spotwnig", method="concepts", **QUICK)
+
+
+def test_no_target_fits_the_class_predicted_most_often_and_says_so(toy_model, toy_data):
+    images = toy_data.images()
+    spotwings = images[toy_data.targets() == SPOTWING][:25]
+    others = images[toy_data.targets() != SPOTWING][:35:7]  # 5 images of other species
+    data = torch.cat([spotwings, others])
+    predicted = toy_model.forward(toy_model.normalize(data)).argmax(1)
+    assert int(torch.bincount(predicted).argmax()) == SPOTWING
+    with pytest.warns(UserWarning, match=r"target=None: fitting the concepts of 'spotwing' \(class 3\)"):
+        space = xw.fit(toy_model, data, method="concepts", **QUICK)
+    assert space.target == SPOTWING
+
+
+def test_the_old_images_keyword_still_works_with_a_warning(toy_model, toy_images):
+    with pytest.warns(DeprecationWarning, match="data"):
+        space = fit(toy_model, images=toy_images[:60], target="spotwing", **QUICK)
+    assert space.target == SPOTWING and len(space.features) == 60
+
+
+def test_a_step_cache_keeps_the_dataset_pass(toy_model, toy_images, monkeypatch):
+    from xwidgets.core.steps import StepCache
+
+    cache, data = StepCache(), toy_images[:60]
+    first = fit(toy_model, data, "spotwing", cache=cache, **QUICK)
+    forwarded = toy_model.images_forwarded
+    again = fit(toy_model, data, "spotwing", cache=cache, **{**QUICK, "k": 3})
+    assert toy_model.images_forwarded == forwarded and again.features is first.features and again.k == 3
+    assert "extract" not in again.timings
+    fit(toy_model, data.clone(), "spotwing", cache=cache, **QUICK)  # other data: read again
+    assert toy_model.images_forwarded == forwarded + 60
+
+
+def test_result_figures_share_one_signature():
+    import inspect
+
+    for result in (ConceptExplanation, xw.sag.SAGResult):
+        parameters = inspect.signature(result.figure).parameters
+        assert list(parameters)[:2] == ["self", "index"] and parameters["index"].default == 0
+        assert parameters["path"].kind is inspect.Parameter.KEYWORD_ONLY and parameters["path"].default is None

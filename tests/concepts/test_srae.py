@@ -8,11 +8,30 @@ import time
 import pytest
 import torch
 
-from xwidgets.concepts import (CONCEPT_PARAMS, SRAE, decision_agreement, excitation_maps, fit, locality, pull_away,
-                               r_squared, srae_loss, train_srae)
+from xwidgets.concepts import (
+    CONCEPT_PARAMS,
+    SRAE,
+    decision_agreement,
+    excitation_maps,
+    fit,
+    locality,
+    pull_away,
+    r_squared,
+    srae_loss,
+    train_srae,
+)
 from xwidgets.concepts.maps import upsample_maps
-from xwidgets.concepts.srae import (ACCEPT_RATIO, _centre_bias, acceptance, attempt_seed, default_hidden, log_penalty,
-                                    mean_contributions, passes_contribution_rule, pull_away_weight)
+from xwidgets.concepts.srae import (
+    ACCEPT_RATIO,
+    _centre_bias,
+    acceptance,
+    attempt_seed,
+    default_hidden,
+    log_penalty,
+    mean_contributions,
+    passes_contribution_rule,
+    pull_away_weight,
+)
 from xwidgets.core.errors import Cancelled
 from xwidgets.core.runner import Progress
 
@@ -34,8 +53,11 @@ def judge(toy_features):
     def faithfulness(model):
         with torch.no_grad():
             prediction = model(held)[2]
-        return {"r2": r_squared(prediction, logits[:, 3]),
-                "decision_agreement": decision_agreement(logits, prediction, 3)}
+        return {
+            "r2": r_squared(prediction, logits[:, 3]),
+            "decision_agreement": decision_agreement(logits, prediction, 3),
+        }
+
     return faithfulness
 
 
@@ -53,7 +75,7 @@ def test_forward_shapes_keep_a_batch_of_one():
             z, reconstruction, prediction = srae(x)
         assert z.shape == (batch, 3) and reconstruction.shape == (batch, 6) and prediction.shape == (batch,)
         assert [s.shape for s in srae.encode(x)] == [(batch, 6), (batch, 5), (batch, 4), (batch, 3)]
-        assert float(z.min()) >= 0 and float(reconstruction.min()) >= 0                  # ReLUs on both sides
+        assert float(z.min()) >= 0 and float(reconstruction.min()) >= 0  # ReLUs on both sides
         # the contributions z_k·w_k sum with the bias to ŷ
         assert torch.allclose(srae.contributions(z).sum(1) + srae.head.bias, prediction, atol=1e-6)
         assert torch.allclose(srae.contributions(z), z * srae.head.weight[0])
@@ -84,13 +106,13 @@ def test_log_penalty_by_hand():
 
 def test_loss_weights_its_terms_and_pulls_apart_the_contributions_not_z():
     srae = SRAE(4, 3, (5, 4)).eval()
-    generator = torch.Generator().manual_seed(9614)    # the weights, not torch's global state, decide the margins
+    generator = torch.Generator().manual_seed(9614)  # the weights, not torch's global state, decide the margins
     with torch.no_grad():
         for parameter in srae.parameters():
             parameter.copy_(torch.rand(parameter.shape, generator=generator) - 0.5)
         srae.head.weight.copy_(torch.tensor([[2.0, -0.5, 1.0]]))
         for layer in srae.encoder:
-            layer.bias.fill_(0.5)                                # every concept alive
+            layer.bias.fill_(0.5)  # every concept alive
     x = torch.rand(6, 4, generator=torch.Generator().manual_seed(9611))
     y = torch.linspace(-1, 1, 6)
     # along images: rows z_i ⊙ w have other cosines than rows z_i (along features a column's scale cancels)
@@ -103,36 +125,51 @@ def test_loss_weights_its_terms_and_pulls_apart_the_contributions_not_z():
     weighted = float(pull_away(z * srae.head.weight[0].detach(), "images"))
     assert float(terms["pull_away"]) == pytest.approx(weighted, rel=1e-6)
     assert abs(weighted - float(pull_away(z, "images"))) > 1e-3
-    assert float(total) == pytest.approx(2 * float(terms["faithfulness"]) + 3 * float(terms["reconstruction"])
-                                         + 5 * float(terms["pull_away"]), rel=1e-6)
+    assert float(total) == pytest.approx(
+        2 * float(terms["faithfulness"]) + 3 * float(terms["reconstruction"]) + 5 * float(terms["pull_away"]), rel=1e-6
+    )
 
 
-@pytest.mark.parametrize("means, passes", [
-    ([1.0, 0.4, -1.0], True), ([0.4, -1.0, 1.0], True), ([1.0, ACCEPT_RATIO, 0.0], True),
-    ([1.0, 0.2, 0.0], False), ([1.0, 0.0, -0.5], False), ([1.0, -0.1], False), ([0.0, 0.0, 0.0], False),
-    ([0.5], True), ([0.0], False), ([-0.5], False),
-])
+@pytest.mark.parametrize(
+    "means, passes",
+    [
+        ([1.0, 0.4, -1.0], True),
+        ([0.4, -1.0, 1.0], True),
+        ([1.0, ACCEPT_RATIO, 0.0], True),
+        ([1.0, 0.2, 0.0], False),
+        ([1.0, 0.0, -0.5], False),
+        ([1.0, -0.1], False),
+        ([0.0, 0.0, 0.0], False),
+        ([0.5], True),
+        ([0.0], False),
+        ([-0.5], False),
+    ],
+)
 def test_contribution_rule(means, passes):
     assert passes_contribution_rule(torch.tensor(means)) is passes
 
 
-@pytest.mark.parametrize("means, r2, agreement, verdict", [
-    # the collapse the official rule accepted: two tiny positive means, held-out R² -0.08
-    ([0.02, 0.01, 0.0, 0.0, 0.0], -0.08, 0.90, (True, False, False)),
-    # a faithful space with one positive concept: faithful, but the official rule fails
-    ([0.62, 0.0, 0.0, -0.4, -1.9], 0.90, 1.0, (False, True, False)),
-    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.80, 1.0, (True, True, True)),
-    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.50, 0.95, (True, True, True)),              # both thresholds inclusive
-    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.49, 1.0, (True, False, False)),
-    ([0.5, 0.3, 0.0, -0.4, -0.6], 0.80, 0.94, (True, False, False)),            # decisions flipped
-])
+@pytest.mark.parametrize(
+    "means, r2, agreement, verdict",
+    [
+        # the collapse the official rule accepted: two tiny positive means, held-out R² -0.08
+        ([0.02, 0.01, 0.0, 0.0, 0.0], -0.08, 0.90, (True, False, False)),
+        # a faithful space with one positive concept: faithful, but the official rule fails
+        ([0.62, 0.0, 0.0, -0.4, -1.9], 0.90, 1.0, (False, True, False)),
+        ([0.5, 0.3, 0.0, -0.4, -0.6], 0.80, 1.0, (True, True, True)),
+        ([0.5, 0.3, 0.0, -0.4, -0.6], 0.50, 0.95, (True, True, True)),  # both thresholds inclusive
+        ([0.5, 0.3, 0.0, -0.4, -0.6], 0.49, 1.0, (True, False, False)),
+        ([0.5, 0.3, 0.0, -0.4, -0.6], 0.80, 0.94, (True, False, False)),  # decisions flipped
+    ],
+)
 def test_acceptance_needs_faithfulness_and_the_contribution_rule(means, r2, agreement, verdict):
     settings = _settings()
     assert settings["min_r2"] == 0.5 and settings["min_agreement"] == 0.95
     result = acceptance(torch.tensor(means), {"r2": r2, "decision_agreement": agreement}, settings)
     assert (result["contribution_rule"], result["faithful"], result["accepted"]) == verdict
-    stricter = acceptance(torch.tensor(means), {"r2": r2, "decision_agreement": agreement},
-                          _settings(min_r2=0.95, min_agreement=1.0))
+    stricter = acceptance(
+        torch.tensor(means), {"r2": r2, "decision_agreement": agreement}, _settings(min_r2=0.95, min_agreement=1.0)
+    )
     assert not stricter["faithful"] and not stricter["accepted"]
 
 
@@ -140,7 +177,7 @@ def test_acceptance_needs_faithfulness_and_the_contribution_rule(means, r2, agre
 def test_bias_centring_starts_every_unit_on_half_the_samples(scaled):
     x, _ = scaled
     layer = torch.nn.Linear(x.shape[1], 32)
-    with torch.no_grad():       # on these non-negative features some units start on almost always, some never
+    with torch.no_grad():  # on these non-negative features some units start on almost always, some never
         layer.weight.copy_(torch.rand(layer.weight.shape, generator=torch.Generator().manual_seed(9628)) - 0.5)
         active = (layer(x) > 0).float().mean(dim=0)
     assert float(active.min()) < 0.05 and float(active.max()) > 0.95
@@ -152,7 +189,7 @@ def test_bias_centring_starts_every_unit_on_half_the_samples(scaled):
 
 def test_pull_away_weight_ramps_up_over_the_warmup():
     assert [pull_away_weight(10.0, epoch, 4) for epoch in range(6)] == pytest.approx([0.0, 2.5, 5.0, 7.5, 10.0, 10.0])
-    assert pull_away_weight(10.0, 0, 0) == 10.0                       # no warm-up: the official schedule
+    assert pull_away_weight(10.0, 0, 0) == 10.0  # no warm-up: the official schedule
     assert _settings()["pt_warmup"] == 20
 
 
@@ -180,8 +217,9 @@ def test_acceptance_loop_retries_with_new_seeds_and_reweighted_losses_and_keeps_
     attempts = training.attempts
     assert not training.accepted and len(attempts) == 3 and [a["attempt"] for a in attempts] == [0, 1, 2]
     assert not any(a["accepted"] or a["faithful"] for a in attempts)
-    assert [a["seed"] for a in attempts] == [attempt_seed(9627, a) for a in range(3)] and len({
-        a["seed"] for a in attempts}) == 3
+    assert [a["seed"] for a in attempts] == [attempt_seed(9627, a) for a in range(3)] and len(
+        {a["seed"] for a in attempts}
+    ) == 3
     assert [a["alpha_rec"] for a in attempts] == pytest.approx([10.0, 12.0, 14.4])
     assert [a["alpha_pt"] for a in attempts] == pytest.approx([10.0, 8.0, 6.4])
     for record in attempts:
@@ -202,9 +240,17 @@ def test_cancel_from_the_progress_callback_stops_within_a_step(scaled, toy_featu
     state = torch.get_rng_state()
     started = time.perf_counter()
     with pytest.raises(Cancelled):
-        train_srae(x, y, k=3, hidden=(16, 8), settings=_settings(k=3, epochs=500, retries=3), seed=9614,
-                   judge=lambda model: {"r2": 1.0, "decision_agreement": 1.0}, progress=progress)
-    assert len(reports) == 1 and time.perf_counter() - started < 5.0   # the first report (10 steps) is the last
+        train_srae(
+            x,
+            y,
+            k=3,
+            hidden=(16, 8),
+            settings=_settings(k=3, epochs=500, retries=3),
+            seed=9614,
+            judge=lambda model: {"r2": 1.0, "decision_agreement": 1.0},
+            progress=progress,
+        )
+    assert len(reports) == 1 and time.perf_counter() - started < 5.0  # the first report (10 steps) is the last
     assert torch.equal(torch.get_rng_state(), state)
     cancelling = Progress(on_progress=lambda fraction, message: cancelling.cancel())
     with pytest.raises(Cancelled):
@@ -237,7 +283,7 @@ def test_excitation_maps_by_hand():
     assert torch.allclose(maps, expected, atol=1e-6)
     assert torch.allclose(excitation_maps(_hand_srae(), activation, 3.0), expected, atol=1e-6)  # scale cancels
     # a negative activation takes no mass: channel 1 at position 1 at -2 leaves channel 1's mass all on position 0
-    signed = torch.tensor([[[[1.0, 3.0]], [[6.0, -2.0]]]])                                  # same x = (2, 2)
+    signed = torch.tensor([[[[1.0, 3.0]], [[6.0, -2.0]]]])  # same x = (2, 2)
     concept0 = excitation_maps(_hand_srae(), signed, 1.0)[0, 0, 0]
     assert torch.allclose(concept0, torch.tensor([3 / 16 + 1 / 4, 9 / 16]), atol=1e-6)
 
@@ -247,7 +293,7 @@ def test_excitation_maps_of_a_fitted_space_are_sub_stochastic(spotwing, toy_mode
     masses = explanation.masses
     assert masses.shape == (6, spotwing.k, 14, 14)
     assert float(masses.min()) >= 0 and float(masses.sum(dim=(2, 3)).max()) <= 1 + 1e-5
-    assert float(masses.sum(dim=(2, 3)).max()) > 0.05                  # not trivially zero
+    assert float(masses.sum(dim=(2, 3)).max()) > 0.05  # not trivially zero
     assert torch.allclose(explanation.locality, locality(masses))
 
 
@@ -259,7 +305,7 @@ def test_locality_and_upsampling():
     assert float(locality(uniform)[0, 0]) == pytest.approx(0.1)
     assert float(locality(uniform, top=0.25)[0, 0]) == pytest.approx(0.25)
     assert float(locality(torch.zeros(1, 1, 10, 10))[0, 0]) == 0.0
-    maps = torch.stack([one_hot[0, 0], torch.zeros(10, 10)]).unsqueeze(0)        # [1, 2, 10, 10]
+    maps = torch.stack([one_hot[0, 0], torch.zeros(10, 10)]).unsqueeze(0)  # [1, 2, 10, 10]
     upsampled = upsample_maps(maps, (40, 30))
     assert upsampled.shape == (1, 2, 40, 30)
     assert float(upsampled[0, 0].max()) == pytest.approx(1.0) and float(upsampled.min()) >= 0.0

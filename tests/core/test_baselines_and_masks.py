@@ -22,18 +22,24 @@ def test_each_baseline_kind():
     assert make_baseline(images, "black").eq(0).all()
     mean = make_baseline(images, "mean")
     assert torch.allclose(mean[:, :, 0, 0], images.mean((2, 3)))
-    assert torch.allclose(make_baseline(images, "constant", color=(0.1, 0.2, 0.3))[1, :, 4, 4],
-                          torch.tensor([0.1, 0.2, 0.3]))
+    assert torch.allclose(
+        make_baseline(images, "constant", color=(0.1, 0.2, 0.3))[1, :, 4, 4], torch.tensor([0.1, 0.2, 0.3])
+    )
     noise = make_baseline(images, "noise", seed=3)
     assert torch.equal(noise, make_baseline(images, "noise", seed=3))
     assert not torch.equal(noise, make_baseline(images, "noise", seed=4))
     assert make_baseline(images, "blur", blur_kernel=5, blur_sigma=2.0).shape == images.shape
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"kind": "zebra"}, "baseline"), ({"kind": "blur", "blur_kernel": 4}, "odd"),
-    ({"kind": "constant", "color": (2, 0, 0)}, "RGB values"), ({"kind": "blur", "blur_sigma": 0}, "positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kind": "zebra"}, "baseline"),
+        ({"kind": "blur", "blur_kernel": 4}, "odd"),
+        ({"kind": "constant", "color": (2, 0, 0)}, "RGB values"),
+        ({"kind": "blur", "blur_sigma": 0}, "positive"),
+    ],
+)
 def test_bad_baseline_arguments(kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
         make_baseline(torch.rand(1, 3, 8, 8), **kwargs)

@@ -40,7 +40,11 @@ HEATMAPS = {
     "igos": {"iterations": 1, "ig_steps": 1, "resolution": 4, "optimiser": "nag"},
     "igospp": {"iterations": 1, "ig_steps": 1, "resolution": 4, "optimiser": "nag"},
 }
-PAIRS = {"rise": {"masks": 8, "grid": 4}, "sliding_window": {"window": 32, "stride": 32}, "mask": {"iterations": 2}}
+PAIRS = {
+    "pair_rise": {"masks": 8, "grid": 4},
+    "pair_sliding_window": {"window": 32, "stride": 32},
+    "pair_mask": {"iterations": 2},
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,8 +60,8 @@ def toy():
     """Ten 64×64 toy birds: their pixels ``[10, 3, 64, 64]``, captions and worded attributes."""
     data = xw.toy.dataset(10, seed=17041, size=SIDE)
     pixels = torch.from_numpy(np.stack([s.image for s in data.samples])).permute(0, 3, 1, 2).float() / 255
-    ids, labels = xw.similarity.toy_attribute_labels(data.samples)
-    return pixels, xw.text.toy_captions(data), ids, labels
+    ids, labels = xw.toy.attribute_labels(data.samples)
+    return pixels, xw.toy.captions(data), ids, labels
 
 
 def random_family(name: str, inputs: torch.Tensor) -> nn.Module:
@@ -76,7 +80,7 @@ def random_family(name: str, inputs: torch.Tensor) -> nn.Module:
         norms = [sub for sub in module.modules() if isinstance(sub, nn.modules.batchnorm._BatchNorm)]
         for norm in norms:
             norm.reset_running_stats()
-            norm.momentum = None                   # a cumulative average over the calibration pass
+            norm.momentum = None  # a cumulative average over the calibration pass
         if norms:
             module.train()(inputs)
         spread = module.eval()(inputs).std()
@@ -88,8 +92,9 @@ def random_family(name: str, inputs: torch.Tensor) -> nn.Module:
 @pytest.fixture(scope="module", params=list(FAMILIES))
 def family(request, toy):
     """``(name, Classifier)`` of one family, built once for all the tests of this module."""
-    module = random_family(request.param, xw.Classifier(nn.Identity().eval(), preprocessing=PREPROCESSING)
-                           .normalize(toy[0]))
+    module = random_family(
+        request.param, xw.Classifier(nn.Identity().eval(), preprocessing=PREPROCESSING).normalize(toy[0])
+    )
     return request.param, xw.Classifier(module, preprocessing=PREPROCESSING, name=request.param)
 
 
@@ -105,8 +110,9 @@ def test_the_default_layer_follows_the_rule(family, toy):
     assert layer == FAMILIES[name][0]
     with xw.core.record_layer(model.module, layer) as record, torch.no_grad():
         model.forward(model.normalize(toy[0][:2]))
-    assert layer_map(record.activation, (SIDE, SIDE)).shape[-1] * layer_map(record.activation, (SIDE, SIDE)) \
-        .shape[-2] > 1
+    assert (
+        layer_map(record.activation, (SIDE, SIDE)).shape[-1] * layer_map(record.activation, (SIDE, SIDE)).shape[-2] > 1
+    )
 
 
 @pytest.mark.parametrize("method", list(HEATMAPS))
@@ -121,16 +127,26 @@ def test_every_heatmap_method(family, toy, method):
 
 def test_sag(family, toy):
     _, model = family
-    result = xw.sag.sag(model, toy[0][:1], progress=False, grid=2, beam_width=1, successors=2, max_roots=1,
-                        heuristic_iterations=1, heuristic_ig_steps=1)
+    result = xw.sag.sag(
+        model,
+        toy[0][:1],
+        progress=False,
+        grid=2,
+        beam_width=1,
+        successors=2,
+        max_roots=1,
+        heuristic_iterations=1,
+        heuristic_ig_steps=1,
+    )
     assert result.heuristic.shape[-2:] == (2, 2) and bool(torch.isfinite(result.heuristic).all())
 
 
 def test_concepts(family, toy):
     name, model = family
     target = int(model(toy[0]).argmax(1)[0])
-    space = xw.concepts.fit(model, toy[0], target=target, k=1, holdout=0.0, epochs=3, pretrain_epochs=1,
-                            retries=0, progress=False)
+    space = xw.concepts.fit(
+        model, toy[0], target=target, k=1, holdout=0.0, epochs=3, pretrain_epochs=1, retries=0, progress=False
+    )
     explanation = space.explain(toy[0][:2])
     assert space.layer == FAMILIES[name][0]
     assert explanation.maps.shape == (2, 1, SIDE, SIDE) and bool(torch.isfinite(explanation.maps).all())
@@ -140,7 +156,7 @@ def test_concepts(family, toy):
 def test_text(family, toy):
     name, model = family
     pixels, captions, _, _ = toy
-    text = xw.text.fit(model, pixels, captions, min_images=1, progress=False)
+    text = xw.text.fit(model, pixels, captions=captions, min_images=1, progress=False)
     explanation = text.explain(pixels[:2])
     assert text.layer == FAMILIES[name][0] and all(s.startswith("This is a ") for s in explanation.sentences)
     assert bool(torch.isfinite(explanation.grounding).all()) and bool(torch.isfinite(explanation.contributions).all())
@@ -150,11 +166,11 @@ def test_text(family, toy):
 def test_summaries(family, toy):
     name, model = family
     classes = model(toy[0]).argmax(1)
-    target = int(classes.mode().values)                     # three images of the class the model predicts most
-    pipeline = xw.summaries.SummaryPipeline(model, toy[0][classes == target][:3], target, mask_params={
-        "smooth_iterations": 1, "sharp_iterations": 1})
-    result = pipeline.run(progress=False)
-    assert pipeline.layer == FAMILIES[name][0] and result.saliency.shape[-2:] == (SIDE, SIDE)
+    target = int(classes.mode().values)  # three images of the class the model predicts most
+    result = xw.summaries.fit(
+        model, toy[0][classes == target][:3], target, smooth_iterations=1, sharp_iterations=1, progress=False
+    )
+    assert result.params["layer"] == FAMILIES[name][0] and result.saliency.shape[-2:] == (SIDE, SIDE)
     assert len(result.images) >= 2 and len(result.boxes) > 0 and result.summaries
     assert all(np.isfinite(s["ssim"]) for s in result.summaries if len(s["members"]) > 1)
 
@@ -162,14 +178,14 @@ def test_summaries(family, toy):
 def test_similarity(family, toy):
     name, model = family
     pixels, _, ids, labels = toy
-    embedder = xw.Embedder(Embedder._adapt_torchvision(copy.deepcopy(model.module)), preprocessing=PREPROCESSING,
-                           name=name)
+    embedder = xw.Embedder(
+        Embedder._adapt_torchvision(copy.deepcopy(model.module)), preprocessing=PREPROCESSING, name=name
+    )
     assert embedder(pixels[:2]).shape == (2, FAMILIES[name][1])
     for method, params in PAIRS.items():
-        pair = xw.similarity.pair_saliency(embedder, pixels[:2], pixels[2:4], method=method, progress=False, **params)
+        pair = xw.explain(embedder, pixels[:2], reference=pixels[2:4], method=method, progress=False, **params)
         assert pair.maps.shape == (2, 1, SIDE, SIDE) and varies(pair.maps).all(), method
-    attributes = xw.similarity.train_attributes(embedder, pixels, labels, ids, epochs=1, batch_size=10,
-                                                progress=False)
+    attributes = xw.similarity.train_attributes(embedder, pixels, labels, ids, epochs=1, batch_size=10, progress=False)
     predicted = attributes.predict(pixels[:2])
     assert attributes.layer == default_layer(embedder.module, embedder.normalize(pixels[:1]))
     assert predicted.maps.shape == (2, len(ids), 4, 4) and bool(torch.isfinite(predicted.scores).all())

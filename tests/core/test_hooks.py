@@ -21,18 +21,16 @@ def test_records_activation_and_gradient(tiny_module):
 
 def test_hooks_are_removed_when_the_block_raises(tiny_module):
     x = torch.rand(1, 3, 8, 8, requires_grad=True)
-    with pytest.raises(ValueError):
-        with record_layer(tiny_module, "features.0", gradients=True) as layer:
-            tiny_module(x)
-            raise ValueError("boom")
+    with pytest.raises(ValueError), record_layer(tiny_module, "features.0", gradients=True) as layer:
+        tiny_module(x)
+        raise ValueError("boom")
     assert _hook_count(tiny_module) == 0
     assert layer.activation.grad_fn is not None and not layer.activation._backward_hooks
 
 
 def test_hooks_are_removed_when_the_forward_raises(tiny_module):
-    with pytest.raises(RuntimeError):
-        with record_layer(tiny_module, "features.0"):
-            tiny_module(torch.rand(1, 4, 8, 8))  # wrong channel count
+    with pytest.raises(RuntimeError), record_layer(tiny_module, "features.0"):
+        tiny_module(torch.rand(1, 4, 8, 8))  # wrong channel count
     assert _hook_count(tiny_module) == 0
 
 

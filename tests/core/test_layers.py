@@ -10,6 +10,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 import xwidgets as xw
 from xwidgets.core import InvalidArgument, default_layer, layer_map
+from xwidgets.core.layers import grid_cells
 from xwidgets.heatmaps import gradcam
 
 #: Each family's default layer, and the last Conv2d that Grad-CAM used before (pre-normalisation, pre-activation).
@@ -37,10 +38,12 @@ def vgg11_with_a_small_head() -> nn.Module:
 
 @pytest.fixture(scope="module")
 def families():
-    with torch.random.fork_rng():                  # torchvision draws its initial weights from the global generator
+    with torch.random.fork_rng():  # torchvision draws its initial weights from the global generator
         torch.manual_seed(16151)
-        built = {name: vgg11_with_a_small_head() if name == "vgg11" else
-                 torchvision.models.get_model(name, weights=None) for name in FAMILIES}
+        built = {
+            name: vgg11_with_a_small_head() if name == "vgg11" else torchvision.models.get_model(name, weights=None)
+            for name in FAMILIES
+        }
     assert not any(p.is_meta for module in built.values() for p in module.parameters())
     return {name: module.eval() for name, module in built.items()}
 
@@ -62,7 +65,7 @@ def test_gradcam_on_densenet_uses_the_features_after_their_functional_relu(famil
     module = families["densenet121"]
     maps = F.relu(module.features(INPUTS)).requires_grad_(True)
     probabilities = module.classifier(torch.flatten(F.adaptive_avg_pool2d(maps, 1), 1)).softmax(1)
-    target = probabilities.argmax(1)                  # gradcam's default target: the top-1 class's probability
+    target = probabilities.argmax(1)  # gradcam's default target: the top-1 class's probability
     (gradient,) = torch.autograd.grad(probabilities.gather(1, target[:, None]).sum(), maps)
     cam = F.relu((gradient.mean((2, 3), keepdim=True) * maps).sum(1, keepdim=True)).detach()
     expected = xw.heatmaps.result.normalise_maps(F.interpolate(cam, size=(64, 64), mode="bilinear"))
@@ -74,13 +77,20 @@ def test_gradcam_on_densenet_uses_the_features_after_their_functional_relu(famil
 def test_the_toy_models_and_a_plain_sequential_net():
     assert default_layer(xw.toy.classifier().module) == "features"
     assert default_layer(xw.toy.embedder().module) == "features"
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(4, 2))
-    assert default_layer(net) == "2"            # the ReLU, looking through both pooling layers
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
+    assert default_layer(net) == "2"  # the ReLU, looking through both pooling layers
 
 
 def test_the_trace_leaves_training_flags_and_statistics_alone():
-    module = torchvision.models.resnet18(weights=None)          # training mode, as constructed
+    module = torchvision.models.resnet18(weights=None)  # training mode, as constructed
     module.layer1.eval()
     mean = module.bn1.running_mean.clone()
     assert default_layer(module) == "layer4"
@@ -89,11 +99,14 @@ def test_the_trace_leaves_training_flags_and_statistics_alone():
     assert all(not m._forward_hooks for m in module.modules())
 
 
-@pytest.mark.parametrize("module, message", [
-    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), r"a model whose output is \[1, 4, 62, 62\]"),
-    (nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 64, 2)), r"no map \[N, C, h, w\] \(h·w > 1\), channels-last"),
-    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(3, 2)), r"tracing the model on a \[1, 3, 64, 64\]"),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), r"a model whose output is \[1, 4, 62, 62\]"),
+        (nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 64, 2)), r"no map \[N, C, h, w\] \(h·w > 1\), channels-last"),
+        (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(3, 2)), r"tracing the model on a \[1, 3, 64, 64\]"),
+    ],
+)
 def test_models_without_a_default_layer_get_a_clear_error(module, message):
     with pytest.raises(InvalidArgument, match=message) as error:
         default_layer(module.eval(), INPUTS)
@@ -125,20 +138,28 @@ def test_a_vit_is_explained_at_its_last_block_input_and_not_after_its_attention(
 
 
 def test_layer_map_puts_tokens_and_channels_last_maps_on_the_image_grid():
-    tokens = torch.arange(2 * 7 * 5, dtype=torch.float32).view(2, 7, 5)          # a class token and 2×3 patches
+    tokens = torch.arange(2 * 7 * 5, dtype=torch.float32).view(2, 7, 5)  # a class token and 2×3 patches
     grid = layer_map(tokens, (32, 48))
     assert grid.shape == (2, 5, 2, 3) and torch.equal(grid[1, :, 1, 2], tokens[1, 6])
-    assert torch.equal(layer_map(tokens[:, 1:], (32, 48)), grid)                 # no class token
-    channels_last = torch.rand(2, 4, 6, 5)                                         # [N, h, w, C] at 64×96
+    assert torch.equal(layer_map(tokens[:, 1:], (32, 48)), grid)  # no class token
+    channels_last = torch.rand(2, 4, 6, 5)  # [N, h, w, C] at 64×96
     assert torch.equal(layer_map(channels_last, (64, 96)), channels_last.permute(0, 3, 1, 2))
-    swin_stage = torch.rand(2, 64, 64, 96)                                         # Swin's first stage at 256²
+    swin_stage = torch.rand(2, 64, 64, 96)  # Swin's first stage at 256²
     assert layer_map(swin_stage, (256, 256)).shape == (2, 96, 64, 64)
-    for maps in (torch.rand(2, 9, 4, 6), torch.rand(2, 7, 7, 7)):                  # channels-first; a tie is too
+    for maps in (torch.rand(2, 9, 4, 6), torch.rand(2, 7, 7, 7)):  # channels-first; a tie is too
         assert layer_map(maps, (64, 96) if maps.shape[-1] == 6 else (64, 64)) is maps
     for value, size in ((torch.rand(2, 3, 5), (32, 32)), (torch.rand(2, 5), (32, 32))):
         with pytest.raises(InvalidArgument, match=r"'head', whose output is \[2, .*\] on a 32x32 input") as error:
             layer_map(value, size, layer="head")
         assert error.value.argument == "layer" and "tokens [N, e + h·w, D]" in str(error.value)
+
+
+def test_grid_cells_counts_the_positions_of_every_layout_and_zero_for_the_rest():
+    assert grid_cells(torch.rand(2, 9, 4, 6), (64, 96)) == 24  # [N, C, h, w]
+    assert grid_cells(torch.rand(2, 4, 6, 5), (64, 96)) == 24  # [N, h, w, C]
+    assert grid_cells(torch.rand(2, 7, 5), (32, 48)) == 6  # a class token and 2×3 patches
+    for value in (torch.rand(2, 5), torch.rand(2, 3, 5), (torch.rand(2, 9, 4, 6),), None):
+        assert grid_cells(value, (32, 32)) == 0
 
 
 def test_concept_features_of_a_vit_are_the_mean_of_its_patch_tokens():

@@ -18,7 +18,7 @@ def test_classifier_prepares_normalises_and_counts(classifier, images):
 
 
 def test_train_mode_is_refused_at_wrap_and_at_forward(tiny_module, images):
-    with pytest.raises(InvalidArgument, match="model.eval"):
+    with pytest.raises(InvalidArgument, match=r"model\.eval"):
         xw.Classifier(tiny_module.train())
     model = xw.Classifier(tiny_module.eval())
     tiny_module.train()
@@ -28,10 +28,9 @@ def test_train_mode_is_refused_at_wrap_and_at_forward(tiny_module, images):
 
 def test_frozen_restores_requires_grad(classifier):
     flags = [p.requires_grad for p in classifier.module.parameters()]
-    with pytest.raises(RuntimeError):
-        with classifier.frozen():
-            assert not any(p.requires_grad for p in classifier.module.parameters())
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), classifier.frozen():
+        assert not any(p.requires_grad for p in classifier.module.parameters())
+        raise RuntimeError("boom")
     assert [p.requires_grad for p in classifier.module.parameters()] == flags
 
 
@@ -74,8 +73,9 @@ def test_torchvision_local_weights_file_uses_the_enum_transforms_and_labels(tmp_
     path = tmp_path / "resnet18.pth"
     torch.save(reference.state_dict(), path)
     model = xw.Classifier.from_torchvision("resnet18", "IMAGENET1K_V1", weights_path=path)
-    assert model.preprocessing == Preprocessing(resize=256, crop=(224, 224), mean=xw.core.IMAGENET_MEAN,
-                                                std=xw.core.IMAGENET_STD)
+    assert model.preprocessing == Preprocessing(
+        resize=256, crop=(224, 224), mean=xw.core.IMAGENET_MEAN, std=xw.core.IMAGENET_STD
+    )
     assert len(model.labels) == 1000 and model.labels[0] == "tench"
     image = torch.rand(1, 3, 300, 260)
     x = model.normalize(model.prepare(image))
@@ -110,5 +110,5 @@ def test_torchvision_bad_names_weights_and_files(tmp_path):
 
 
 def test_not_a_module():
-    with pytest.raises(InvalidArgument, match="torch.nn.Module"):
+    with pytest.raises(InvalidArgument, match=r"torch\.nn\.Module"):
         xw.Classifier(lambda x: x)

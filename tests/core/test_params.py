@@ -22,16 +22,19 @@ def test_defaults_and_overrides():
     assert "iterations (int, default 15, [1, 500]): optimisation steps" in PARAMS.doc()
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"iterations": 0}, r"iterations: got 0, expected a value in \[1, 500\]"),
-    ({"iterations": 2.5}, "whole number"),
-    ({"l1": float("nan")}, "finite"),
-    ({"l1": "big"}, "a number"),
-    ({"nag": 1}, "True or False"),
-    ({"baseline": "noise"}, "one of 'blur', 'black'"),
-    ({"iterationz": 3}, "unknown parameter of demo"),
-    ({"iterations": True}, "a number"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"iterations": 0}, r"iterations: got 0, expected a value in \[1, 500\]"),
+        ({"iterations": 2.5}, "whole number"),
+        ({"l1": float("nan")}, "finite"),
+        ({"l1": "big"}, "a number"),
+        ({"nag": 1}, "True or False"),
+        ({"baseline": "noise"}, "one of 'blur', 'black'"),
+        ({"iterationz": 3}, "unknown parameter of demo"),
+        ({"iterations": True}, "a number"),
+    ],
+)
 def test_bad_values_name_the_parameter(overrides, message):
     with pytest.raises(InvalidArgument, match=message):
         PARAMS.resolve(overrides)

@@ -16,19 +16,23 @@ from xwidgets.core.errors import InvalidArgument, XWidgetsError
 from xwidgets.core.params import Param, ParamSet
 
 
-
-
 def tiny_net(classes: int = 5) -> nn.Module:
     """A small random conv net in eval mode: conv -> ReLU -> global pool -> linear."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(8, classes)).eval()
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes)
+        ).eval()
 
 
-FAST = {"igos": {"iterations": 2, "ig_steps": 2}, "igospp": {"iterations": 2, "ig_steps": 2},
-        "rise": {"masks": 20}, "integrated_gradients": {"steps": 2}, "occlusion": {"window": 8, "stride": 8},
-        "gradcam": {}}
+FAST = {
+    "igos": {"iterations": 2, "ig_steps": 2},
+    "igospp": {"iterations": 2, "ig_steps": 2},
+    "rise": {"masks": 20},
+    "integrated_gradients": {"steps": 2},
+    "occlusion": {"window": 8, "stride": 8},
+    "gradcam": {},
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,37 +50,51 @@ def birds():
 def _entries(raw, images, toy):
     """Every public entry that takes a model, called with the raw module ``raw`` in its place."""
     from xwidgets.concepts import extract_features
-    from xwidgets.summaries import SummaryPipeline, crisp_masks, igos_masks
+    from xwidgets.summaries import crisp_masks, igos_masks
 
     entries = {f"explain/{method}": lambda m=method: xw.explain(raw, images, method=m) for method in FAST}
-    entries.update({f"heatmaps.{name}": lambda f=f: f(raw, images) for name, f in xw.heatmaps.METHODS.items()})
-    entries.update({
-        "gradcam with a layer": lambda: xw.heatmaps.gradcam(raw, images, layer="features"),
-        "sag": lambda: xw.sag.sag(raw, images),
-        "deletion_insertion": lambda: xw.metrics.deletion_insertion(raw, images, torch.rand(len(images), 1, 112, 112)),
-        "perturbed_images": lambda: xw.metrics.perturbed_images(raw, images, torch.rand(len(images), 1, 112, 112)),
-        "concepts.fit": lambda: xw.concepts.fit(raw, images, target=0),
-        "extract_features": lambda: extract_features(raw, images, "features"),
-        "text.fit": lambda: xw.text.fit(raw, images, captions=[["a bird"]] * len(images)),
-        "SummaryPipeline": lambda: SummaryPipeline(raw, images, 0),
-        "crisp_masks": lambda: crisp_masks(raw, images, 0),
-        "igos_masks": lambda: igos_masks(raw, images, 0),
-        "HeatmapExplorer": lambda: xw.HeatmapExplorer(raw, images[0], run=False),
-        "SAGExplorer": lambda: xw.SAGExplorer(raw, images[0], run=False),
-        "ConceptExplorer": lambda: xw.ConceptExplorer(raw, images, target=0, run=False),
-        "SummaryExplorer": lambda: xw.SummaryExplorer(raw, images, 0, run=False),
-        "SummaryExplorer compare": lambda: xw.SummaryExplorer(toy, images, 0, compare={"mine": raw}, run=False),
-    })
+    entries.update({f"heatmaps.{s.name}": lambda f=s.kernel: f(raw, images) for s in xw.core.methods.specs("heatmap")})
+    entries.update(
+        {
+            "gradcam with a layer": lambda: xw.heatmaps.gradcam(raw, images, layer="features"),
+            "sag": lambda: xw.sag.sag(raw, images),
+            "deletion_insertion": lambda: xw.metrics.deletion_insertion(
+                raw, images, torch.rand(len(images), 1, 112, 112)
+            ),
+            "perturbed_images": lambda: xw.metrics.perturbed_images(raw, images, torch.rand(len(images), 1, 112, 112)),
+            "concepts.fit": lambda: xw.concepts.fit(raw, images, target=0),
+            "fit/concepts": lambda: xw.fit(raw, images, 0, method="concepts"),
+            "fit/summaries": lambda: xw.fit(raw, images, 0, method="summaries"),
+            "fit/text": lambda: xw.fit(raw, images, method="text", captions=[["a bird"]] * len(images)),
+            "extract_features": lambda: extract_features(raw, images, "features"),
+            "text.fit": lambda: xw.text.fit(raw, images, captions=[["a bird"]] * len(images)),
+            "summaries.fit": lambda: xw.summaries.fit(raw, images, 0),
+            "crisp_masks": lambda: crisp_masks(raw, images, 0),
+            "igos_masks": lambda: igos_masks(raw, images, 0),
+            "HeatmapExplorer": lambda: xw.HeatmapExplorer(raw, images[0], run=False),
+            "SAGExplorer": lambda: xw.SAGExplorer(raw, images[0], run=False),
+            "ConceptExplorer": lambda: xw.ConceptExplorer(raw, images, target=0, run=False),
+            "SummaryExplorer": lambda: xw.SummaryExplorer(raw, images, 0, run=False),
+            "SummaryExplorer compare": lambda: xw.SummaryExplorer(toy, images, 0, compare={"mine": raw}, run=False),
+        }
+    )
     return entries
 
 
 def _embedder_entries(raw, images):
-    from xwidgets.similarity import explain_match, pair_saliency, toy_attribute_model, train_attributes
+    from xwidgets.similarity import train_attributes
 
-    attributes = toy_attribute_model()
+    attributes = xw.toy.attribute_model()
+    entries = {
+        f"explain/{method}": lambda m=method: xw.explain(raw, images[:1], reference=images[1:2], method=m)
+        for method in xw.methods("pair")
+        if method != "sane"
+    }
     return {
-        "pair_saliency": lambda: pair_saliency(raw, images[:1], images[1:2]),
-        "explain_match": lambda: explain_match(raw, images[:1], images[1:2], attributes),
+        **entries,
+        "explain/sane": lambda: xw.explain(
+            raw, images[:1], reference=images[1:2], method="sane", attribute_model=attributes
+        ),
         "train_attributes": lambda: train_attributes(raw, images, torch.zeros(len(images), 2), ["a", "b"]),
         "MatchExplorer": lambda: xw.MatchExplorer(raw, images, attributes, run=False),
         "similarity_to": lambda: xw.similarity_to(raw, images[0]),
@@ -90,8 +108,10 @@ def test_a_raw_module_gets_the_wrapping_line_at_every_entry(toy, birds):
         with pytest.raises(XWidgetsError) as error:
             call()
         message = str(error.value)
-        if "raw torch.nn.Module (ToyCNN)" not in message or "xw.Classifier(net.eval(), preprocessing=xw.core." \
-                "Preprocessing(mean=..., std=...))" not in message:
+        if (
+            "raw torch.nn.Module (ToyCNN)" not in message
+            or "xw.Classifier(net.eval(), preprocessing=xw.core.Preprocessing(mean=..., std=...))" not in message
+        ):
             failures[name] = message
     raw_embedder = xw.toy.embedder().module
     for name, call in _embedder_entries(raw_embedder, images).items():
@@ -108,9 +128,10 @@ def test_a_torchvision_module_is_recognised_by_name():
         xw.explain(net, torch.rand(1, 3, 32, 32), method="gradcam")
     message = str(error.value)
     assert 'model = xw.Classifier.from_torchvision("resnet18")' in message
-    assert "Preprocessing(resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))" \
-        in message
-    assert xw.core.models.torchvision_name(torchvision.models.resnet18(num_classes=10)) is None   # a new head
+    assert (
+        "Preprocessing(resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))" in message
+    )
+    assert xw.core.models.torchvision_name(torchvision.models.resnet18(num_classes=10)) is None  # a new head
     assert xw.core.models.torchvision_name(tiny_net()) is None
 
 
@@ -165,11 +186,14 @@ def test_class_names_work_as_targets_for_every_method(toy, birds):
     graph = xw.sag.sag(toy, image, target=name, max_roots=1, progress=False)
     assert graph.target["classes"] == [4]
     typo = name[:-1] + name[-1] * 2
-    for call in (lambda: xw.explain(toy, image, method="gradcam", target=typo),
-                 lambda: xw.explain(toy, [image, image], method="gradcam", target=[4, typo]),
-                 lambda: xw.sag.sag(toy, image, target=typo),
-                 lambda: xw.concepts.fit(toy, [b.image for b in birds] * 5, target=typo, k=1),
-                 lambda: xw.summaries.SummaryPipeline(toy, [image], typo)):
+    for call in (
+        lambda: xw.explain(toy, image, method="gradcam", target=typo),
+        lambda: xw.explain(toy, [image, image], method="gradcam", target=[4, typo]),
+        lambda: xw.sag.sag(toy, image, target=typo),
+        lambda: xw.concepts.fit(toy, [b.image for b in birds] * 5, target=typo, k=1),
+        lambda: xw.fit(toy, [b.image for b in birds] * 5, typo, method="concepts", k=1),
+        lambda: xw.fit(toy, [image], typo, method="summaries"),
+    ):
         with pytest.raises(InvalidArgument, match=rf"got '{typo}', a name no class has.*did you mean '{name}'"):
             call()
 
@@ -184,8 +208,7 @@ def test_imagenet_names_with_close_matches_on_a_typo():
     assert result.target["classes"] == [labels.index("tabby")]
     with pytest.raises(InvalidArgument) as error:
         xw.explain(model, images, method="gradcam", target="tabbby")
-    assert "target: got 'tabbby', a name no class has, expected one of the model's 1000 class names" \
-        in str(error.value)
+    assert "target: got 'tabbby', a name no class has, expected one of the model's 1000 class names" in str(error.value)
     assert "did you mean 'tabby'" in str(error.value)
     twice = xw.Classifier(tiny_net(3), labels=["cat", "dog", "cat"])
     with pytest.raises(InvalidArgument, match=r"a name that 2 classes share \(\[0, 2\]\)"):
@@ -210,13 +233,14 @@ def _write_png16(path, array: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture
 def grey16():
-    return (np.arange(24 * 20).reshape(24, 20) * 136).astype(np.uint16)       # 0 .. 65144
+    return (np.arange(24 * 20).reshape(24, 20) * 136).astype(np.uint16)  # 0 .. 65144
 
 
 def test_a_16_bit_png_keeps_its_values(tmp_path, grey16):
@@ -226,11 +250,17 @@ def test_a_16_bit_png_keeps_its_values(tmp_path, grey16):
         assert opened.mode == "I;16"
         from_pil = xw.to_batch(opened)
     from_path = xw.to_batch(tmp_path / "grey16.png")
-    for batch in (from_pil, from_path, xw.to_batch(grey16), xw.to_batch(grey16.astype(">u2")),
-                  xw.to_batch(Image.fromarray(grey16).convert("I")), xw.to_batch(torch.from_numpy(grey16)[None])):
+    for batch in (
+        from_pil,
+        from_path,
+        xw.to_batch(grey16),
+        xw.to_batch(grey16.astype(">u2")),
+        xw.to_batch(Image.fromarray(grey16).convert("I")),
+        xw.to_batch(torch.from_numpy(grey16)[None]),
+    ):
         assert batch.shape == (1, 3, 24, 20)
         assert torch.allclose(batch[0, 0], expected, atol=1e-6) and torch.equal(batch[0, 0], batch[0, 2])
-    assert float((from_path >= 1.0).float().mean()) < 0.01                    # was 99.9996 % white
+    assert float((from_path >= 1.0).float().mean()) < 0.01  # was 99.9996 % white
 
 
 def test_16_bit_rgb_and_rgba_pngs(tmp_path, grey16):
@@ -246,10 +276,10 @@ def test_16_bit_rgb_and_rgba_pngs(tmp_path, grey16):
 
 
 def test_other_wide_images_are_read_or_refused_plainly(grey16):
-    wide = Image.fromarray(grey16.astype(np.int32) * 4)                        # mode I beyond 16 bits
+    wide = Image.fromarray(grey16.astype(np.int32) * 4)  # mode I beyond 16 bits
     with pytest.raises(InvalidArgument, match=r"mode 'I'\) with values in \[0, 260576\]"):
         xw.to_batch(wide)
-    floats = Image.fromarray((grey16 / 65535).astype(np.float32))              # mode F in [0, 1]
+    floats = Image.fromarray((grey16 / 65535).astype(np.float32))  # mode F in [0, 1]
     assert torch.allclose(xw.to_batch(floats)[0, 0], torch.from_numpy(grey16 / 65535).float(), atol=1e-6)
     with pytest.raises(InvalidArgument, match=r"uint8 \(0..255\), uint16 \(0..65535\) or float"):
         xw.to_batch(grey16.astype(np.int32))

@@ -52,7 +52,7 @@ def mosaic(lite0):
     boxes = torch.zeros(2, TILE, 2 * TILE, dtype=torch.bool)
     for index, box in enumerate((CAT_HEAD_BOX, CUP_BOX)):
         x0, y0, x1, y1 = (round(v * TILE / 224) for v in box)
-        boxes[index, y0:y1, index * TILE + x0:index * TILE + x1] = True
+        boxes[index, y0:y1, index * TILE + x0 : index * TILE + x1] = True
     return image.expand(2, -1, -1, -1).contiguous(), boxes
 
 
@@ -113,7 +113,7 @@ def test_missing_extra_names_the_pip_line(monkeypatch):
 
 
 def test_unknown_argument_is_refused():
-    with pytest.raises(xw.XWidgetsError, match="weights=.*expected one of device"):
+    with pytest.raises(xw.XWidgetsError, match=r"weights=.*expected one of device"):
         xw.efficientnet_lite0(weights="imagenet")
 
 
@@ -138,6 +138,7 @@ def test_gradcam_lands_on_the_cat_and_on_the_cup(mosaic, mosaic_models):
     assert (energy > control + 0.2).all(), (energy, control)
 
 
+@pytest.mark.slow
 def test_rise_lands_on_the_objects_over_seeds(mosaic, mosaic_models):
     images, boxes = mosaic
     real, shuffled = mosaic_models
@@ -149,6 +150,7 @@ def test_rise_lands_on_the_objects_over_seeds(mosaic, mosaic_models):
     assert (found.mean(0) > control.mean(0) + 0.05).all(), (found, control)
 
 
+@pytest.mark.slow
 def test_igos_lands_on_the_objects(mosaic, mosaic_models):
     images, boxes = mosaic
     real, shuffled = mosaic_models

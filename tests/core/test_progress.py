@@ -1,6 +1,7 @@
 """Progress bars on long calls (issue 17): shown by default after a delay, silenced per call or globally, one bar
 for nested calls, closed on errors and interrupts, never from explorer jobs; callbacks keep their reports."""
 
+import itertools
 import threading
 import time
 
@@ -11,9 +12,13 @@ import xwidgets as xw
 from xwidgets.core import runner
 from xwidgets.core.runner import ProgressBar, Runner, progress_enabled, set_progress, shows_progress
 
-QUICK = {"rise": {"masks": 48}, "igos": {"iterations": 3, "ig_steps": 2, "resolution": 8},
-         "igospp": {"iterations": 2, "ig_steps": 2, "resolution": 8},
-         "integrated_gradients": {"steps": 8}, "occlusion": {"window": 4, "stride": 4}}
+QUICK = {
+    "rise": {"masks": 48},
+    "igos": {"iterations": 3, "ig_steps": 2, "resolution": 8},
+    "igospp": {"iterations": 2, "ig_steps": 2, "resolution": 8},
+    "integrated_gradients": {"steps": 8},
+    "occlusion": {"window": 4, "stride": 4},
+}
 
 
 @pytest.fixture
@@ -43,16 +48,17 @@ def _closed(bar: ProgressBar) -> bool:
     return bar._bar.disable
 
 
-def test_slow_call_shows_a_named_bar_after_the_delay_that_reaches_100_percent(classifier, images, sleepy,
-                                                                              recorded, capsys):
+def test_slow_call_shows_a_named_bar_after_the_delay_that_reaches_100_percent(
+    classifier, images, sleepy, recorded, capsys
+):
     slow = xw.Classifier(sleepy(classifier.module, 0.06).eval(), preprocessing=classifier.preprocessing, max_batch=4)
     start = time.perf_counter()
     xw.heatmaps.rise(slow, images[:1], masks=32)
     assert time.perf_counter() - start > runner.BAR_DELAY + 0.2
     drawn = capsys.readouterr().err
-    assert "rise:" in drawn and "RISE masks" in drawn and "<00:0" in drawn               # name, stage, ETA
+    assert "rise:" in drawn and "RISE masks" in drawn and "<00:0" in drawn  # name, stage, ETA
     assert len(recorded) == 1 and recorded[0]._bar.n == pytest.approx(1.0) and _closed(recorded[0])
-    assert drawn.endswith("\r")                                      # a finished bar is cleared from the line
+    assert drawn.endswith("\r")  # a finished bar is cleared from the line
 
 
 def test_fast_call_prints_nothing(classifier, images, capsys):
@@ -87,12 +93,12 @@ def test_every_long_call_shows_one_bar_reaching_100_percent(classifier, images, 
 
 
 def test_nested_calls_show_one_bar(classifier, images, bars, capsys):
-    xw.sag.sag(classifier, images[:1], grid=4, heuristic_iterations=2, max_roots=2)      # SAG runs I-GOS inside
+    xw.sag.sag(classifier, images[:1], grid=4, heuristic_iterations=2, max_roots=2)  # SAG runs I-GOS inside
     assert [bar._bar.desc for bar in bars] == ["sag"]
 
     @shows_progress("outer")
     def outer(*, progress=True):
-        first = xw.explain(classifier, images, method="rise", **QUICK["rise"])            # default: no own bar
+        first = xw.explain(classifier, images, method="rise", **QUICK["rise"])  # default: no own bar
         xw.explain(classifier, images, method="occlusion", progress=progress.part(0.5, 1.0), **QUICK["occlusion"])
         return first
 
@@ -120,7 +126,7 @@ def test_the_bar_is_closed_when_the_call_fails_or_is_interrupted(classifier, ima
     assert len(bars) == 1 and _closed(bars[0]) and bars[0]._bar.n < 1.0
     assert set(threading.enumerate()) <= threads
     classifier.forward = forward
-    xw.explain(classifier, images, method="igos", **QUICK["igos"])       # the next call opens a bar again
+    xw.explain(classifier, images, method="igos", **QUICK["igos"])  # the next call opens a bar again
     assert len(bars) == 2 and bars[1]._bar.n == pytest.approx(1.0)
 
 
@@ -132,15 +138,17 @@ def test_bad_progress_is_refused_before_any_work(classifier, images, bars):
 
 def test_explorer_jobs_draw_no_bar_and_keep_their_reports(classifier, images, bars, capsys):
     reports = []
-    job = Runner().submit(xw.heatmaps.igos, classifier, images, on_progress=lambda f, m: reports.append(f),
-                          **QUICK["igos"])
+    job = Runner().submit(
+        xw.heatmaps.igos, classifier, images, on_progress=lambda f, m: reports.append(f), **QUICK["igos"]
+    )
     job.result(timeout=60)
     assert bars == [] and capsys.readouterr().err == ""
     assert reports and reports[-1] == 1.0
 
 
-@pytest.mark.parametrize("call", ["igos", "igospp", "rise", "integrated_gradients", "occlusion", "sag",
-                                  "deletion_insertion"])
+@pytest.mark.parametrize(
+    "call", ["igos", "igospp", "rise", "integrated_gradients", "occlusion", "sag", "deletion_insertion"]
+)
 def test_callbacks_get_monotone_fractions_in_0_1(classifier, images, bars, call):
     reports = []
 
@@ -155,7 +163,7 @@ def test_callbacks_get_monotone_fractions_in_0_1(classifier, images, bars, call)
         xw.explain(classifier, images, method=call, progress=record, **QUICK[call])
     fractions = [fraction for fraction, _ in reports]
     assert bars == [] and fractions and fractions[-1] == 1.0
-    assert all(0.0 <= a <= b <= 1.0 for a, b in zip(fractions, fractions[1:]))
+    assert all(0.0 <= a <= b <= 1.0 for a, b in itertools.pairwise(fractions))
     assert all(isinstance(message, str) and message for _, message in reports)
 
 
@@ -168,7 +176,7 @@ def test_a_fast_loop_redraws_the_bar_only_every_interval(capsys):
     bar.finish()
     redraws = capsys.readouterr().err.count("\r")
     assert redraws <= 3 + 2 * seconds / 0.5
-    assert seconds / 20_000 < 50e-6                     # per report, on a loaded 2-core machine
+    assert seconds / 20_000 < 50e-6  # per report, on a loaded 2-core machine
 
 
 def test_in_a_notebook_the_bar_is_an_ipywidgets_bar(monkeypatch):
@@ -176,7 +184,7 @@ def test_in_a_notebook_the_bar_is_an_ipywidgets_bar(monkeypatch):
     import tqdm.notebook
 
     monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)
-    monkeypatch.setattr(tqdm.notebook, "display", lambda *args, **kwargs: None)   # no kernel to display to
+    monkeypatch.setattr(tqdm.notebook, "display", lambda *args, **kwargs: None)  # no kernel to display to
     runner._bar_class.cache_clear()
     try:
         done, failed = ProgressBar("igos", delay=0.0), ProgressBar("rise", delay=0.0)
@@ -188,5 +196,5 @@ def test_in_a_notebook_the_bar_is_an_ipywidgets_bar(monkeypatch):
         runner._bar_class.cache_clear()
     meter, stopped = done._bar.container.children[1], failed._bar.container.children[1]
     assert type(meter).__name__ == "FloatProgress" and meter.value == pytest.approx(1.0)
-    assert done._bar.container.comm is None                                # the finished bar's widget is closed
-    assert failed._bar.container.comm is not None and stopped.bar_style == "danger"   # a failed one stays, red
+    assert done._bar.container.comm is None  # the finished bar's widget is closed
+    assert failed._bar.container.comm is not None and stopped.bar_style == "danger"  # a failed one stays, red

@@ -17,8 +17,14 @@ class ToyMapResult(Result):
 
 def test_save_load_round_trip(tmp_path):
     saliency = torch.rand(2, 1, 5, 5)
-    result = ToyMapResult(method="toy", params={"steps": 3, "baseline": "blur"}, seed=7,
-                          timings={"total": 0.25}, saliency=saliency, classes=[1, 4])
+    result = ToyMapResult(
+        method="toy",
+        params={"steps": 3, "baseline": "blur"},
+        seed=7,
+        timings={"total": 0.25},
+        saliency=saliency,
+        classes=[1, 4],
+    )
     path = result.save(tmp_path / "r.xwr")
     loaded = Result.load(path)
     assert type(loaded) is ToyMapResult

@@ -24,8 +24,9 @@ def optimise(steps, *, progress, gate=None, fail_at=None):
 def test_runs_in_background_and_streams():
     runner = Runner()
     partials, reports, done = [], [], []
-    job = runner.submit(optimise, 5, on_partial=partials.append, on_progress=lambda f, m: reports.append((f, m)),
-                        on_done=done.append)
+    job = runner.submit(
+        optimise, 5, on_partial=partials.append, on_progress=lambda f, m: reports.append((f, m)), on_done=done.append
+    )
     assert job.result(timeout=5) == 5
     assert [p["step"] for p in partials] == [0, 1, 2, 3, 4]
     assert reports[-1] == (1.0, "step 5/5") and done == [5] and job.status == "done"

@@ -42,8 +42,13 @@ class RaisesOnceWhenBig(nn.Module):
         return self.inner(x)
 
 
-@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
-                                   RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"),
+    ],
+)
 def test_out_of_memory_backs_off_and_remembers(tiny_module, images, error):
     flaky = RaisesOnceWhenBig(tiny_module, 4, error).eval()
     model = xw.Classifier(flaky, max_batch=16)

@@ -27,10 +27,17 @@ def test_int_and_per_image_lists(classifier, images):
     assert torch.allclose(logits(output), output[:, 3])
 
 
-@pytest.mark.parametrize("target, message", [
-    (5, "target=5"), ([0, 1], "2 classes for 3 images"), ([0, 1, -1], "target=-1"), (True, "class index"),
-    ([0.5, 1, 2], "whole class indices"), ("cat", "a name no class has"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (5, "target=5"),
+        ([0, 1], "2 classes for 3 images"),
+        ([0, 1, -1], "target=-1"),
+        (True, "class index"),
+        ([0.5, 1, 2], "whole class indices"),
+        ("cat", "a name no class has"),
+    ],
+)
 def test_bad_class_targets(classifier, images, target, message):
     output = classifier(images)
     with pytest.raises(InvalidArgument, match=message) as info:

@@ -3,6 +3,7 @@
 Browser tests skip with a reason where chromium or Playwright is missing, except in CI (``CI`` set) or when
 ``XWIDGETS_REQUIRE_BROWSER=1``, where a missing browser fails the run: CI never skips them.
 Never run ``playwright install`` (it downloads browser builds); Debian's chromium is used via executable_path.
+Every test here is ``slow`` (tests/conftest.py marks them), so ``-m "not slow"`` leaves the browser out.
 """
 
 import json
@@ -20,8 +21,15 @@ import pytest
 ROOT = Path(__file__).parents[2]
 OUT = Path(__file__).parent / "out"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BROWSER_REQUIRED = bool(os.environ.get("CI")) or os.environ.get("XWIDGETS_REQUIRE_BROWSER") == "1"
 
 
@@ -46,28 +54,50 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory, browser):
+def lab(tmp_path_factory, browser, js_bundles):
+    """JupyterLab serving a copy of notebooks/, with the views' JS rebuilt from js/src first (``js_bundles``)."""
     base = tmp_path_factory.mktemp("lab")
     notebooks = base / "nb"
     shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = dict(os.environ, HOME=str(base / "home"), JUPYTER_CONFIG_DIR=str(base / "cfg"),
-               JUPYTER_RUNTIME_DIR=str(base / "rt"), IPYTHONDIR=str(base / "ipy"),
-               JUPYTERLAB_SETTINGS_DIR=str(base / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(base / "ws"))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    env = dict(
+        os.environ,
+        HOME=str(base / "home"),
+        JUPYTER_CONFIG_DIR=str(base / "cfg"),
+        JUPYTER_RUNTIME_DIR=str(base / "rt"),
+        IPYTHONDIR=str(base / "ipy"),
+        JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(base / "ws"),
+    )
     env.pop("ANYWIDGET_HMR", None)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = open(base / "lab.log", "w")
+    log = open(base / "lab.log", "w")  # noqa: SIM115 (open while the server runs; closed at teardown)
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         "--IdentityProvider.token=e2e", f"--ServerApp.root_dir={notebooks}", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabServerApp.extension_manager=readonly"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--IdentityProvider.token=e2e",
+            f"--ServerApp.root_dir={notebooks}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabServerApp.extension_manager=readonly",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):

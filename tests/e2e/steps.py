@@ -33,9 +33,11 @@ def draws(page, view):
 
 def wait_redrawn(page, view, before):
     """Wait until the HeatmapView at ``view`` is ready and has drawn more than ``before`` times."""
-    page.wait_for_function(f"() => {{ const e = document.querySelector(\"{view}\");"
-                           f" return e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}",
-                           timeout=30000)
+    page.wait_for_function(
+        f'() => {{ const e = document.querySelector("{view}");'
+        f" return e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}",
+        timeout=30000,
+    )
 
 
 def shoot(page, explorer, name):

@@ -1,5 +1,7 @@
 """The HeatmapExplorer in JupyterLab: a slider re-runs I-GOS (map and curves change), scrubbing the chart shows the
-perturbed image, and switching the method recomputes the panel."""
+perturbed image, and switching the method recomputes the panel. Labels name the result that is drawn (issue 18): the
+scrub panel's "map" menu follows a method switch, and a figure drawn right after a switch titles the map it draws
+with that map's own method and target."""
 
 import pytest
 
@@ -24,7 +26,9 @@ def _draws(page, selector):
 def _wait_redraw(page, selector, before, timeout=60000):
     page.wait_for_function(
         f"() => {{ const e = document.querySelector('{selector} .xw-heatmap');"
-        f" return e && e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}", timeout=timeout)
+        f" return e && e.dataset.ready === 'true' && Number(e.dataset.draws) > {before}; }}",
+        timeout=timeout,
+    )
 
 
 def _wait_status(page, selector, text, timeout=90000):
@@ -57,19 +61,22 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
 
     # Move a slider: I-GOS re-runs, its map is redrawn and its curves change.
     pixels, paths = page.evaluate(CANVAS_PIXELS, PANEL), page.evaluate(CURVE_PATHS)
-    assert len(paths) >= 5 and all(paths), paths      # 2 insertion, 2 deletion, the scrub cursor
+    assert len(paths) >= 5 and all(paths), paths  # 2 insertion, 2 deletion, the scrub cursor
     status = page.locator(f"{PANEL} .xw-run-status").inner_text()
     before = _draws(page, PANEL)
     _set_slider(page, PANEL, "resolution", 7)
     _wait_redraw(page, PANEL, before)
-    page.wait_for_function(f"() => !document.querySelector('{PANEL} .xw-run-status').innerText.includes('running')"
-                           f" && document.querySelector('{PANEL} .xw-run-status').innerText !== {status!r}",
-                           timeout=90000)
+    page.wait_for_function(
+        f"() => !document.querySelector('{PANEL} .xw-run-status').innerText.includes('running')"
+        f" && document.querySelector('{PANEL} .xw-run-status').innerText !== {status!r}",
+        timeout=90000,
+    )
     _wait_status(page, PANEL, "· insertion")
     assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[0].result.mask.shape[-1])") == "7"
     assert page.evaluate(CANVAS_PIXELS, PANEL) != pixels
-    page.wait_for_function(f"(old) => {{ const now = ({CURVE_PATHS})(); return now.join() !== old.join(); }}",
-                           arg=paths, timeout=30000)
+    page.wait_for_function(
+        f"(old) => {{ const now = ({CURVE_PATHS})(); return now.join() !== old.join(); }}", arg=paths, timeout=30000
+    )
 
     # Scrub the curves chart: the first click shows the index line, moving the mouse selects a step.
     chart = page.locator(".xw-curves svg.svg-figure").first
@@ -95,10 +102,112 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
     assert occlusion is not None, labels
     page.locator(".xw-panel-1 .xw-method select").select_option(index=occlusion)
     _wait_status(page, ".xw-panel-1", "Occlusion:")
-    _wait_status(page, ".xw-panel-1", "· insertion")             # the map, then its curves: the run is done
+    _wait_status(page, ".xw-panel-1", "· insertion")  # the map, then its curves: the run is done
     assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[1].result.method)") == "occlusion"
     assert page.locator(".xw-panel-1 .widget-slider label:text-is('window')").count() == 1
     page.evaluate("document.querySelector('.xw-target').scrollIntoView({block: 'start'})")
     page.screenshot(path=str(OUT / "heatmap_explorer_switched.png"))
+    unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
+    assert not unexpected, unexpected
+
+
+RUN_UP_TO_THE_EXPLORER = """async () => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  notebook.activeCellIndex = notebook.widgets.findIndex(
+    cell => cell.model.type === 'code' && cell.model.sharedModel.getSource().includes('HeatmapExplorer(model'));
+  await window.jupyterapp.commands.execute('notebook:run-all-above');
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+
+
+def _open_explorer(page, lab):
+    """Run 01_heatmaps.ipynb up to its explorer (I-GOS beside Grad-CAM) and wait until both panels are done."""
+    page.goto(f"{lab['url']}/lab/tree/01_heatmaps.ipynb?token={lab['token']}&reset")
+    page.wait_for_function(KERNEL_IDLE, timeout=90000)
+    page.evaluate(RUN_UP_TO_THE_EXPLORER)
+    page.wait_for_selector(".xw-heatmap-explorer", timeout=180000)
+    _wait_status(page, PANEL, "· insertion")
+    _wait_status(page, ".xw-panel-1", "· insertion")
+    page.wait_for_function(KERNEL_IDLE, timeout=180000)
+
+
+def _select_method(page, panel, name):
+    """Pick ``name`` in a panel's method menu (options read "iGOS++ (≈ 3 s)")."""
+    menu = page.locator(f"{panel} .xw-method select")
+    labels = [
+        label.replace("\xa0", " ")
+        for label in menu.locator("option").evaluate_all("options => options.map(o => o.text)")
+    ]
+    index = next((i for i, label in enumerate(labels) if label.startswith(f"{name} (")), None)
+    assert index is not None, labels
+    menu.select_option(index=index)
+
+
+def _kernel_sees(page, code, expected, timeout=30.0):
+    """Wait until ``print(code)`` in the kernel gives ``expected`` (a widget change has reached the kernel)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (seen := page.evaluate(RUN_IN_KERNEL, f"print({code})")) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert seen == expected, seen
+
+
+def _scrub_menu(page):
+    return [
+        o.replace("\xa0", " ")
+        for o in page.locator(".xw-scrub-box select option").evaluate_all("options => options.map(o => o.text)")
+    ]
+
+
+def test_the_scrub_menu_follows_a_method_switch(lab, page):
+    _open_explorer(page, lab)
+    assert _scrub_menu(page) == ["I-GOS", "Grad-CAM"]
+    _select_method(page, PANEL, "iGOS++")
+    _wait_status(page, PANEL, "iGOS++:", timeout=180000)
+    _wait_status(page, PANEL, "· insertion", timeout=180000)  # the map, then its curves: the run is done
+    page.wait_for_function(KERNEL_IDLE, timeout=60000)
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[0].result.method)") == "igospp"
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.xw-scrub-box select option'))"
+        ".map(o => o.text).join('|') === 'iGOS++|Grad-CAM'",
+        timeout=10000,
+    )
+    legend = page.inner_text(".xw-curves-legend")
+    assert "iGOS++ insertion" in legend and "I-GOS" not in legend, legend
+    page.wait_for_function(
+        "() => document.querySelector('.xw-scrub-box .xw-title').textContent.startsWith('iGOS++: ')", timeout=10000
+    )  # the scrubbed image is iGOS++'s
+    unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
+    assert not unexpected, unexpected
+
+
+def test_a_figure_right_after_a_switch_titles_the_map_it_draws(lab, page):
+    _open_explorer(page, lab)
+    target = page.evaluate(RUN_IN_KERNEL, "print(explorer.target_text())")
+    titles = "[a.get_title() for a in explorer.figure().axes if a.images]"
+    # Hold the model so that the RISE run cannot finish: the figure is drawn while Grad-CAM's map is shown.
+    page.evaluate(RUN_IN_KERNEL, "explorer.model.lock.acquire()")
+    try:
+        _select_method(page, ".xw-panel-1", "RISE")
+        _kernel_sees(page, "explorer.panels[1].method_selector.value", "rise")
+        assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[1].result.method)") == "gradcam"
+        shown = page.evaluate(RUN_IN_KERNEL, f"print({titles})")
+        assert shown == str([f"I-GOS · {target}", f"Grad-CAM · {target}"]), shown
+        drawn = page.evaluate(
+            RUN_IN_KERNEL,
+            "import numpy as np; f = explorer.figure(); "
+            "print(np.allclose(f.axes[1].images[0].get_array(), xw.figures.blend("
+            "explorer.pixels[0].permute(1, 2, 0).numpy(), "
+            "explorer.panels[1].result.saliency[0, 0].numpy(), alpha=0.5, threshold=0.15)))",
+        )
+        assert drawn == "True"  # and the map it draws is Grad-CAM's
+    finally:
+        page.evaluate(RUN_IN_KERNEL, "explorer.model.lock.release()")
+    _wait_status(page, ".xw-panel-1", "RISE:", timeout=180000)
+    _wait_status(page, ".xw-panel-1", "· insertion", timeout=180000)
+    page.wait_for_function(KERNEL_IDLE, timeout=60000)
+    after = page.evaluate(RUN_IN_KERNEL, f"explorer.wait(); print({titles})")
+    assert after == str([f"I-GOS · {target}", f"RISE · {target}"]), after
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

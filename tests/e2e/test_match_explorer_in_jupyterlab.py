@@ -14,23 +14,31 @@ QUERY = f"{EXPLORER} .xw-heatmap.xw-match-query"
 REFERENCE = f"{EXPLORER} .xw-heatmap.xw-match-reference"
 ATTRIBUTES = f"{EXPLORER} .xw-match-attributes .xw-gallery"
 POOL = f"{EXPLORER} .xw-match-pool .xw-gallery"
-STATUS = f"{EXPLORER} .xw-run-status"
+SUMMARY = f"{EXPLORER} .xw-match-summary"
 
 
-def _wait_explained(page, runs_before):
+def _wait_explained(page, query, reference):
+    """Wait until the explorer shows the explanation of ``query`` against ``reference`` (its settings and its
+    summary line, which is drawn from them)."""
     page.wait_for_function(KERNEL_IDLE, timeout=60000)
+    expected = f"{query} {reference}"
     for _ in range(240):
-        if int(kernel(page, "print(explorer.runs_finished)")) > runs_before:
+        shown = kernel(page, "print(*(explorer.shown.settings[k] for k in ('query', 'reference')), explorer.running)")
+        if shown == f"{expected} False":
             break
         page.wait_for_timeout(500)
     else:
-        raise AssertionError(f"no new explanation within 2 minutes (runs finished: {runs_before})")
-    page.wait_for_function(f"() => document.querySelector('{STATUS}').innerText.includes(' in ')", timeout=60000)
+        raise AssertionError(f"no explanation of #{query} against #{reference} within 2 minutes (shown: {shown})")
+    page.wait_for_function(
+        f"() => document.querySelector('{SUMMARY}').innerText.startsWith('#{query} against #{reference}')",
+        timeout=60000,
+    )
 
 
 def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
-    run_notebook(page, lab, "06_similarity.ipynb", f"{ATTRIBUTES}[data-ready='true'][data-items='5']",
-                 name="match_explorer")
+    run_notebook(
+        page, lab, "06_similarity.ipynb", f"{ATTRIBUTES}[data-ready='true'][data-items='5']", name="match_explorer"
+    )
     for view in (QUERY, REFERENCE):
         page.wait_for_function(f"() => document.querySelector('{view}').dataset.ready === 'true'", timeout=30000)
     shoot(page, EXPLORER, "match_explorer.png")
@@ -41,11 +49,10 @@ def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
     before = {
         "saliency": kernel(page, "print(hash(bytes(explorer.reference_view.heatmap)))"),
         "ranking": kernel(page, "print([r['score'] for r in explorer.explanation.ranking(0, 5)])"),
-        "runs": int(kernel(page, "print(explorer.runs_finished)")),
     }
     pick = next(i for i in range(16) if i not in (query, reference))
     page.locator(f"{POOL} [data-item-id='image{pick}']").click()
-    _wait_explained(page, before["runs"])
+    _wait_explained(page, query, pick)
     assert kernel(page, "print(explorer.reference)") == str(pick)
     assert kernel(page, "print(hash(bytes(explorer.reference_view.heatmap)))") != before["saliency"]
     assert kernel(page, "print([r['score'] for r in explorer.explanation.ranking(0, 5)])") != before["ranking"]
@@ -56,15 +63,15 @@ def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
     item = page.locator(f"{ATTRIBUTES} [data-item-id]").nth(1)
     item_id = item.get_attribute("data-item-id")
     item.click()
-    page.wait_for_function(f"() => document.querySelector('{QUERY} .xw-title').innerText.includes('attribute')",
-                           timeout=30000)
+    page.wait_for_function(
+        f"() => document.querySelector('{QUERY} .xw-title').innerText.includes('attribute')", timeout=30000
+    )
     index = int(item_id.removeprefix("attribute"))
     assert kernel(page, "print(explorer.explanation.attribute_index(explorer.attribute))") == str(index)
 
     # c. Swap exchanges the query and the reference.
-    runs = int(kernel(page, "print(explorer.runs_finished)"))
     page.locator(f"{EXPLORER} .xw-match-swap").click()
-    _wait_explained(page, runs)
+    _wait_explained(page, pick, query)
     assert kernel(page, "print(explorer.query, explorer.reference)") == f"{pick} {query}"
     shoot(page, EXPLORER, "match_explorer_swapped.png")
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]

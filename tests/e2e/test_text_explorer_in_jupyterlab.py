@@ -31,7 +31,8 @@ def test_text_explorer_words_bars_and_retrieval(lab, page):
     page.locator(WORDS).nth(0).click()
     wait_redrawn(page, IMAGE, before)
     assert kernel(page, "print(explorer.attribute)") == kernel(
-        page, "print(explorer.explanation.words(0)[0]['attributes'][0])")
+        page, "print(explorer.explanation.words(0)[0]['attributes'][0])"
+    )
     assert kernel(page, "print(hash(bytes(explorer.image_view.heatmap)))") != heatmap
     assert page.locator(f"{IMAGE} .xw-title").inner_text().startswith(f"grounding: {phrases[0]}")
     assert "mod-info" in (page.locator(WORDS).nth(0).get_attribute("class") or "")
@@ -52,7 +53,7 @@ def test_text_explorer_words_bars_and_retrieval(lab, page):
     page.locator(f"{RETRIEVED} [data-item-id='{pick}']").click()
     page.wait_for_function(KERNEL_IDLE, timeout=30000)
     page.wait_for_function(f"() => document.querySelector('{IMAGE}').dataset.ready === 'true'", timeout=30000)
-    assert kernel(page, "print(f'image{explorer.index}', explorer.attribute)") == f"{pick} {attribute}"
+    assert kernel(page, "explorer.wait(); print(f'image{explorer.index}', explorer.attribute)") == f"{pick} {attribute}"
 
     # d. Moving the words slider re-explains with one phrase.
     _set_slider(page, EXPLORER, "words", 1)

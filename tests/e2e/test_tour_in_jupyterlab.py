@@ -50,7 +50,9 @@ def _wait_for_map(page, title, after_draws=-1):
     page.wait_for_function(
         f"() => {{ const e = document.querySelector('{PANEL}');"
         f" return e && e.dataset.ready === 'true' && Number(e.dataset.draws) > {after_draws}"
-        f" && e.querySelector('.xw-title').textContent.startsWith({title!r}); }}", timeout=180000)
+        f" && e.querySelector('.xw-title').textContent.startsWith({title!r}); }}",
+        timeout=180000,
+    )
 
 
 def test_tour_first_screen_shows_a_live_explanation_of_a_real_model(lab, page):
@@ -63,14 +65,14 @@ def test_tour_first_screen_shows_a_live_explanation_of_a_real_model(lab, page):
     except Exception:
         page.screenshot(path=str(OUT / "tour_failed.png"))
         raise
-    page.screenshot(path=str(OUT / "tour_first_screen.png"))      # what a newcomer sees, nothing scrolled
+    page.screenshot(path=str(OUT / "tour_first_screen.png"))  # what a newcomer sees, nothing scrolled
 
     canvas = page.locator(f"{PANEL} .xw-canvas")
     box = canvas.bounding_box()
     assert box["y"] + box["height"] / 2 < page.viewport_size["height"], "the map is below the first screen"
     assert canvas.evaluate("c => [c.width, c.height]") == [224, 224]
     pixels = page.evaluate(CANVAS_PIXELS, PANEL)
-    assert len(set(pixels[::4 * 97])) > 20, "the canvas looks blank"
+    assert len(set(pixels[:: 4 * 97])) > 20, "the canvas looks blank"
     note = page.inner_text(".xw-default-note")
     assert "Started with Grad-CAM" in note and "I-GOS would take" in note
     title = page.inner_text(f"{PANEL} .xw-title")

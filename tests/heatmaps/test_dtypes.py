@@ -8,10 +8,15 @@ import pytest
 import torch
 
 import xwidgets as xw
-from xwidgets.heatmaps import METHODS
 
-FAST = {"igos": {"iterations": 4, "ig_steps": 4}, "igospp": {"iterations": 4, "ig_steps": 4},
-        "rise": {"masks": 300}, "integrated_gradients": {"steps": 8}, "occlusion": {}, "gradcam": {}}
+FAST = {
+    "igos": {"iterations": 4, "ig_steps": 4},
+    "igospp": {"iterations": 4, "ig_steps": 4},
+    "rise": {"masks": 300},
+    "integrated_gradients": {"steps": 8},
+    "occlusion": {},
+    "gradcam": {},
+}
 LOW = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 # float16 backward passes run about 45x slower than float32 on this CPU (12.7 s against 0.28 s for 16 toy images), so
 # float16 runs the forward-only methods and Grad-CAM's single backward here; bfloat16 runs everything.
@@ -65,8 +70,9 @@ def test_the_model_casts_inputs_and_scores_stay_float32(low, images):
     assert scores.dtype == torch.float32
 
 
-@pytest.mark.parametrize("dtype, method", [("bfloat16", m) for m in METHODS]
-                         + [("float16", m) for m in FLOAT16_ON_CPU])
+@pytest.mark.parametrize(
+    "dtype, method", [("bfloat16", m) for m in xw.methods("heatmap")] + [("float16", m) for m in FLOAT16_ON_CPU]
+)
 def test_every_heatmap_method_runs_in_the_models_dtype(full, images, dtype, method):
     low = lowered(full, dtype)
     with warnings.catch_warnings():
@@ -86,13 +92,19 @@ def test_sag_metrics_summaries_and_text_run_in_the_models_dtype(full, images):
     saliency = xw.explain(full, images, method="gradcam", progress=False).saliency
     curves = [xw.metrics.deletion_insertion(model, images, saliency, progress=False) for model in (full, low)]
     assert torch.allclose(curves[0].deletion, curves[1].deletion.float(), atol=0.05)
-    masks = [xw.summaries.crisp_masks(model, images[:1], 1, smooth_iterations=10, sharp_iterations=5,
-                                      progress=False) for model in (full, low)]
+    masks = [
+        xw.summaries.crisp_masks(model, images[:1], 1, smooth_iterations=10, sharp_iterations=5, progress=False)
+        for model in (full, low)
+    ]
     assert masks[1].images.dtype == torch.float32
     check_close(masks[0].saliency, masks[1].saliency.float())
     data = xw.toy.dataset(60, seed=11)
-    texts = [xw.text.fit(model, data, captions=xw.text.toy_captions(data), progress=False, min_images=2)
-             .explain(images, model, target=full.labels[1]) for model in (full, low)]
+    texts = [
+        xw.text.fit(model, data, captions=xw.toy.captions(data), progress=False, min_images=2).explain(
+            images, model, target=full.labels[1]
+        )
+        for model in (full, low)
+    ]
     check_close(texts[0].grounding, texts[1].grounding, unit=False)
 
 
@@ -100,10 +112,8 @@ def test_sag_metrics_summaries_and_text_run_in_the_models_dtype(full, images):
 def test_pair_saliency_runs_in_the_embedders_dtype(images, dtype):
     full = xw.toy.embedder()
     low = xw.Embedder(copy.deepcopy(full.module).to(LOW[dtype]), preprocessing=full.preprocessing)
-    for method in ("rise", "sliding_window"):
-        params = {"masks": 300} if method == "rise" else {}
-        reference = xw.similarity.pair_saliency(full, images[:1], images[1:], method=method, progress=False,
-                                                **params)
-        result = xw.similarity.pair_saliency(low, images[:1], images[1:], method=method, progress=False,
-                                             **params)
+    for method in ("pair_rise", "pair_sliding_window"):
+        params = {"masks": 300} if method == "pair_rise" else {}
+        reference = xw.explain(full, images[:1], reference=images[1:], method=method, progress=False, **params)
+        result = xw.explain(low, images[:1], reference=images[1:], method=method, progress=False, **params)
         check_close(reference.maps, result.maps)

@@ -1,4 +1,5 @@
-"""HeatmapExplorer without a browser: runs, streaming, cancellation, linked curves and scrubbing, figures, errors."""
+"""HeatmapExplorer without a browser: runs, streaming, cancellation, cached panels, linked curves and scrubbing, labels
+drawn from the shown state, figures, errors."""
 
 import inspect
 import threading
@@ -37,10 +38,10 @@ def test_runs_both_panels_and_links_view_chart_and_status(explorer):
         assert np.allclose(explorer._insertion[index].y, panel.curves.insertion[0].numpy())
         assert np.allclose(explorer._deletion[index].y, panel.curves.deletion[0].numpy())
         assert f"{float(panel.curves.insertion_auc[0]):.3f}" in panel.status.value
-        assert f"{panel.name} insertion, AUC {float(panel.curves.insertion_auc[0]):.3f}" in explorer.legend.value
-        assert panel.progress.value == 1.0
+        assert f"{panel.spec.title} insertion, AUC {float(panel.curves.insertion_auc[0]):.3f}" in explorer.legend.value
+    assert explorer.progress.value == 1.0 and explorer.status.value == ""
     assert igos_panel.result.params["iterations"] == 4
-    assert igos_panel.controls["resolution"].max == 112                  # the slider stops at the image side
+    assert igos_panel.controls["resolution"].max == 112  # the slider stops at the image side
     top1 = int(explorer.model(explorer.pixels).argmax())
     assert explorer.target_selector.value == top1 and len(explorer.target_selector.options) == 5
 
@@ -60,7 +61,7 @@ def test_scrubbing_shows_the_scored_perturbation(explorer):
     assert score == pytest.approx(float(explorer.panels[0].curves.deletion[0, 10]), abs=2e-2)
     explorer.scrub_curve.value = "insertion"
     assert "20% inserted" in explorer.scrub_view.title
-    explorer._selector.selected = np.array([0.5])          # the chart's index selector drives the slider
+    explorer._selector.selected = np.array([0.5])  # the chart's index selector drives the slider
     assert explorer.scrub.value == 25
     explorer.scrub_panel.value = 1
     assert explorer.scrub_view.title.startswith("Grad-CAM")
@@ -72,13 +73,13 @@ def test_mask_streams_while_optimising_and_a_new_value_cancels_the_stale_run(toy
     panel = explorer.panels[0]
     drawn = []
     panel.view.observe(lambda change: drawn.append(change["new"]), names="heatmap")
-    panel.run()
-    stale = panel.runner.job
-    panel.controls["iterations"].value = 3             # a new slider value: the running job is cancelled
+    explorer.run()
+    stale = explorer.runner.job
+    panel.controls["iterations"].value = 3  # a new slider value: the running job is cancelled
     explorer.wait()
     assert stale.wait(10) and stale.status == "cancelled"
-    assert panel.result.params["iterations"] == 3 and panel.runner.job.status == "done"
-    assert len(drawn) >= 2                             # streamed masks before the final map
+    assert panel.result.params["iterations"] == 3 and explorer.runner.job.status == "done"
+    assert len(drawn) >= 2  # streamed masks before the final map
     explorer.close()
 
 
@@ -88,7 +89,7 @@ def test_target_and_method_selection_rerun(explorer):
     explorer.target_selector.value = second
     explorer.wait()
     assert panel.result.target["classes"] == [second] and explorer.panels[0].result.target["classes"] == [second]
-    assert explorer.panels[0].params["iterations"] == 4                 # the controls kept their values
+    assert explorer.panels[0].params["iterations"] == 4  # the controls kept their values
     panel.method_selector.value = "occlusion"
     explorer.wait()
     assert panel.result.method == "occlusion" and set(panel.controls) == {"window", "stride", "baseline"}
@@ -104,10 +105,10 @@ def test_errors_from_a_run_are_shown_not_raised_in_the_kernel(toy):
     with pytest.raises(InvalidArgument, match="window"):
         explorer.wait()
     panel = explorer.panels[0]
-    assert "window" in panel.status.value and panel.progress.bar_style == "danger"
+    assert "window" in explorer.status.value and explorer.progress.bar_style == "danger"
     panel.controls["window"].value = 24
     explorer.wait()
-    assert panel.error is None and panel.result.params["window"] == 24
+    assert explorer.error is None and panel.result.params["window"] == 24
     explorer.close()
 
 
@@ -117,9 +118,13 @@ def test_figure_matches_the_view_and_saves_pdf_svg_png(explorer, tmp_path):
     figure = explorer.figure()
     images = [axis.images[0].get_array() for axis in figure.axes if axis.images]
     assert len(images) == 2
-    expected = xw.figures.blend(explorer.pixels[0].permute(1, 2, 0).numpy(),
-                                        explorer.panels[0].result.saliency[0, 0].numpy(), colormap="magma",
-                                        alpha=0.8, threshold=0.3)
+    expected = xw.figures.blend(
+        explorer.pixels[0].permute(1, 2, 0).numpy(),
+        explorer.panels[0].result.saliency[0, 0].numpy(),
+        colormap="magma",
+        alpha=0.8,
+        threshold=0.3,
+    )
     assert np.allclose(np.asarray(images[0]), expected)
     curves = figure.axes[2]
     assert {line.get_label().split(" (")[0] for line in curves.lines} >= {"I-GOS insertion", "Grad-CAM deletion"}
@@ -128,7 +133,7 @@ def test_figure_matches_the_view_and_saves_pdf_svg_png(explorer, tmp_path):
         assert path is not None
     assert (tmp_path / "explorer.pdf").read_bytes().startswith(b"%PDF")
     svg = (tmp_path / "explorer.svg").read_text()
-    assert ">I-GOS · " in svg                                   # text stays text (svg.fonttype none)
+    assert ">I-GOS · " in svg  # text stays text (svg.fonttype none)
     assert (tmp_path / "explorer.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(InvalidArgument, match="path"):
         explorer.figure(tmp_path / "explorer.jpg")
@@ -148,26 +153,29 @@ def test_close_leaves_no_thread_and_no_open_widget(toy):
     model, samples = toy
     before = threading.active_count()
     explorer = HeatmapExplorer(model, samples[0].image, params={"iterations": 30})
-    explorer.close()                                   # mid-run: the job is cancelled and its thread joined
+    explorer.close()  # mid-run: the job is cancelled and its thread joined
     assert threading.active_count() == before
     assert explorer.comm is None and explorer.panels[0].view.comm is None and explorer.chart.comm is None
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda m, im: HeatmapExplorer(m.module, im), "model"),
-    (lambda m, im: HeatmapExplorer(m, im, method="lime"), "method"),
-    (lambda m, im: HeatmapExplorer(m, im, compare="shap"), "compare"),
-    (lambda m, im: HeatmapExplorer(m, im, target=11), "target=11"),
-    (lambda m, im: HeatmapExplorer(m, im, target="red"), "target"),
-    (lambda m, im: HeatmapExplorer(m, np.stack([im, im])), "image"),
-    (lambda m, im: HeatmapExplorer(m, im, params={"iterations": 0}), "iterations"),
-    (lambda m, im: HeatmapExplorer(m, im, compare="igospp", compare_params={"resolution": 200}), "resolution"),
-    (lambda m, im: HeatmapExplorer(m, im, compare="rise", compare_params={"size": 3}), "size"),
-    (lambda m, im: HeatmapExplorer(m, im, preset="auc"), "preset"),
-    (lambda m, im: HeatmapExplorer(m, im, colormap="jet"), "colormap"),
-    (lambda m, im: HeatmapExplorer(m, im, seed=1.5), "seed"),
-    (lambda m, im: HeatmapExplorer(xw.toy.embedder(), im), "target"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda m, im: HeatmapExplorer(m.module, im), "model"),
+        (lambda m, im: HeatmapExplorer(m, im, method="lime"), "method"),
+        (lambda m, im: HeatmapExplorer(m, im, compare="shap"), "compare"),
+        (lambda m, im: HeatmapExplorer(m, im, target=11), "target=11"),
+        (lambda m, im: HeatmapExplorer(m, im, target="red"), "target"),
+        (lambda m, im: HeatmapExplorer(m, np.stack([im, im])), "image"),
+        (lambda m, im: HeatmapExplorer(m, im, params={"iterations": 0}), "iterations"),
+        (lambda m, im: HeatmapExplorer(m, im, compare="igospp", compare_params={"resolution": 200}), "resolution"),
+        (lambda m, im: HeatmapExplorer(m, im, compare="rise", compare_params={"size": 3}), "size"),
+        (lambda m, im: HeatmapExplorer(m, im, preset="auc"), "preset"),
+        (lambda m, im: HeatmapExplorer(m, im, colormap="jet"), "colormap"),
+        (lambda m, im: HeatmapExplorer(m, im, seed=1.5), "seed"),
+        (lambda m, im: HeatmapExplorer(xw.toy.embedder(), im), "target"),
+    ],
+)
 def test_bad_input_names_the_argument_and_leaves_nothing(toy, build, message):
     model, samples = toy
     before_widgets, before_threads = set(_instances), threading.active_count()
@@ -183,22 +191,30 @@ def _slow_toy(toy, sleepy, seconds=0.02):
     return xw.Classifier(sleepy(model.module, seconds).eval(), preprocessing=model.preprocessing, labels=model.labels)
 
 
-@pytest.mark.parametrize("method, params", [
-    ("igos", {"iterations": 2, "ig_steps": 3}), ("igos", {"iterations": 2, "ig_steps": 3, "optimiser": "nag"}),
-    ("igos", {"iterations": 2, "ig_steps": 3, "line_search_objective": "integrated"}),
-    ("igospp", {"iterations": 2, "ig_steps": 3}), ("igospp", {"iterations": 1, "ig_steps": 2, "optimiser": "nag"}),
-    ("igospp", {"iterations": 1, "ig_steps": 2, "line_search_objective": "integrated"}),
-    ("integrated_gradients", {"steps": 5}), ("rise", {"masks": 40}), ("occlusion", {"window": 32, "stride": 16}),
-])
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("igos", {"iterations": 2, "ig_steps": 3}),
+        ("igos", {"iterations": 2, "ig_steps": 3, "optimiser": "nag"}),
+        ("igos", {"iterations": 2, "ig_steps": 3, "line_search_objective": "integrated"}),
+        ("igospp", {"iterations": 2, "ig_steps": 3}),
+        ("igospp", {"iterations": 1, "ig_steps": 2, "optimiser": "nag"}),
+        ("igospp", {"iterations": 1, "ig_steps": 2, "line_search_objective": "integrated"}),
+        ("integrated_gradients", {"steps": 5}),
+        ("rise", {"masks": 40}),
+        ("occlusion", {"window": 32, "stride": 16}),
+    ],
+)
 def test_image_counts_are_the_images_each_method_scores(toy, method, params):
-    from xwidgets.heatmaps import METHODS, PARAMS
+    from xwidgets.core.methods import get_spec
     from xwidgets.heatmaps.cost import image_counts
 
     model, samples = toy
     pixels = model.prepare(samples[0].image)
     before = model.images_forwarded
-    METHODS[method](model, pixels, progress=False, **params)
-    assert sum(image_counts(method, PARAMS[method].resolve(params), (112, 112))) == model.images_forwarded - before
+    xw.explain(model, pixels, method=method, progress=False, **params)
+    values = get_spec(method).params.resolve(params)
+    assert sum(image_counts(method, values, (112, 112))) == model.images_forwarded - before
 
 
 def test_curve_images_are_the_images_the_curves_score(toy):
@@ -235,21 +251,21 @@ def test_a_slow_model_starts_with_gradcam_and_offers_igos_with_its_estimate(toy,
 def test_params_without_a_method_count_in_igos_estimate_and_wait_for_it(toy, sleepy):
     model, samples = _slow_toy(toy, sleepy), toy[1]
     quick = HeatmapExplorer(model, samples[0].image, params={"iterations": 1, "ig_steps": 2}, run=False)
-    assert quick.panels[0].method == "igos" and quick.notice.value == ""      # 16 images fit the budget
+    assert quick.panels[0].method == "igos" and quick.notice.value == ""  # 16 images fit the budget
     quick.close()
     explorer = HeatmapExplorer(model, samples[0].image, params={"iterations": 12}, run=False)
     panel = explorer.panels[0]
     assert panel.method == "gradcam"
-    panel.method_selector.value = "igos"                 # the user's I-GOS parameters come back with I-GOS
+    panel.method_selector.value = "igos"  # the user's I-GOS parameters come back with I-GOS
     assert panel.controls["iterations"].value == 12
     explorer.close()
     forwarded = model.images_forwarded
-    HeatmapExplorer(model, samples[0].image, method="igos", run=False).close()    # an explicit method is kept
-    assert model.images_forwarded == forwarded + 1      # the pass time is cached: only the top-5 pass ran
+    HeatmapExplorer(model, samples[0].image, method="igos", run=False).close()  # an explicit method is kept
+    assert model.images_forwarded == forwarded + 1  # the pass time is cached: only the top-5 pass ran
 
 
 def test_a_map_is_drawn_before_its_curves_are_scored(toy, sleepy):
-    model, samples = _slow_toy(toy, sleepy), toy[1]       # the curves' 103 images sleep 2 s
+    model, samples = _slow_toy(toy, sleepy), toy[1]  # the curves' 103 images sleep 2 s
     explorer = HeatmapExplorer(model, samples[0].image, method="gradcam")
     panel = explorer.panels[0]
     deadline = time.monotonic() + 30
@@ -268,5 +284,108 @@ def test_the_toy_model_keeps_igos_first(toy):
     model, samples = toy
     explorer = HeatmapExplorer(model, samples[0].image, run=False)
     assert explorer.panels[0].method == "igos" and explorer.notice.value == ""
-    assert explorer.estimate("igos") < INTERACTIVE_SECONDS / 2          # measured ≈ 2 s: room for a loaded CPU
+    assert explorer.estimate("igos") < INTERACTIVE_SECONDS / 2  # measured ≈ 2 s: room for a loaded CPU
     explorer.close()
+
+
+# ------------------------------------------------------------------ one runner, cached panels, labels from shown
+def test_a_change_to_one_panel_recomputes_that_panel_only(explorer):
+    first, second = explorer.panels
+    kept, replaced = first.result, second.result
+    explorer.steps.hits.clear()
+    second.method_selector.value = "occlusion"
+    explorer.wait()
+    assert first.result is kept and second.result is not replaced and second.result.method == "occlusion"
+    steps = {step: count for step, count in explorer.steps.hits.items() if step.startswith(("map", "curves"))}
+    assert steps == {"map-0": 1, "curves-0": 1}  # panel 0 came from the cache
+    explorer.target_selector.value = explorer.target_selector.options[2][1]
+    explorer.wait()
+    assert first.result is not kept and first.result.target["classes"] == [explorer.target_selector.value]
+
+
+def _labels(explorer):
+    """Every label that names a method or a target: view titles, panel status lines, the scrub menu, the legend,
+    the chart's curve labels and the figure's panel titles."""
+    figure = explorer.figure()
+    return {
+        "views": [p.view.title for p in explorer.panels],
+        "status": [p.status.value for p in explorer.panels],
+        "scrub": [label for label, _ in explorer.scrub_panel.options],
+        "legend": explorer.legend.value,
+        "lines": [line.labels[0] for line in explorer._insertion],
+        "figure": [axis.get_title() for axis in figure.axes if axis.images],
+    }
+
+
+def test_labels_name_the_shown_result_until_the_new_one_is_drawn(explorer):
+    """The stale-state cases of issue 18: after a method or target switch, nothing names the new method or
+    target while the old maps are still what is drawn; once the run ends, everything does."""
+    panel, target = explorer.panels[0], explorer.target_text()
+    before = _labels(explorer)
+    assert before["figure"] == [f"I-GOS · {target}", f"Grad-CAM · {target}"]
+    assert before["scrub"] == ["I-GOS", "Grad-CAM"]
+    with explorer.model.lock:  # the run waits for the model: the old result stays shown
+        panel.method_selector.value = "igospp"
+        explorer.target_selector.value = explorer.target_selector.options[1][1]
+        assert explorer.running and _labels(explorer) == before
+        assert panel.accordion.get_title(0) == "iGOS++ parameters"  # the controls are the new method's
+    explorer.wait()
+    new_target = explorer.target_text()
+    after = _labels(explorer)
+    assert new_target != target and after["figure"] == [f"iGOS++ · {new_target}", f"Grad-CAM · {new_target}"]
+    assert after["scrub"] == ["iGOS++", "Grad-CAM"] and after["views"] == after["figure"]
+    assert "iGOS++ insertion, AUC" in after["legend"] and "I-GOS" not in after["legend"]
+    assert after["lines"][0].startswith("iGOS++ insertion") and after["status"][0].startswith("iGOS++: ")
+
+
+def test_cancel_puts_the_controls_back_to_the_shown_settings(explorer):
+    panel = explorer.panels[1]
+    shown_target = explorer.target_selector.value
+    with explorer.model.lock:
+        panel.method_selector.value = "rise"
+        panel.controls["masks"].value = 300
+        explorer.target_selector.value = explorer.target_selector.options[3][1]
+        explorer.cancel()
+    assert panel.method == "gradcam" and set(panel.controls) == set() and panel.result.method == "gradcam"
+    assert explorer.target_selector.value == shown_target and explorer.progress.bar_style == "success"
+    assert "cancelled" in explorer.status.value and not explorer.running
+    panel.method_selector.value = "rise"  # the cancelled method's values are remembered
+    assert panel.controls["masks"].value == 300
+    explorer.wait()
+    assert panel.result.method == "rise" and panel.result.params["masks"] == 300
+
+
+def test_streamed_masks_carry_their_panel(toy):
+    model, samples = toy
+    explorer = HeatmapExplorer(
+        model,
+        samples[0].image,
+        method="igos",
+        compare="igospp",
+        params={"iterations": 3, "ig_steps": 2},
+        compare_params={"iterations": 3, "ig_steps": 2},
+        run=False,
+    )
+    streamed = []
+    explorer.show_partial = lambda state, settings: streamed.append((state["panel"], "mask" in state))
+    explorer.run()
+    explorer.wait()
+    assert {(0, True), (1, True), (0, False), (1, False)} <= set(streamed)  # masks, then each finished map
+    explorer.close()
+
+
+def test_a_class_name_picks_the_target(toy):
+    model, samples = toy
+    explorer = HeatmapExplorer(model, samples[0].image, method="gradcam", target=model.labels[3])
+    explorer.wait()
+    assert explorer.target_selector.value == 3 and explorer.panels[0].result.target["classes"] == [3]
+    assert explorer.panels[0].view.title == f"Grad-CAM · {model.labels[3]}"
+    explorer.close()
+
+
+def test_every_registered_heatmap_method_has_a_cost_estimate():
+    from xwidgets.heatmaps.cost import COUNTED, image_counts
+
+    assert sorted(COUNTED) == sorted(xw.methods("heatmap"))
+    with pytest.raises(InvalidArgument, match="method"):
+        image_counts("lime", {}, (112, 112))

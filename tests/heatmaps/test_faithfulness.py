@@ -4,8 +4,8 @@ Over 100 unseen toy images (``ToyWorld().samples(100, seed=9400)``: the shipped 
 and 2, other tests and the benchmarks use 9001 to 9300 and small seeds), explaining each image's true species
 with ``xw.toy.classifier()`` (98 of the 100 are classified correctly):
 
-1. every method in ``METHODS`` puts more of its saliency on the ground-truth evidence than a random map and than
-   its own maps shuffled across images;
+1. every heatmap method (``xw.methods("heatmap")``) puts more of its saliency on the ground-truth evidence than a
+   random map and than its own maps shuffled across images;
 2. I-GOS and iGOS++ beat Grad-CAM and integrated gradients on insertion AUC − deletion AUC (``preset="igos"``),
    on the mean and on most images, and all four beat a random map by far;
 3. for the 4 disjunctive species, the I-GOS maximum lands on an evidence part. A sample's evidence parts are the
@@ -31,9 +31,9 @@ ins − del: insertion AUC − deletion AUC with ``preset="igos"``, mean over th
 The evidence covers 2.5 % of the pixels on average, so a random map's energy is about 0.025.
 Paired wins on ins − del: I-GOS beats Grad-CAM on 84 % of the images and integrated gradients on 100 %;
 iGOS++ on 68 % and 95 % (Grad-CAM's wins were measured at its old default layer ``features.conv4``; at today's
-default ``features`` its evidence energy rose from 0.168 to 0.181 and its mean ins − del stayed 0.805). Disjunctive species, I-GOS maximum inside the evidence: 31/36 (0.86; shuffled maps
-0.08, random map 0.06); on single-clause samples 0.89 on the satisfied clause's part and 0.00 on the other
-alternative's part.
+default ``features`` its evidence energy rose from 0.168 to 0.181 and its mean ins − del stayed 0.805).
+Disjunctive species, I-GOS maximum inside the evidence: 31/36 (0.86; shuffled maps 0.08, random map 0.06); on
+single-clause samples 0.89 on the satisfied clause's part and 0.00 on the other alternative's part.
 
 iGOS++'s maximum lands on the evidence of a disjunctive species far less often (0.28 at these settings, 0.14 at
 defaults; its product mask spreads over the bird: energy 0.09), so test 3 checks I-GOS only.
@@ -59,9 +59,10 @@ import pytest
 import torch
 
 import xwidgets as xw
-from xwidgets.heatmaps import METHODS
 from xwidgets.metrics import deletion_insertion, energy_in_mask, pointing_game
 from xwidgets.toy import PART_IDS, ToySample, ToyWorld
+
+pytestmark = pytest.mark.slow  # every method on 100 images, with deletion and insertion curves
 
 SEED = 9400
 COUNT = 100
@@ -81,9 +82,9 @@ class Toy:
     world: ToyWorld
     samples: list[ToySample]
     model: xw.Classifier
-    images: np.ndarray        # [N, H, W, 3] uint8
-    species: list[int]        # the explained target: each image's true species
-    evidence: torch.Tensor    # [N, H, W] bool, the evidence parts' pixels
+    images: np.ndarray  # [N, H, W, 3] uint8
+    species: list[int]  # the explained target: each image's true species
+    evidence: torch.Tensor  # [N, H, W] bool, the evidence parts' pixels
 
     def random_maps(self) -> torch.Tensor:
         """The random-saliency control: i.i.d. uniform ``[N, 1, H, W]`` from a fixed local generator."""
@@ -100,8 +101,14 @@ def shuffled(maps: torch.Tensor) -> torch.Tensor:
 def toy() -> Toy:
     world = ToyWorld()
     samples = world.samples(COUNT, seed=SEED)
-    return Toy(world, samples, xw.toy.classifier(), np.stack([s.image for s in samples]),
-               [s.species for s in samples], torch.from_numpy(np.stack([s.evidence for s in samples])))
+    return Toy(
+        world,
+        samples,
+        xw.toy.classifier(),
+        np.stack([s.image for s in samples]),
+        [s.species for s in samples],
+        torch.from_numpy(np.stack([s.evidence for s in samples])),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +117,7 @@ def saliency(toy):
 
     @functools.cache
     def of(method: str) -> torch.Tensor:
-        return METHODS[method](toy.model, toy.images, toy.species, **SETTINGS.get(method, {})).saliency
+        return xw.explain(toy.model, toy.images, toy.species, method=method, **SETTINGS.get(method, {})).saliency
 
     return of
 
@@ -128,10 +135,11 @@ def ins_minus_del(toy, saliency):
     return of
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", xw.methods("heatmap"))
 def test_every_method_puts_its_saliency_on_the_evidence(toy, saliency, method):
     maps = saliency(method)
     assert maps.shape == (COUNT, 1, *toy.evidence.shape[-2:])
+    assert float(maps.min()) >= 0 and float(maps.max()) <= 1
     energy = energy_in_mask(maps, toy.evidence)
     random = energy_in_mask(toy.random_maps(), toy.evidence)
     swapped = energy_in_mask(shuffled(maps), toy.evidence)
@@ -179,18 +187,22 @@ def test_igos_lands_on_an_evidence_part_of_a_disjunctive_species(toy, saliency):
     assert {toy.samples[i].species_name for i in disjunctive} == {s.name for s in species if s.disjunctive}
     maps = saliency("igos")[disjunctive]
     evidence = toy.evidence[disjunctive]
-    hits = pointing_game(maps, evidence, tolerance=0)             # the maximum pixel lies inside the evidence
+    hits = pointing_game(maps, evidence, tolerance=0)  # the maximum pixel lies inside the evidence
     shuffled_hits = pointing_game(shuffled(maps), evidence, tolerance=0)
     random_hits = pointing_game(toy.random_maps()[disjunctive], evidence, tolerance=0)
     # measured on the 36 disjunctive samples: I-GOS 0.86 (31/36), shuffled I-GOS maps 0.08, random map 0.06
     assert float(hits.float().mean()) >= 0.65
-    assert float(hits.float().mean()) > max(float(shuffled_hits.float().mean()),
-                                            float(random_hits.float().mean())) + 0.45
+    assert (
+        float(hits.float().mean()) > max(float(shuffled_hits.float().mean()), float(random_hits.float().mean())) + 0.45
+    )
 
     # Samples that satisfy one clause only: their evidence is that clause's part, and the map must pick it rather
     # than the other alternative's part, which the image usually shows too but which is not evidence here.
-    single = [k for k, i in enumerate(disjunctive)
-              if len(species[toy.samples[i].species].matches(toy.samples[i].attributes)) == 1]
+    single = [
+        k
+        for k, i in enumerate(disjunctive)
+        if len(species[toy.samples[i].species].matches(toy.samples[i].attributes)) == 1
+    ]
     assert len(single) >= 10
     other = torch.from_numpy(np.stack([_other_alternatives(toy, disjunctive[k]) for k in single]))
     on_evidence = float(hits[single].float().mean())

@@ -63,10 +63,10 @@ def negative_evidence_net(seed: int) -> nn.Module:
         head.weight[1, 0] = 1.0
         head.weight[1, 1:] = 0.1 * torch.rand(CHANNELS - 1, generator=generator)
         head.bias.zero_()
-    features = nn.Sequential(OrderedDict(conv1=conv1, bn1=bn1, relu1=nn.ReLU(), conv2=conv2, bn2=bn2,
-                                         relu2=nn.ReLU()))
-    return nn.Sequential(OrderedDict(features=features, pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
-                                     head=head)).eval()
+    features = nn.Sequential(OrderedDict(conv1=conv1, bn1=bn1, relu1=nn.ReLU(), conv2=conv2, bn2=bn2, relu2=nn.ReLU()))
+    return nn.Sequential(
+        OrderedDict(features=features, pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), head=head)
+    ).eval()
 
 
 def red_squares(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,8 +77,8 @@ def red_squares(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     masks = torch.zeros(COUNT, SIDE, SIDE, dtype=torch.bool)
     corners = torch.randint(0, SIDE - SQUARE, (COUNT, 2), generator=generator)
     for index, (top, left) in enumerate(corners.tolist()):
-        images[index, :, top:top + SQUARE, left:left + SQUARE] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
-        masks[index, top:top + SQUARE, left:left + SQUARE] = True
+        images[index, :, top : top + SQUARE, left : left + SQUARE] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+        masks[index, top : top + SQUARE, left : left + SQUARE] = True
     return images, masks
 
 
@@ -141,7 +141,8 @@ def test_default_gradcam_on_the_toy_classifier_is_at_least_as_good_as_the_last_c
     new, old = gradcam(model, images, species), gradcam(model, images, species, layer="features.conv4")
     assert new.params["layer"] == "features"
     energy_new, energy_old = (float(energy_in_mask(r.saliency, evidence).mean()) for r in (new, old))
-    control = float(energy_in_mask(torch.rand(30, 1, 112, 112, generator=torch.Generator().manual_seed(16116)),
-                                   evidence).mean())
+    control = float(
+        energy_in_mask(torch.rand(30, 1, 112, 112, generator=torch.Generator().manual_seed(16116)), evidence).mean()
+    )
     assert energy_new >= energy_old
     assert energy_new > 4 * control

@@ -10,7 +10,6 @@ import xwidgets as xw
 from xwidgets.core import Cancelled, Progress, Runner
 from xwidgets.core.errors import InvalidArgument
 from xwidgets.core.models import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from xwidgets.heatmaps import explain
 from xwidgets.heatmaps.igos import IGOSResult, igos, total_variation
 from xwidgets.metrics import deletion_insertion, energy_in_mask
 from xwidgets.toy import ToyWorld
@@ -19,8 +18,11 @@ from xwidgets.toy import ToyWorld
 @pytest.fixture(scope="module")
 def toy():
     samples = ToyWorld().samples(22, seed=9200)
-    return (xw.toy.classifier(), np.stack([s.image for s in samples]),
-            torch.tensor(np.stack([s.evidence for s in samples])))
+    return (
+        xw.toy.classifier(),
+        np.stack([s.image for s in samples]),
+        torch.tensor(np.stack([s.evidence for s in samples])),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,7 @@ def result(toy):
     return igos(model, images)
 
 
+@pytest.mark.slow
 def test_lands_on_the_evidence_and_beats_gradcam_and_ig(toy, result):
     model, images, evidence = toy
     random = torch.rand(22, 1, 112, 112, generator=torch.Generator().manual_seed(0))
@@ -38,14 +41,15 @@ def test_lands_on_the_evidence_and_beats_gradcam_and_ig(toy, result):
     ours = float(deletion_insertion(model, images, result.saliency, preset="igos").difference.mean())
     # measured: I-GOS 0.861, Grad-CAM 0.812, integrated gradients 0.769 (insertion AUC − deletion AUC)
     for method in ("gradcam", "integrated_gradients"):
-        theirs = explain(model, images, method).saliency
+        theirs = xw.explain(model, images, method=method).saliency
         assert ours > float(deletion_insertion(model, images, theirs, preset="igos").difference.mean()) + 0.02
 
 
+@pytest.mark.slow
 def test_mask_semantics_and_history(result):
     assert isinstance(result, IGOSResult)
     assert result.mask.shape == (22, 1, 28, 28) and float(result.mask.min()) >= 0 and float(result.mask.max()) <= 1
-    low = result.mask.flatten(1).argmin(1)   # the most salient cell (low M) ...
+    low = result.mask.flatten(1).argmin(1)  # the most salient cell (low M) ...
     saliency = torch.nn.functional.adaptive_avg_pool2d(result.saliency, 28).flatten(1)
     assert (saliency.gather(1, low[:, None]) >= saliency.quantile(0.9, dim=1, keepdim=True)).float().mean() > 0.9
     assert result.masked_scores.shape == (22, 16) and result.step_sizes.shape == (22, 15)
@@ -56,16 +60,16 @@ def test_batched_equals_one_by_one_without_noise(toy):
     model, images, _ = toy
     settings = {"iterations": 3, "ig_steps": 5, "noise": 0.0}
     together = igos(model, images[:3], **settings)
-    apart = [igos(model, images[i:i + 1], **settings) for i in range(3)]
+    apart = [igos(model, images[i : i + 1], **settings) for i in range(3)]
     assert torch.allclose(together.mask, torch.cat([a.mask for a in apart]), atol=1e-4)
 
 
 def test_nag_and_other_resolutions(toy):
-    model, images, evidence = toy
+    model, images, _ = toy
     nag = igos(model, images[:4], optimiser="nag", iterations=5)
     assert torch.equal(nag.step_sizes, torch.full((4, 5), 2.0))
     coarse = igos(model, images[:1], optimiser="nag", resolution=14, nag_step=3.0, iterations=2, ig_steps=4)
-    assert torch.equal(coarse.step_sizes, torch.full((1, 2), 3.0 / 4))   # (14 / 28)² of the step at 28×28
+    assert torch.equal(coarse.step_sizes, torch.full((1, 2), 3.0 / 4))  # (14 / 28)² of the step at 28×28
     fine = igos(model, images[:2], resolution=112, iterations=3, ig_steps=5)
     assert fine.mask.shape == (2, 1, 112, 112) and fine.saliency.shape == (2, 1, 112, 112)
     integrated = igos(model, images[:2], iterations=3, ig_steps=5, line_search_objective="integrated")
@@ -112,7 +116,7 @@ def test_total_variation():
     flat = torch.ones(1, 1, 4, 4)
     assert float(total_variation(flat)) == 0.0
     step = torch.zeros(1, 1, 2, 2)
-    step[..., 1] = 1.0   # one horizontal jump of 1 per row: horizontal mean 1, vertical 0
+    step[..., 1] = 1.0  # one horizontal jump of 1 per row: horizontal mean 1, vertical 0
     assert float(total_variation(step)) == pytest.approx(1.0)
     assert float(total_variation(torch.ones(1, 1, 1, 1))) == 0.0
 
@@ -125,11 +129,17 @@ def test_save_and_load(toy, tmp_path):
     assert loaded.params["iterations"] == 2 and loaded.seed == 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"iterations": 0}, "iterations"), ({"optimiser": "adam"}, "optimiser"), ({"noise": -1.0}, "noise"),
-    ({"lamda_l1": 1.0}, "unknown parameter of igos"), ({"target": 99}, "target=99"),
-    ({"resolution": 113}, "at most the input's side, 112"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"iterations": 0}, "iterations"),
+        ({"optimiser": "adam"}, "optimiser"),
+        ({"noise": -1.0}, "noise"),
+        ({"lamda_l1": 1.0}, "unknown parameter of igos"),
+        ({"target": 99}, "target=99"),
+        ({"resolution": 113}, "at most the input's side, 112"),
+    ],
+)
 def test_bad_input(toy, kwargs, message):
     model, images, _ = toy
     with pytest.raises(InvalidArgument, match=message):

@@ -10,7 +10,6 @@ import xwidgets as xw
 from xwidgets.core import Cancelled, Progress
 from xwidgets.core.errors import InvalidArgument
 from xwidgets.core.models import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from xwidgets.heatmaps import explain
 from xwidgets.heatmaps.igospp import IGOSPPResult, bilateral_total_variation, igospp
 from xwidgets.metrics import deletion_insertion
 from xwidgets.toy import ToyWorld
@@ -22,13 +21,14 @@ def toy():
     return xw.toy.classifier(), np.stack([s.image for s in samples])
 
 
+@pytest.mark.slow
 def test_beats_random_and_gradcam_on_insertion_minus_deletion(toy):
     model, images = toy
     result = igospp(model, images, iterations=8)
     ours = float(deletion_insertion(model, images, result.saliency, preset="igos").difference.mean())
     random = torch.rand(11, 1, 112, 112, generator=torch.Generator().manual_seed(0))
     control = float(deletion_insertion(model, images, random, preset="igos").difference.mean())
-    gradcam = explain(model, images, "gradcam").saliency
+    gradcam = xw.explain(model, images, method="gradcam").saliency
     theirs = float(deletion_insertion(model, images, gradcam, preset="igos").difference.mean())
     # measured on 22 images with defaults: iGOS++ 0.846, Grad-CAM 0.812, random below 0
     assert ours > control + 0.5 and ours > theirs
@@ -37,10 +37,11 @@ def test_beats_random_and_gradcam_on_insertion_minus_deletion(toy):
     assert float(result.objective[:, -1].mean()) < float(result.objective[:, 0].mean())
 
 
+@pytest.mark.slow
 def test_nag_maps_do_not_depend_on_the_iteration_count(toy):
     model, images = toy
     images = images[:6]
-    gradcam = explain(model, images, "gradcam").saliency
+    gradcam = xw.explain(model, images, method="gradcam").saliency
     theirs = float(deletion_insertion(model, images, gradcam, preset="igos").difference.mean())
     random = torch.rand(6, 1, 112, 112, generator=torch.Generator().manual_seed(0))
     control = float(deletion_insertion(model, images, random, preset="igos").difference.mean())
@@ -55,6 +56,7 @@ def test_nag_maps_do_not_depend_on_the_iteration_count(toy):
     assert abs(quality[3] - quality[12]) < 0.1
 
 
+@pytest.mark.slow
 def test_line_search_moves_the_masks_of_an_unsure_torchvision_model():
     """A random-weight ResNet-18 gives every class a probability near 1/1000. Before issue 16 the L1 term then
     outweighed the data term at P = 1, every Armijo trial was rejected, the masks stayed at 1 (to float precision)
@@ -81,11 +83,11 @@ def test_line_search_moves_the_masks_of_an_unsure_torchvision_model():
 
 def test_bilateral_tv_prefers_mask_edges_on_image_edges():
     image = torch.zeros(1, 3, 16, 16)
-    image[..., 8:] = 3.0                                    # a strong vertical edge at column 8
+    image[..., 8:] = 3.0  # a strong vertical edge at column 8
     along = torch.ones(1, 1, 16, 16)
-    along[..., 8:] = 0.0                                    # the mask changes where the image does
+    along[..., 8:] = 0.0  # the mask changes where the image does
     across = torch.ones(1, 1, 16, 16)
-    across[..., 8:, :] = 0.0                                # the mask changes across flat image regions
+    across[..., 8:, :] = 0.0  # the mask changes across flat image regions
     assert float(bilateral_total_variation(along, image)) < float(bilateral_total_variation(across, image))
     assert float(bilateral_total_variation(torch.ones(1, 1, 16, 16), image)) == 0.0
 
@@ -101,10 +103,15 @@ def test_streams_and_cancels(toy):
         igospp(model, images[:1], iterations=5, ig_steps=3, progress=cancelling)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"iterations": 0}, "iterations"), ({"optimiser": "adam"}, "optimiser"), ({"resolution": 113}, "resolution"),
-    ({"btv_sigma": 0.0}, "btv_sigma"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"iterations": 0}, "iterations"),
+        ({"optimiser": "adam"}, "optimiser"),
+        ({"resolution": 113}, "resolution"),
+        ({"btv_sigma": 0.0}, "btv_sigma"),
+    ],
+)
 def test_bad_input(toy, kwargs, message):
     model, images = toy
     with pytest.raises(InvalidArgument, match=message):

@@ -20,7 +20,8 @@ def _regulariser_both_ways(batch: int, masks_per_image: int):
     context = _Context(None, _Prepared(images), images * 0, values, generator)
     cached = context._regulariser(masks, owner)
     direct = values["lambda_l1"] * (1 - masks).flatten(1).mean(1) + values["lambda_tv"] * bilateral_total_variation(
-        masks, images[owner], values["tv_beta"], values["btv_sigma"])
+        masks, images[owner], values["tv_beta"], values["btv_sigma"]
+    )
     return cached, direct
 
 
@@ -46,7 +47,7 @@ def test_igospp_computes_the_edge_weights_once_per_call(monkeypatch):
 
     import xwidgets as xw
 
-    module = importlib.import_module("xwidgets.heatmaps.igospp")   # the package's `igospp` is the function
+    module = importlib.import_module("xwidgets.heatmaps.igospp")  # the package's `igospp` is the function
 
     calls = []
 
@@ -56,8 +57,9 @@ def test_igospp_computes_the_edge_weights_once_per_call(monkeypatch):
 
     monkeypatch.setattr(module, "edge_weights", counting)
     torch.manual_seed(0)
-    network = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                  torch.nn.Linear(4, 3)).eval()
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)
+    ).eval()
     images = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(3))
-    xw.explain(xw.Classifier(network), images, "igospp", iterations=3, ig_steps=2, resolution=6, progress=False)
-    assert calls == [2]     # once, for both images, however many iterations and line-search trials
+    xw.explain(xw.Classifier(network), images, method="igospp", iterations=3, ig_steps=2, resolution=6, progress=False)
+    assert calls == [2]  # once, for both images, however many iterations and line-search trials

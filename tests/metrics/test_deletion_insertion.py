@@ -15,10 +15,12 @@ def toy():
     samples = ToyWorld().samples(22, seed=9100)
     images = np.stack([s.image for s in samples])
     evidence = torch.tensor(np.stack([s.evidence for s in samples])).float()[:, None]
-    smooth = F.avg_pool2d(evidence, 9, 1, 4) + 1e-3 * torch.rand(evidence.shape, generator=torch.Generator().manual_seed(0))
+    noise = torch.rand(evidence.shape, generator=torch.Generator().manual_seed(0))
+    smooth = F.avg_pool2d(evidence, 9, 1, 4) + 1e-3 * noise
     return xw.toy.classifier(), images, smooth
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["rise", "igos"])
 def test_evidence_maps_beat_random_maps(toy, preset):
     """Quality with a control: maps on the toy evidence delete faster and insert faster than random maps."""
@@ -39,7 +41,7 @@ def test_curve_shapes_and_end_points(toy):
     assert torch.allclose(result.fractions, torch.linspace(0, 1, 11), atol=1e-4)  # whole pixels per step
     with torch.no_grad():
         clean = F.softmax(model(images[:3]), 1).max(1).values
-    assert torch.allclose(result.deletion[:, 0], clean, atol=1e-5)   # nothing deleted yet
+    assert torch.allclose(result.deletion[:, 0], clean, atol=1e-5)  # nothing deleted yet
     assert torch.allclose(result.insertion[:, -1], clean, atol=1e-5)  # everything back
     assert result.higher_is_better == {"deletion_auc": False, "insertion_auc": True}
 
@@ -47,7 +49,7 @@ def test_curve_shapes_and_end_points(toy):
 def test_batched_equals_one_by_one(toy):
     model, images, evidence = toy
     together = deletion_insertion(model, images[:4], evidence[:4], preset="igos")
-    apart = [deletion_insertion(model, images[i:i + 1], evidence[i:i + 1], preset="igos") for i in range(4)]
+    apart = [deletion_insertion(model, images[i : i + 1], evidence[i : i + 1], preset="igos") for i in range(4)]
     assert torch.allclose(together.deletion_auc, torch.cat([a.deletion_auc for a in apart]), atol=1e-5)
     assert torch.allclose(together.insertion, torch.cat([a.insertion for a in apart]), atol=1e-5)
 
@@ -85,14 +87,17 @@ def test_save_and_load(toy, tmp_path):
     assert loaded.params["preset"] == "rise" and loaded.params["steps"] == 4
 
 
-@pytest.mark.parametrize("saliency, kwargs, message", [
-    (torch.rand(2, 1, 50, 50), {}, "input size"),
-    (torch.full((2, 1, 112, 112), float("nan")), {}, "NaN"),
-    (torch.zeros(2, 1, 112, 112, dtype=torch.long), {}, "float"),
-    (torch.rand(2, 1, 112, 112), {"preset": "captum"}, "preset"),
-    (torch.rand(2, 1, 112, 112), {"stepz": 3}, "unknown parameter"),
-    (torch.rand(2, 1, 112, 112), {"steps": 0}, "steps"),
-])
+@pytest.mark.parametrize(
+    "saliency, kwargs, message",
+    [
+        (torch.rand(2, 1, 50, 50), {}, "input size"),
+        (torch.full((2, 1, 112, 112), float("nan")), {}, "NaN"),
+        (torch.zeros(2, 1, 112, 112, dtype=torch.long), {}, "float"),
+        (torch.rand(2, 1, 112, 112), {"preset": "captum"}, "preset"),
+        (torch.rand(2, 1, 112, 112), {"stepz": 3}, "unknown parameter"),
+        (torch.rand(2, 1, 112, 112), {"steps": 0}, "steps"),
+    ],
+)
 def test_bad_input(toy, saliency, kwargs, message):
     model, images, _ = toy
     with pytest.raises(InvalidArgument, match=message):
@@ -105,7 +110,7 @@ def test_perturbed_images_are_the_composites_the_curves_score(classifier, images
     inserted = perturbed_images(classifier, images, saliency, "insertion", preset="rise", steps=4)
     assert deleted.shape == inserted.shape == (3, 5, 3, 16, 16)
     assert torch.allclose(deleted[:, 0], images) and torch.allclose(inserted[:, -1], images)
-    grey = torch.full_like(images, 0.5)                            # the rise preset deletes to the mean (0.5 here)
+    grey = torch.full_like(images, 0.5)  # the rise preset deletes to the mean (0.5 here)
     assert torch.allclose(deleted[:, -1], grey, atol=1e-6)
     probabilities = classifier(deleted[1]).softmax(1)
     curves = deletion_insertion(classifier, images[1:2], saliency[1:2], preset="rise", steps=4)

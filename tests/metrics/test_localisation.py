@@ -16,8 +16,8 @@ def _masks():
 def test_pointing_game_tolerance():
     masks = _masks()
     maps = torch.zeros(2, 1, 40, 40)
-    maps[0, 0, 7, 7] = 1.0      # inside
-    maps[1, 0, 20, 20] = 1.0    # 10 px from the box corner (30, 30): sqrt(200) ≈ 14.1
+    maps[0, 0, 7, 7] = 1.0  # inside
+    maps[1, 0, 20, 20] = 1.0  # 10 px from the box corner (30, 30): sqrt(200) ≈ 14.1
     assert pointing_game(maps, masks).tolist() == [True, True]
     assert pointing_game(maps, masks, tolerance=10).tolist() == [True, False]
     assert pointing_game(maps, masks, tolerance=0).tolist() == [True, False]
@@ -38,14 +38,17 @@ def test_energy_and_iou_with_a_control():
     assert all(HIGHER_IS_BETTER.values())
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda m: energy_in_mask(torch.rand(2, 1, 30, 30), m), "shape"),
-    (lambda m: energy_in_mask(-torch.rand(2, 1, 40, 40), m), "negative"),
-    (lambda m: pointing_game(torch.full((2, 40, 40), float("nan")), m), "NaN"),
-    (lambda m: topk_iou(torch.rand(2, 40, 40), m, fraction=1.5), "fraction"),
-    (lambda m: pointing_game(torch.rand(2, 40, 40), m, tolerance=-1), "tolerance"),
-    (lambda m: energy_in_mask(torch.rand(2, 40, 40), m[0]), "masks"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: energy_in_mask(torch.rand(2, 1, 30, 30), m), "shape"),
+        (lambda m: energy_in_mask(-torch.rand(2, 1, 40, 40), m), "negative"),
+        (lambda m: pointing_game(torch.full((2, 40, 40), float("nan")), m), "NaN"),
+        (lambda m: topk_iou(torch.rand(2, 40, 40), m, fraction=1.5), "fraction"),
+        (lambda m: pointing_game(torch.rand(2, 40, 40), m, tolerance=-1), "tolerance"),
+        (lambda m: energy_in_mask(torch.rand(2, 40, 40), m[0]), "masks"),
+    ],
+)
 def test_bad_input(call, message):
     with pytest.raises(InvalidArgument, match=message):
         call(_masks())

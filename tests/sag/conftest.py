@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from either_model import A, B, SIZE, EitherEvidence, centre
+from either_model import SIZE, A, B, EitherEvidence, centre
 
 import xwidgets as xw
 from xwidgets.core.models import Classifier
+
 
 @pytest.fixture(scope="module")
 def either():
@@ -12,7 +13,7 @@ def either():
     image = torch.full((3, SIZE, SIZE), 0.5)
     for patch, colour in ((A, (1.0, 0.0, 0.0)), (B, (0.0, 0.0, 1.0))):
         row, col = centre(patch)
-        image[:, row - 4:row + 5, col - 4:col + 5] = torch.tensor(colour).view(3, 1, 1)
+        image[:, row - 4 : row + 5, col - 4 : col + 5] = torch.tensor(colour).view(3, 1, 1)
     return model, image
 
 

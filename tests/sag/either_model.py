@@ -3,7 +3,7 @@
 import torch
 
 SIZE, GRID = 56, 7
-A, B = 1 * GRID + 1, 5 * GRID + 5             # patch numbers of the two pieces of evidence
+A, B = 1 * GRID + 1, 5 * GRID + 5  # patch numbers of the two pieces of evidence
 
 
 def centre(patch: int) -> tuple[int, int]:
@@ -19,7 +19,7 @@ class EitherEvidence(torch.nn.Module):
         windows = []
         for patch, channel in ((A, 0), (B, 2)):
             row, col = centre(patch)
-            window = x[:, :, row - 2:row + 3, col - 2:col + 3]
+            window = x[:, :, row - 2 : row + 3, col - 2 : col + 3]
             windows.append((window[:, channel] - window[:, 1]).mean((1, 2)))
         evidence = torch.maximum(*windows)
         logit = 20.0 * (evidence - 0.4)

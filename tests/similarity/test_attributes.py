@@ -13,12 +13,26 @@ import xwidgets as xw
 from xwidgets.core.errors import Cancelled, InvalidArgument
 from xwidgets.core.results import Result
 from xwidgets.core.runner import Progress
-from xwidgets.similarity.attributes import (ATTRIBUTE_PARAMS, TOY_TRAINING, TOY_WEIGHTS, AttributeHead, AttributeModel,
-                                            AttributePrediction, attribute_loss, attribute_scores, exclusive_scores,
-                                            saliency_cells, toy_attribute_labels, toy_attribute_model,
-                                            train_attributes)
+from xwidgets.similarity.attributes import (
+    ATTRIBUTE_PARAMS,
+    AttributeHead,
+    AttributeModel,
+    AttributePrediction,
+    attribute_loss,
+    attribute_scores,
+    exclusive_scores,
+    saliency_cells,
+    train_attributes,
+)
 from xwidgets.text.metrics import retrieval_map
-from xwidgets.toy import TOY_PREPROCESSING, ToyCNN
+from xwidgets.toy import (
+    ATTRIBUTE_TRAINING,
+    ATTRIBUTE_WEIGHTS,
+    TOY_PREPROCESSING,
+    ToyCNN,
+    attribute_labels,
+    attribute_model,
+)
 
 SMALL = {"epochs": 3, "batch_size": 16}
 
@@ -41,7 +55,7 @@ def embedder():
 def toy():
     """48 toy images with their worded attributes."""
     data = xw.toy.dataset(48, seed=9761)
-    ids, labels = toy_attribute_labels(data.samples)
+    ids, labels = attribute_labels(data.samples)
     return data, data.images(), ids, labels
 
 
@@ -71,17 +85,17 @@ def test_toy_attribute_labels_are_the_worded_attributes(toy):
     for sample, row in zip(data.samples, labels):
         truth = {f"{k}={v}" for k, v in sample.attributes.items() if f"{k}={v}" in ids}
         if sample.attributes["crest.shape"] != "present":
-            truth = {a for a in truth if not a.startswith("crest.color")}     # an absent crest shows no colour
+            truth = {a for a in truth if not a.startswith("crest.color")}  # an absent crest shows no colour
         assert {ids[i] for i in row.nonzero()[:, 0].tolist()} == truth
     with pytest.raises(InvalidArgument, match="samples"):
-        toy_attribute_labels([])
+        attribute_labels([])
 
 
 # ---------------------------------------------------------------------------------------------- the head
 def test_head_shapes_logits_and_seeded_init():
     state = torch.get_rng_state()
     head = AttributeHead(64, 7, 4, seed=9763)
-    assert torch.equal(torch.get_rng_state(), state)                      # the global generator is untouched
+    assert torch.equal(torch.get_rng_state(), state)  # the global generator is untouched
     assert torch.equal(head.conv.weight, AttributeHead(64, 7, 4, seed=9763).conv.weight)
     assert not torch.equal(head.conv.weight, AttributeHead(64, 7, 4, seed=9764).conv.weight)
     features = torch.rand(2, 64, 14, 14, generator=torch.Generator().manual_seed(9765))
@@ -107,12 +121,12 @@ def test_sane_classification_term_uses_y_norm():
     labels = torch.tensor([[True, True, False, False], [False, False, False, True]])
     y_norm = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
     maps = torch.zeros(2, 4, 2, 2)
-    exact = y_norm.clamp_min(1e-12).log()                                  # softmax(exact) = y_norm
+    exact = y_norm.clamp_min(1e-12).log()  # softmax(exact) = y_norm
     loss, terms = attribute_loss(exact, maps, labels, loss="sane")
     assert float(terms["classification"]) == pytest.approx(0.0, abs=1e-10) and float(terms["saliency"]) == 0.0
-    flat = torch.zeros(2, 4)                                               # softmax = 1/4 everywhere
+    flat = torch.zeros(2, 4)  # softmax = 1/4 everywhere
     loss, terms = attribute_loss(flat, maps, labels, lambda_h=1.0, loss="sane")
-    expected = 0.5 * ((torch.full((2, 4), 0.25) - y_norm) ** 2).mean()     # SmoothL1 below 1 is ½x², mean
+    expected = 0.5 * ((torch.full((2, 4), 0.25) - y_norm) ** 2).mean()  # SmoothL1 below 1 is ½x², mean
     assert float(terms["classification"]) == pytest.approx(float(expected), rel=1e-6)
     assert float(loss) == pytest.approx(float(expected), rel=1e-6)
     # a row without a true attribute is left out
@@ -134,9 +148,9 @@ def test_bce_classification_term_is_a_cross_entropy_per_attribute():
 def test_saliency_term_is_zero_when_a_true_attribute_map_equals_the_saliency():
     generator = torch.Generator().manual_seed(9767)
     saliency_map = torch.rand(4, 4, generator=generator)
-    cells = saliency_cells(saliency_map[None, None], 4)                    # [1, 1, 16]
+    cells = saliency_cells(saliency_map[None, None], 4)  # [1, 1, 16]
     maps = torch.randn(1, 3, 4, 4, generator=generator)
-    maps[0, 1] = saliency_map + 0.7                    # a constant shift leaves the softmax over cells unchanged
+    maps[0, 1] = saliency_map + 0.7  # a constant shift leaves the softmax over cells unchanged
     labels = torch.tensor([[False, True, True]])
     _, terms = attribute_loss(torch.zeros(1, 3), maps, labels, cells)
     assert float(terms["saliency"]) == pytest.approx(0.0, abs=1e-5)
@@ -148,8 +162,7 @@ def test_saliency_term_is_zero_when_a_true_attribute_map_equals_the_saliency():
     flat = torch.zeros(2, 1, 4, 4)
     two = torch.stack([cells[0, 0], torch.full((16,), 1 / 16)])[None].expand(2, 2, 16)
     valid = torch.tensor([[True, True], [False, False]])
-    loss, terms = attribute_loss(torch.zeros(2, 1), flat, torch.ones(2, 1, dtype=torch.bool), two, valid,
-                                 lambda_h=0.5)
+    loss, terms = attribute_loss(torch.zeros(2, 1), flat, torch.ones(2, 1, dtype=torch.bool), two, valid, lambda_h=0.5)
     gap = float((cells[0, 0] - 1 / 16).norm())
     assert float(terms["saliency"]) == pytest.approx(gap / 2 / 2, rel=1e-4)
     assert float(loss) == pytest.approx(float(terms["classification"]) + 0.5 * gap / 4, rel=1e-4)
@@ -157,7 +170,7 @@ def test_saliency_term_is_zero_when_a_true_attribute_map_equals_the_saliency():
 
 # ----------------------------------------------------------------------------------------------- training
 def test_training_gives_a_model_with_calibration_metrics_and_history(trained, toy, embedder):
-    data, images, ids, labels = toy
+    _, images, ids, labels = toy
     m = trained
     assert isinstance(m, AttributeModel) and m.embedder is embedder and m.method == "sane_attributes"
     assert m.attributes == ids and m.phrases == ids and m.parts == [a.split(".")[0] for a in ids]
@@ -190,7 +203,7 @@ def test_predict_shapes_and_normalisation(trained, toy):
     assert p.scores.shape == (5, 82) and p.confidences.shape == (5, 82) and p.maps.shape == (5, 82, 4, 4)
     assert p.images.shape == (5, 3, 112, 112)
     with torch.no_grad():
-        features = trained.embedder.module.features(trained.embedder.normalize(images[:5]))      # the "features" layer
+        features = trained.embedder.module.features(trained.embedder.normalize(images[:5]))  # the "features" layer
         logits, _ = trained.head(features)
     assert trained.loss == "bce" and torch.allclose(p.scores, torch.sigmoid(logits), atol=1e-6)
     assert torch.allclose(p.maps.sum(dim=(2, 3)), torch.ones(5, 82), atol=1e-5)
@@ -223,21 +236,41 @@ def test_saliency_term_trains_maps_toward_the_saliency(embedder, toy):
 
 
 def test_progress_cancel_images_without_attributes_and_saliency_forms(embedder, toy):
-    data, images, ids, labels = toy
+    _, images, ids, labels = toy
     seen = []
     some = labels.clone()
-    some[:5] = False                                                       # images without any true attribute
-    model = train_attributes(embedder, images[:20], some[:20], ids, saliency=torch.rand(20, 2, 1, 28, 28),
-                             seed=9770, epochs=2, progress=lambda f, message: seen.append(f))
+    some[:5] = False  # images without any true attribute
+    model = train_attributes(
+        embedder,
+        images[:20],
+        some[:20],
+        ids,
+        saliency=torch.rand(20, 2, 1, 28, 28),
+        seed=9770,
+        epochs=2,
+        progress=lambda f, message: seen.append(f),
+    )
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(model.history) == 2
     assert model.metrics["train_saliency_maps"] + model.metrics["holdout_saliency_maps"] == 40
-    limited = train_attributes(embedder, images[:20], labels[:20], ids, saliency=torch.rand(20, 3, 28, 28),
-                               seed=9770, epochs=1, saliency_maps=1)
+    limited = train_attributes(
+        embedder,
+        images[:20],
+        labels[:20],
+        ids,
+        saliency=torch.rand(20, 3, 28, 28),
+        seed=9770,
+        epochs=1,
+        saliency_maps=1,
+    )
     assert limited.metrics["train_saliency_maps"] + limited.metrics["holdout_saliency_maps"] == 20
     result = xw.heatmaps.SaliencyResult(method="x", params={}, saliency=torch.rand(2, 1, 112, 112))
     listed = [result] + [None] * 19
-    assert train_attributes(embedder, images[:20], labels[:20], ids, saliency=listed, epochs=1, holdout=0.0
-                            ).metrics["train_saliency_maps"] == 2
+    assert (
+        train_attributes(embedder, images[:20], labels[:20], ids, saliency=listed, epochs=1, holdout=0.0).metrics[
+            "train_saliency_maps"
+        ]
+        == 2
+    )
     progress = Progress()
     progress.cancel()
     threads = threading.active_count()
@@ -255,7 +288,7 @@ def test_save_load_round_trip(trained, toy, embedder, tmp_path):
     assert loaded.history == trained.history and torch.equal(loaded.calibration, trained.calibration)
     before, after = trained.predict(images[:3]), loaded.predict(images[:3], embedder)
     assert torch.allclose(before.scores, after.scores) and torch.allclose(before.maps, after.maps)
-    with pytest.raises(InvalidArgument, match="^embedder"):
+    with pytest.raises(InvalidArgument, match=r"^embedder"):
         loaded.predict(images[:3])
     prediction = after.save(tmp_path / "prediction.xwr")
     assert torch.equal(Result.load(prediction).maps, after.maps)
@@ -272,14 +305,19 @@ def test_groups_are_saved_and_a_file_without_them_loads_with_none(trained, tmp_p
 
 
 def test_exclusive_scores_keep_each_groups_best_value():
-    scores = torch.tensor([[0.7, 0.35, 0.1, 0.4, 0.3, 0.9],
-                           [0.2, 0.2, 0.1, 0.3, 0.6, 0.05]])
+    scores = torch.tensor([[0.7, 0.35, 0.1, 0.4, 0.3, 0.9], [0.2, 0.2, 0.1, 0.3, 0.6, 0.05]])
     groups, open_groups = ["tail", "tail", "tail", "pattern", "pattern", ""], ["pattern"]
-    assert torch.equal(exclusive_scores(scores, groups, open_groups),
-                       torch.tensor([[0.7, 0.0, 0.0, 0.0, 0.0, 0.9],           # the open group's best is under 0.5
-                                     [0.2, 0.2, 0.0, 0.0, 0.6, 0.05]]))        # a tie keeps both
+    assert torch.equal(
+        exclusive_scores(scores, groups, open_groups),
+        torch.tensor(
+            [
+                [0.7, 0.0, 0.0, 0.0, 0.0, 0.9],  # the open group's best is under 0.5
+                [0.2, 0.2, 0.0, 0.0, 0.6, 0.05],
+            ]
+        ),
+    )  # a tie keeps both
     assert torch.equal(exclusive_scores(scores, [""] * 6), scores)
-    with pytest.raises(InvalidArgument, match="^groups.*one group name per attribute"):
+    with pytest.raises(InvalidArgument, match=r"^groups.*one group name per attribute"):
         exclusive_scores(scores, groups[:5])
 
 
@@ -287,33 +325,35 @@ def test_exclusive_scores_keep_each_groups_best_value():
 @pytest.fixture(scope="module")
 def held_out():
     data = xw.toy.dataset(150, seed=9771)
-    ids, labels = toy_attribute_labels(data.samples)
+    ids, labels = attribute_labels(data.samples)
     return data, data.images(), ids, labels
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    return toy_attribute_model()
+    return attribute_model()
 
 
 def test_shipped_file_is_small_and_matches_the_toy_vocabulary(shipped, held_out):
-    assert TOY_WEIGHTS.is_file() and TOY_WEIGHTS.stat().st_size < 1_000_000
-    assert shipped.attributes == held_out[2] and shipped.phrases[shipped.attributes.index("wing.color=blue")] == \
-        "blue wings"
+    assert ATTRIBUTE_WEIGHTS.is_file() and ATTRIBUTE_WEIGHTS.stat().st_size < 1_000_000
+    assert (
+        shipped.attributes == held_out[2]
+        and shipped.phrases[shipped.attributes.index("wing.color=blue")] == "blue wings"
+    )
     assert shipped.embedder.name == shipped.embedder_name == "toy embedder"
-    assert {k: shipped.params[k] for k in TOY_TRAINING} == TOY_TRAINING and shipped.loss == "bce"
+    assert {k: shipped.params[k] for k in ATTRIBUTE_TRAINING} == ATTRIBUTE_TRAINING and shipped.loss == "bce"
     assert shipped.metrics["holdout_map"] > 0.6
     # the file predates the groups: they come from the ids (a tail has one shape; a pattern may be plain)
-    assert AttributeModel.load(TOY_WEIGHTS).groups == []
+    assert AttributeModel.load(ATTRIBUTE_WEIGHTS).groups == []
     assert shipped.groups[shipped.attributes.index("tail.shape=fork")] == "tail.shape"
     assert shipped.open_groups == ["body.pattern", "crest.color", "wing.pattern"]
 
 
 def test_shipped_model_beats_a_shuffled_label_control_on_held_out_images(shipped, held_out, embedder):
-    _, images, ids, labels = held_out
+    _, images, _, labels = held_out
     model_map = retrieval_map(shipped.predict(images).scores, labels.numpy())["map"]
     train = xw.toy.dataset(200, seed=9772)
-    train_ids, train_labels = toy_attribute_labels(train.samples)
+    train_ids, train_labels = attribute_labels(train.samples)
     shuffled = train_labels[torch.randperm(200, generator=torch.Generator().manual_seed(9773))]
     control = train_attributes(embedder, train.images(), shuffled, train_ids, seed=9774, epochs=30, holdout=0.0)
     control_map = retrieval_map(control.predict(images).scores, labels.numpy())["map"]
@@ -329,7 +369,7 @@ def test_a_true_part_colour_map_weighs_on_its_part(shipped, held_out):
         true_mass, control_mass = [], []
         for index, sample in enumerate(data.samples):
             mask = torch.from_numpy(sample.part_mask(part)).float()[None, None]
-            cells = (F.adaptive_avg_pool2d(mask, 4)[0, 0] > 0).float()        # the part's cells at 4×4
+            cells = (F.adaptive_avg_pool2d(mask, 4)[0, 0] > 0).float()  # the part's cells at 4×4
             colour = sample.attributes[f"{part}.color"]
             true_mass.append(float((maps[index, ids.index(f"{part}.color={colour}")] * cells).sum()))
             others = [ids.index(f"{part}.color={c}") for c in xw.toy.COLORS if c != colour]
@@ -344,25 +384,28 @@ def test_a_true_part_colour_map_weighs_on_its_part(shipped, held_out):
 
 
 # ------------------------------------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("change, argument", [
-    ({"embedder": "classifier"}, "embedder"),
-    ({"layer": "head"}, "layer"),
-    ({"layer": "nope"}, "layer"),
-    ({"labels": "wrong shape"}, "labels"),
-    ({"labels": "twos"}, "labels"),
-    ({"labels": "nan"}, "labels"),
-    ({"labels": "none"}, "labels"),
-    ({"attributes": "duplicate"}, "attributes"),
-    ({"saliency": "count"}, "saliency"),
-    ({"saliency": "nan"}, "saliency[1]"),
-    ({"saliency": "shape"}, "saliency[0]"),
-    ({"params": {"lambda_h": -1.0}}, "lambda_h"),
-    ({"params": {"epochs": 0}}, "epochs"),
-    ({"params": {"mask": 4}}, "mask"),
-    ({"params": {"seed": 1.5}}, "seed"),
-    ({"images": "nan"}, "images"),
-    ({"phrases": ["a"]}, "phrases"),
-])
+@pytest.mark.parametrize(
+    "change, argument",
+    [
+        ({"embedder": "classifier"}, "embedder"),
+        ({"layer": "head"}, "layer"),
+        ({"layer": "nope"}, "layer"),
+        ({"labels": "wrong shape"}, "labels"),
+        ({"labels": "twos"}, "labels"),
+        ({"labels": "nan"}, "labels"),
+        ({"labels": "none"}, "labels"),
+        ({"attributes": "duplicate"}, "attributes"),
+        ({"saliency": "count"}, "saliency"),
+        ({"saliency": "nan"}, "saliency[1]"),
+        ({"saliency": "shape"}, "saliency[0]"),
+        ({"params": {"lambda_h": -1.0}}, "lambda_h"),
+        ({"params": {"epochs": 0}}, "epochs"),
+        ({"params": {"mask": 4}}, "mask"),
+        ({"params": {"seed": 1.5}}, "seed"),
+        ({"images": "nan"}, "images"),
+        ({"phrases": ["a"]}, "phrases"),
+    ],
+)
 def test_bad_input_names_the_argument_and_leaves_nothing_behind(embedder, toy, change, argument):
     _, images, ids, labels = toy
     images, labels = images[:8].clone(), labels[:8].clone()
@@ -406,19 +449,19 @@ def test_a_model_in_training_mode_is_refused(embedder, toy, trained):
     _, images, ids, labels = toy
     module = ToyCNN(64)
     module.train()
-    with pytest.raises(InvalidArgument, match="^model"):                  # the wrapper refuses it up front
+    with pytest.raises(InvalidArgument, match=r"^model"):  # the wrapper refuses it up front
         xw.Embedder(module, preprocessing=TOY_PREPROCESSING)
     module.eval()
     wrapped = xw.Embedder(module, preprocessing=TOY_PREPROCESSING)
-    module.train()                                                         # switched after wrapping
+    module.train()  # switched after wrapping
     threads = threading.active_count()
-    with pytest.raises(InvalidArgument, match="^embedder"):
+    with pytest.raises(InvalidArgument, match=r"^embedder"):
         train_attributes(wrapped, images[:8], labels[:8], ids, epochs=1)
-    with pytest.raises(InvalidArgument, match="^embedder"):
+    with pytest.raises(InvalidArgument, match=r"^embedder"):
         trained.predict(images[:2], wrapped)
     no_leftovers(wrapped, threads)
     module.eval()
     narrow = xw.Embedder(ToyCNN(64, width=32).eval(), preprocessing=TOY_PREPROCESSING)
-    with pytest.raises(InvalidArgument, match="^embedder"):                # another architecture's layer
+    with pytest.raises(InvalidArgument, match=r"^embedder"):  # another architecture's layer
         trained.predict(images[:2], narrow)
     no_leftovers(narrow, threads)

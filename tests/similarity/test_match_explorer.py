@@ -1,5 +1,6 @@
 """MatchExplorer: the pair, both saliency maps, ranked attributes, reference picks, swap and method switches,
-driven from Python as the browser drives them."""
+driven from Python as the browser drives them; built on the Explorer base (its labels drawn from the shown
+explanation's settings, a cancel puts the controls and the pair back)."""
 
 import threading
 
@@ -8,13 +9,15 @@ from ipywidgets.widgets.widget import _instances
 
 import xwidgets as xw
 from xwidgets.core.errors import InvalidArgument
+from xwidgets.core.methods import get_spec
+from xwidgets.views.explorer import Explorer
 
 FAST = {"masks": 200}
 
 
 @pytest.fixture(scope="module")
 def toy():
-    return xw.toy.embedder(), xw.toy.dataset(8, seed=9793).images(), xw.similarity.toy_attribute_model()
+    return xw.toy.embedder(), xw.toy.dataset(8, seed=9793).images(), xw.toy.attribute_model()
 
 
 @pytest.fixture
@@ -34,17 +37,19 @@ def test_both_sides_and_the_ranked_attributes_are_shown(explorer):
     ranking = explanation.ranking(0, 5)
     assert [item["caption"] for item in items] == [f"{i}. {r['phrase']}" for i, r in enumerate(ranking, start=1)]
     assert "cosine similarity" in explorer.summary.value and ranking[0]["phrase"] in explorer.summary.value
-    assert explorer.status.value.startswith("RISE in") and explorer.runs_finished == 1
-    assert explanation.params["masks"] == 200
+    assert "RISE (pair) saliency in" in explorer.summary.value and explorer.summary.value.startswith("#0 against #1")
+    assert explanation.params["masks"] == 200 and explorer.shown.settings["saliency_method"] == "pair_rise"
+    assert explorer.query_view.title == "query #0: its saliency for the match"
 
 
 def test_picking_a_reference_swapping_and_attribute_clicks(explorer):
     before = bytes(explorer.reference_view.heatmap)
     explorer.pool_view.select(item="image4")
     explorer.wait()
-    assert explorer.reference == 4 and bytes(explorer.reference_view.heatmap) != before
+    assert explorer.reference == 4 == explorer.shown.settings["reference"]
+    assert bytes(explorer.reference_view.heatmap) != before
     assert explorer.reference_view.title.startswith("reference #4")
-    assert "query" in [i["caption"] for i in explorer.pool_view.groups[0]["items"]][0]
+    assert "query" in explorer.pool_view.groups[0]["items"][0]["caption"]
     explorer.attributes_view.select(item=explorer.attributes_view.groups[0]["items"][2]["id"])
     assert explorer.attribute == explorer.explanation.ranking(0, 3)[2]["attribute"]
     assert "attribute" in explorer.query_view.title
@@ -52,26 +57,76 @@ def test_picking_a_reference_swapping_and_attribute_clicks(explorer):
     assert explorer.attribute is None and "saliency" in explorer.query_view.title
     explorer.swap_button.click()
     explorer.wait()
-    assert (explorer.query, explorer.reference) == (4, 0) and explorer.runs_finished == 3
+    assert (explorer.query, explorer.reference) == (4, 0)
+    assert (explorer.shown.settings["query"], explorer.shown.settings["reference"]) == (4, 0)
+    assert explorer.query_view.title.startswith("query #4") and explorer.summary.value.startswith("#4 against #0")
 
 
 def test_switching_the_method_rebuilds_its_controls_and_reruns(explorer):
-    explorer.method_menu.value = "sliding_window"
+    explorer.method_menu.value = "pair_sliding_window"
     explorer.wait()
-    assert set(explorer.method_controls) == set(xw.similarity.PAIR_PARAMS["sliding_window"])
-    assert explorer.explanation.saliency_method == "sliding_window"
+    assert set(explorer.method_controls) == set(get_spec("pair_sliding_window").params)
+    assert explorer.explanation.saliency_method == "pair_sliding_window"
     explorer.method_controls["stride"].value = 16
     explorer.wait()
     assert explorer.explanation.params["stride"] == 16
-    explorer.match_controls["rule"].value = "sane"
+    explorer.ranking_controls["rule"].value = "sane"
     explorer.wait()
-    explorer.match_controls["confidence"].value = "query"
+    explorer.ranking_controls["confidence"].value = "query"
     explorer.wait()
     assert explorer.explanation.params["confidence"] == "query" and explorer.explanation.params["rule"] == "sane"
     assert "+ weight × agreement" in explorer.attributes_view.groups[0]["items"][0]["detail"]
-    explorer.method_menu.value = "rise"                    # back: the rise values given at construction remain
+    explorer.method_menu.value = "pair_rise"  # back: the rise values given at construction remain
     explorer.wait()
     assert explorer.explanation.params["masks"] == 200
+
+
+def test_a_ranking_change_reuses_the_pairs_saliency(explorer):
+    before = explorer.embedder.images_forwarded
+    explorer.ranking_controls["saliency_weight"].value = 2.0
+    explorer.wait()
+    assert explorer.embedder.images_forwarded - before <= 4  # the attribute model only, no saliency pass
+    assert explorer.steps.hits["saliency"] == 1 and explorer.explanation.params["saliency_weight"] == 2.0
+
+
+def test_labels_show_the_shown_pair_while_another_runs_and_cancel_puts_everything_back(explorer):
+    shown = explorer.explanation
+    summary, title = explorer.summary.value, explorer.query_view.title
+    explorer.ranking_controls["rule"].value = "sane"
+    explorer.wait()
+    explorer.method_menu.value = "pair_mask"  # a slow run: 5000 Adam steps, both ways
+    explorer.method_controls["iterations"].value = 5000
+    explorer.pool_view.select(item="image5")
+    assert explorer.running and (explorer.method, explorer.reference) == ("pair_mask", 5)
+    assert explorer.summary.value.startswith("#0 against #1") and "RISE (pair)" in explorer.summary.value
+    assert explorer.query_view.title == title and explorer.shown.settings["reference"] == 1
+    explorer.cancel_button.click()
+    assert not explorer.running and explorer.explanation is not shown and explorer.shown.settings["rule"] == "sane"
+    assert explorer.method == explorer.method_menu.value == "pair_rise"
+    assert set(explorer.method_controls) == set(get_spec("pair_rise").params)
+    assert explorer.method_controls["masks"].value == 200 and explorer.ranking_controls["rule"].value == "sane"
+    assert (explorer.query, explorer.reference) == (0, 1) and explorer.pool_view.selected_item == "image1"
+    assert explorer.summary.value != summary and explorer.summary.value.startswith("#0 against #1")
+    assert explorer.progress.bar_style == "success" and "cancelled" in explorer.status.value
+    explorer.method_menu.value = "pair_mask"  # the mask's values were remembered when left
+    assert explorer.method_controls["iterations"].value == 5000
+    explorer.cancel()
+    assert explorer.method == "pair_rise" and not explorer.running
+
+
+def test_the_explorer_is_layout_and_render_on_the_base():
+    assert issubclass(xw.MatchExplorer, Explorer) and xw.similarity.MatchExplorer is xw.MatchExplorer
+    own = vars(xw.MatchExplorer)
+    assert not {"cancel", "wait", "close", "start", "_on_done", "_on_error", "_on_progress"} & set(own)
+    assert {"run", "render", "draw_figure"} <= set(own)
+
+
+def test_the_method_names_from_before_the_registry_still_work(toy):
+    embedder, images, attributes = toy
+    with pytest.warns(DeprecationWarning, match="pair_sliding_window"):
+        view = xw.MatchExplorer(embedder, images, attributes, method="sliding_window", run=False)
+    assert view.method == "pair_sliding_window"
+    view.close()
 
 
 def test_figure_and_close_leave_nothing(explorer, tmp_path):
@@ -83,15 +138,18 @@ def test_figure_and_close_leave_nothing(explorer, tmp_path):
     assert explorer.query_view.comm is None and explorer.pool_view.comm is None
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda e, im, a: xw.MatchExplorer(xw.toy.classifier(), im, a), "embedder"),
-    (lambda e, im, a: xw.MatchExplorer(e, im, object()), "attribute_model"),
-    (lambda e, im, a: xw.MatchExplorer(e, im, a, method="lime"), "method"),
-    (lambda e, im, a: xw.MatchExplorer(e, im[:1], a), "at least two images"),
-    (lambda e, im, a: xw.MatchExplorer(e, im, a, reference=8), "reference"),
-    (lambda e, im, a: xw.MatchExplorer(e, im, a, params={"masks": 0}), "masks"),
-    (lambda e, im, a: xw.MatchExplorer(e, im, a, params={"attribute_weight": -1.0}), "attribute_weight"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda e, im, a: xw.MatchExplorer(xw.toy.classifier(), im, a), "embedder"),
+        (lambda e, im, a: xw.MatchExplorer(e, im, object()), "attribute_model"),
+        (lambda e, im, a: xw.MatchExplorer(e, im, a, method="lime"), "method"),
+        (lambda e, im, a: xw.MatchExplorer(e, im[:1], a), "at least two images"),
+        (lambda e, im, a: xw.MatchExplorer(e, im, a, reference=8), "reference"),
+        (lambda e, im, a: xw.MatchExplorer(e, im, a, params={"masks": 0}), "masks"),
+        (lambda e, im, a: xw.MatchExplorer(e, im, a, params={"attribute_weight": -1.0}), "attribute_weight"),
+    ],
+)
 def test_bad_input_is_named_and_leaves_nothing(toy, build, message):
     embedder, images, attributes = toy
     before_widgets, before_threads = set(_instances), threading.active_count()

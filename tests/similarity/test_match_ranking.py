@@ -12,13 +12,13 @@ def one_hot_map(cell, side=4):
 
 
 def test_sane_rule_agreement_prefers_the_attribute_whose_map_sits_where_the_saliency_is():
-    maps = torch.stack([one_hot_map(0), one_hot_map(15), torch.full((4, 4), 1 / 16)])[None]     # [1, 3, 4, 4]
+    maps = torch.stack([one_hot_map(0), one_hot_map(15), torch.full((4, 4), 1 / 16)])[None]  # [1, 3, 4, 4]
     saliency = torch.zeros(1, 1, 16, 16)
-    saliency[..., 12:, 12:] = 1.0                                                                # bottom-right cell
+    saliency[..., 12:, 12:] = 1.0  # bottom-right cell
     scores = torch.tensor([[0.2, 0.2, 0.2]])
     terms = rank_attributes(scores, scores, maps, saliency, rule="sane", attribute_weight=1.0)
     assert terms["agreement"][0].argmax() == 1 and float(terms["agreement"][0].max()) == 1.0
-    assert float(terms["agreement"][0].min()) == 0.0                                            # min-max scaled
+    assert float(terms["agreement"][0].min()) == 0.0  # min-max scaled
     assert terms["scores"][0].argmax() == 1
     # with no weight on the agreement, equal confidences tie
     flat = rank_attributes(scores, scores, maps, saliency, rule="sane", attribute_weight=0.0)["scores"][0]
@@ -31,7 +31,7 @@ def test_sane_rule_pair_confidence_needs_the_attribute_on_both_images():
     query = torch.tensor([[0.5, 0.4, 0.1]])
     reference = torch.tensor([[0.01, 0.4, 0.1]])
     pair = rank_attributes(query, reference, maps, saliency, rule="sane", confidence="pair")
-    assert pair["confidence"][0].argmax() == 1                       # attribute 0 is confident on the query only
+    assert pair["confidence"][0].argmax() == 1  # attribute 0 is confident on the query only
     assert torch.allclose(pair["confidence"], (pair["query_confidence"] * pair["reference_confidence"]).sqrt())
     alone = rank_attributes(query, reference, maps, saliency, rule="sane", confidence="query")
     assert alone["confidence"][0].argmax() == 0 and float(alone["confidence"][0, 0]) == 1.0
@@ -39,19 +39,21 @@ def test_sane_rule_pair_confidence_needs_the_attribute_on_both_images():
 
 def test_pair_rule_is_what_both_images_show_times_where_both_saliencies_are():
     # attribute 0 sits on the top-left cell of both images, 1 on the bottom-right, 2 is flat
-    maps = torch.stack([one_hot_map(0), one_hot_map(15), torch.full((4, 4), 1 / 16)])[None]     # [1, 3, 4, 4]
+    maps = torch.stack([one_hot_map(0), one_hot_map(15), torch.full((4, 4), 1 / 16)])[None]  # [1, 3, 4, 4]
     saliency = torch.zeros(1, 1, 16, 16)
-    saliency[..., :4, :4] = 1.0                                                                  # top-left cell
+    saliency[..., :4, :4] = 1.0  # top-left cell
     query = torch.tensor([[0.9, 0.9, 0.9]])
     reference = torch.tensor([[0.2, 0.8, 0.6]])
-    terms = rank_attributes(query, reference, maps, saliency, reference_maps=maps, reference_saliency=saliency,
-                            saliency_weight=0.0)
-    assert torch.allclose(terms["confidence"], torch.tensor([[0.2, 0.8, 0.6]]))       # the smaller of the two
+    terms = rank_attributes(
+        query, reference, maps, saliency, reference_maps=maps, reference_saliency=saliency, saliency_weight=0.0
+    )
+    assert torch.allclose(terms["confidence"], torch.tensor([[0.2, 0.8, 0.6]]))  # the smaller of the two
     assert torch.allclose(terms["scores"], terms["confidence"]) and terms["scores"][0].argmax() == 1
     # the saliency is standardised over the 16 cells: the top-left cell is √15 ≈ 3.87 deviations above the mean
-    weighted = rank_attributes(query, reference, maps, saliency, reference_maps=maps, reference_saliency=saliency,
-                               saliency_weight=1.0)
-    assert torch.allclose(weighted["agreement"][0], torch.tensor([15 ** 0.5, -(15 ** -0.5), 0.0]), atol=1e-5)
+    weighted = rank_attributes(
+        query, reference, maps, saliency, reference_maps=maps, reference_saliency=saliency, saliency_weight=1.0
+    )
+    assert torch.allclose(weighted["agreement"][0], torch.tensor([15**0.5, -(15**-0.5), 0.0]), atol=1e-5)
     assert weighted["scores"][0].argmax() == 0
     assert torch.allclose(weighted["scores"], weighted["confidence"] * weighted["agreement"].exp())
     # the agreement averages both sides: a reference saliency elsewhere halves it; a flat saliency adds nothing

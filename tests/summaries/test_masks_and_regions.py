@@ -13,7 +13,7 @@ from xwidgets.summaries import CrispMasks, crisp_masks, salient_regions
 from xwidgets.summaries.masks import _disc
 from xwidgets.toy import PARTS
 
-FAST = {"smooth_iterations": 100, "sharp_iterations": 60}           # about a third of the official steps
+FAST = {"smooth_iterations": 100, "sharp_iterations": 60}  # about a third of the official steps
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,10 @@ def masks(model, goldcaps):
 def test_masks_are_crisp_small_and_delete_the_class(masks):
     saliency = masks.saliency
     assert saliency.shape == (5, 1, 112, 112) and masks.smooth.shape == (5, 1, 28, 28)
-    assert float(((saliency - 0.5).abs() > 0.4).float().mean()) > 0.95           # nearly binary (lasso term)
+    assert float(((saliency - 0.5).abs() > 0.4).float().mean()) > 0.95  # nearly binary (lasso term)
     area = (saliency >= 0.5).float().mean((1, 2, 3))
     assert bool((area < 0.15).all()) and bool((area > 0).all())
-    assert bool((masks.masked_scores < 0.2 * masks.scores).all())                 # hiding the region kills p
+    assert bool((masks.masked_scores < 0.2 * masks.scores).all())  # hiding the region kills p
 
 
 def test_salient_pixels_land_on_the_evidence_better_than_random_masks_of_the_same_area(masks, goldcaps):
@@ -58,7 +58,7 @@ def test_salient_pixels_land_on_the_evidence_better_than_random_masks_of_the_sam
 def test_the_smooth_stage_starts_from_a_disc_of_zeros():
     disc = _disc(2, 28, 0.25, "cpu", torch.float32)
     assert disc.shape == (2, 1, 28, 28) and float(disc[0, 0, 14, 14]) == 0.0 and float(disc[0, 0, 0, 0]) == 1.0
-    assert abs(float((disc[0] == 0).float().mean()) - np.pi * 0.25 ** 2) < 0.02
+    assert abs(float((disc[0] == 0).float().mean()) - np.pi * 0.25**2) < 0.02
 
 
 def test_straight_through_blur_changes_the_optimisation(model, goldcaps):
@@ -70,7 +70,7 @@ def test_straight_through_blur_changes_the_optimisation(model, goldcaps):
 
 
 def test_images_of_other_classes_are_skipped_with_the_reason(model, goldcaps, tmp_path):
-    other = xw.toy.ToyWorld().sample(0, seed=9622)                   # a scarlet crestling
+    other = xw.toy.ToyWorld().sample(0, seed=9622)  # a scarlet crestling
     images = np.stack([goldcaps[0].image, other.image])
     result = crisp_masks(model, images, target=goldcaps[0].species, smooth_iterations=1, sharp_iterations=1)
     assert result.indices.tolist() == [0]
@@ -85,7 +85,7 @@ def test_regions_are_ranked_by_drop_and_sit_on_parts(model, masks, goldcaps):
     labels = torch.from_numpy(np.stack([s.labels for s in goldcaps]))[masks.indices]
     for image in regions.image.unique().tolist():
         drops = regions.drops[regions.image == image]
-        assert bool((drops[:-1] >= drops[1:]).all())                 # largest drop first
+        assert bool((drops[:-1] >= drops[1:]).all())  # largest drop first
     assert float(regions.areas.min()) >= 0.01
     first = [int((regions.image == i).nonzero()[0]) for i in regions.image.unique().tolist()]
     heads = 0
@@ -96,7 +96,7 @@ def test_regions_are_ranked_by_drop_and_sit_on_parts(model, masks, goldcaps):
         assert (x0, y0, x1, y1) == (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         parts = torch.bincount(labels[regions.image[r]][regions.masks[r]].long(), minlength=len(PARTS) + 1)
         heads += int(parts.argmax()) == PARTS.index("head") + 1
-    assert heads >= len(first) - 1                                    # goldcap: yellow head and red eye
+    assert heads >= len(first) - 1  # goldcap: yellow head and red eye
     assert float(regions.drops[first].mean()) > 0.5
 
 
@@ -116,7 +116,7 @@ def test_bad_input_raises_and_leaves_nothing_behind(model, goldcaps):
         (lambda: crisp_masks(xw.toy.embedder(), images, target=0), "model"),
         (lambda: crisp_masks(model, [], target=0), "images"),
         (lambda: crisp_masks(model, [goldcaps[0].image, goldcaps[1].image[:64]], target=0), "images"),
-        (lambda: crisp_masks(model, images, target=0), "images"),                   # no image is class 0
+        (lambda: crisp_masks(model, images, target=0), "images"),  # no image is class 0
         (lambda: salient_regions(model, "masks"), "masks"),
     ]
     for call, argument in cases:
@@ -126,7 +126,8 @@ def test_bad_input_raises_and_leaves_nothing_behind(model, goldcaps):
     assert "every image was skipped" in _message(lambda: crisp_masks(model, images, target=0))
     assert all(len(m._forward_hooks) == 0 for m in model.module.modules())
     assert all(p.requires_grad for p in model.module.parameters()) or not any(
-        p.requires_grad for p in model.module.parameters())
+        p.requires_grad for p in model.module.parameters()
+    )
     assert threading.active_count() == before
 
 

@@ -8,11 +8,11 @@ import pytest
 from xwidgets.core.errors import InvalidArgument
 from xwidgets.summaries.clusters import judge_clusters, ssim_threshold
 
-FACTORS = [round(0.05 * step, 2) for step in range(41)]          # 0.0 .. 2.0, the parameter's whole range
-CLASS_MEDIANS = {                                                 # cluster medians (dyadic: exact in floating point)
-    "negative": [-0.25, -0.125, -0.0625, -0.03125, 0.125],       # class median -0.0625
+FACTORS = [round(0.05 * step, 2) for step in range(41)]  # 0.0 .. 2.0, the parameter's whole range
+CLASS_MEDIANS = {  # cluster medians (dyadic: exact in floating point)
+    "negative": [-0.25, -0.125, -0.0625, -0.03125, 0.125],  # class median -0.0625
     "zero": [-0.125, -0.0625, 0.0, 0.0625, 0.125],
-    "positive": [0.0625, 0.125, 0.1875, 0.25, 0.3125],           # class median 0.1875
+    "positive": [0.0625, 0.125, 0.1875, 0.25, 0.3125],  # class median 0.1875
 }
 
 
@@ -43,13 +43,13 @@ def test_a_higher_factor_never_accepts_more_clusters(case):
     overall = float(np.median(medians))
     assert accepted[FACTORS.index(1.0)] == {c for c, m in enumerate(medians) if m >= overall}
     if overall != 0.0:
-        assert len(accepted[0]) > len(accepted[-1])                   # the factor matters either side of zero
+        assert len(accepted[0]) > len(accepted[-1])  # the factor matters either side of zero
 
 
 def test_the_official_rule_where_the_class_median_is_positive():
     medians = CLASS_MEDIANS["positive"]
     overall = float(np.median(medians))
-    for factor in FACTORS:                       # no median lies within rounding of factor × overall but at 1.0
+    for factor in FACTORS:  # no median lies within rounding of factor × overall but at 1.0
         assert ssim_threshold(overall, factor) == pytest.approx(factor * overall)
         assert _accepted(medians, factor) == {c for c, m in enumerate(medians) if m >= factor * overall}
 
@@ -65,7 +65,7 @@ def test_a_lone_cluster_is_the_class_median_itself(median):
 
 def test_the_sample_rule_does_not_depend_on_the_sign_of_the_ssims():
     base = [_ssim_matrix(m) for m in CLASS_MEDIANS["negative"]]
-    base[0][0, 1] = base[0][1, 0] = -0.9            # members 0 and 1 of cluster 0: three of four SSIMs now low
+    base[0][0, 1] = base[0][1, 0] = -0.9  # members 0 and 1 of cluster 0: three of four SSIMs now low
     clusters = [{"exemplar": 5 * c, "members": list(range(5 * c, 5 * c + 5))} for c in range(len(base))]
     kept = [s["samples"] for s in judge_clusters(clusters, base)]
     assert kept[0] == [2, 3, 4] and kept[1:] == [c["members"] for c in clusters[1:]]

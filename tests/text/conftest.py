@@ -25,16 +25,17 @@ def captioned_features(toy_model, captioned):
 
 @pytest.fixture(scope="session")
 def text_model(toy_model, captioned, captioned_features):
-    return xw.text.fit(toy_model, captions=xw.text.toy_captions(captioned), features=captioned_features)
+    return xw.text.fit(toy_model, captions=xw.toy.captions(captioned), features=captioned_features)
 
 
 @pytest.fixture(scope="session")
 def shuffled_model(toy_model, captioned, captioned_features, text_model):
     """The control: the same vocabulary and features, with each image given another image's captions."""
-    captions = xw.text.toy_captions(captioned)
+    captions = xw.toy.captions(captioned)
     order = np.random.default_rng(9712).permutation(len(captions))
-    return xw.text.fit(toy_model, captions=[captions[i] for i in order], features=captioned_features,
-                       vocabulary=text_model.vocabulary)
+    return xw.text.fit(
+        toy_model, captions=[captions[i] for i in order], features=captioned_features, vocabulary=text_model.vocabulary
+    )
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ def write_cub(root, samples, classes=("001.Goldcap", "002.Spotwing"), drop=None)
 
 def test_toy_captions_are_the_samples_captions():
     data = xw.toy.dataset(4, seed=9713)
-    assert xw.text.toy_captions(data) == [s.captions for s in data.samples]
+    assert xw.toy.captions(data) == [s.captions for s in data.samples]
     with pytest.raises(InvalidArgument, match="toy dataset"):
-        xw.text.toy_captions([])
+        xw.toy.captions([])
 
 
 def test_cub_layout_loads_images_captions_and_classes(tmp_path):
@@ -47,12 +47,13 @@ def test_cub_images_fit_end_to_end(tmp_path):
     images, text = write_cub(tmp_path, samples)
     loaded = xw.text.load_cub(images, text)
     model = xw.toy.classifier()
-    fitted = xw.text.fit(model, loaded.paths, loaded.captions, layer="features", min_images=2)
+    fitted = xw.text.fit(model, loaded, layer="features", min_images=2)  # CaptionedImages bring captions
     assert fitted.described == 44 and len(fitted.attributes) > 10
     explanation = fitted.explain(loaded.paths[:2])
     assert explanation.sentences[0].startswith("This is a")
-    assert np.allclose(explanation.images[0].permute(1, 2, 0).numpy(),
-                       np.asarray(Image.open(loaded.paths[0])) / 255.0, atol=1e-6)
+    assert np.allclose(
+        explanation.images[0].permute(1, 2, 0).numpy(), np.asarray(Image.open(loaded.paths[0])) / 255.0, atol=1e-6
+    )
 
 
 def test_a_missing_caption_file_names_the_image(tmp_path):

@@ -12,7 +12,7 @@ from xwidgets.core.errors import InvalidArgument
 
 @pytest.fixture
 def explorer(text_model, held_out):
-    view = xw.TextExplorer(text_model, held_out.images()[:24])
+    view = xw.TextExplorer(text_model, held_out.images()[:24]).wait()
     yield view
     view.close()
 
@@ -29,6 +29,7 @@ def first_image_with(explorer, enough):
 
 def test_sentence_words_are_buttons_that_ground_their_phrase(explorer):
     explorer.select_image(first_image_with(explorer, lambda words: len(words) >= 2))
+    explorer.wait()
     words = explorer.explanation.words(0)
     assert [b.description for b in explorer.word_buttons] == [w["phrase"] for w in words]
     assert explorer.attribute == words[0]["attributes"][0] and explorer.grounded == words[0]["attributes"]
@@ -44,6 +45,7 @@ def test_sentence_words_are_buttons_that_ground_their_phrase(explorer):
 
 def test_a_phrase_button_grounds_every_attribute_of_the_phrase(explorer):
     explorer.select_image(first_image_with(explorer, lambda words: any(len(w["attributes"]) > 1 for w in words)))
+    explorer.wait()
     words = explorer.explanation.words(0)
     position = next(p for p, w in enumerate(words) if len(w["attributes"]) > 1)
     explorer.word_buttons[position].click()
@@ -52,7 +54,7 @@ def test_a_phrase_button_grounds_every_attribute_of_the_phrase(explorer):
     shown = explorer.image_view.values
     assert np.allclose(shown, explorer.explanation.map(attributes, 0).numpy(), atol=1e-6)
     assert not np.allclose(shown, explorer.explanation.map(attributes[0], 0).numpy(), atol=1e-3)
-    explorer.select_attribute(attributes[1])          # a bar or the menu grounds one attribute
+    explorer.select_attribute(attributes[1])  # a bar or the menu grounds one attribute
     assert explorer.grounded == [attributes[1]]
     assert np.allclose(explorer.image_view.values, explorer.explanation.map(attributes[1], 0).numpy(), atol=1e-6)
 
@@ -64,8 +66,10 @@ def test_bars_show_the_ranking_and_a_click_selects(explorer):
     explorer.bars.selected = [4]
     assert explorer.attribute == ranking[4]["attribute"]
     explorer.controls["rank"].value = "probability"
-    assert explorer.bars.y.tolist() == pytest.approx([r["probability"] for r in explorer.explanation.ranking(
-        0, 8, by="probability")], rel=1e-5)
+    explorer.wait()
+    assert explorer.bars.y.tolist() == pytest.approx(
+        [r["probability"] for r in explorer.explanation.ranking(0, 8, by="probability")], rel=1e-5
+    )
     assert explorer._y_axis.label == "p(a|x,y)"
 
 
@@ -79,6 +83,7 @@ def test_filters_and_retrieval_follow_the_selected_word(explorer, text_model):
     assert [item["id"] for item in explorer.retrieved.groups[0]["items"]] == [f"image{i}" for i in order]
     # a click in the retrieval gallery explains that image and keeps the word
     explorer.retrieved.select(item=f"image{order[1]}")
+    explorer.wait()
     assert explorer.index == order[1] and explorer.attribute == "red crest"
 
 
@@ -86,14 +91,15 @@ def test_picking_an_image_explains_it(explorer, held_out):
     sentence = explorer.explanation.sentences[0]
     target = next(i for i in range(1, 12) if held_out.samples[i].species != held_out.samples[0].species)
     explorer.picker.select(item=f"image{target}")
+    explorer.wait()
     assert explorer.index == target
     assert explorer.explanation.sentences[0] != sentence
     assert held_out.samples[target].species_name in explorer.explanation.sentences[0]
     explorer.controls["min_evidence"].value = 0.0
     explorer.controls["words"].value = 2
-    assert len(explorer.word_buttons) == 2
+    assert len(explorer.wait().word_buttons) == 2
     explorer.controls["min_evidence"].value = 1.0
-    assert len(explorer.word_buttons) == 1
+    assert len(explorer.wait().word_buttons) == 1
 
 
 def test_figure_and_close(explorer, tmp_path):
@@ -106,14 +112,17 @@ def test_figure_and_close(explorer, tmp_path):
     assert explorer.image_view.comm is None and all(b.comm is None for b in explorer.word_buttons)
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda tm, images: xw.TextExplorer(object(), images), "text_model"),
-    (lambda tm, images: xw.TextExplorer(tm, images[:3], index=3), "index"),
-    (lambda tm, images: xw.TextExplorer(tm, images[:3], params={"words": 0}), "words"),
-    (lambda tm, images: xw.TextExplorer(tm, images[:3], target=11), "target: got 11"),
-    (lambda tm, images: xw.TextExplorer(tm, images[:0]), "images: got no images"),
-    (lambda tm, images: xw.TextExplorer(tm, images[:3], model=xw.toy.embedder()), "model"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda tm, images: xw.TextExplorer(object(), images), "text_model"),
+        (lambda tm, images: xw.TextExplorer(tm, images[:3], index=3), "index"),
+        (lambda tm, images: xw.TextExplorer(tm, images[:3], params={"words": 0}), "words"),
+        (lambda tm, images: xw.TextExplorer(tm, images[:3], target=11), "target: got 11"),
+        (lambda tm, images: xw.TextExplorer(tm, images[:0]), "images: got no images"),
+        (lambda tm, images: xw.TextExplorer(tm, images[:3], model=xw.toy.embedder()), "model"),
+    ],
+)
 def test_bad_explorer_input_is_named_and_leaves_nothing(text_model, held_out, build, message):
     before_widgets, before_threads = set(_instances), threading.active_count()
     with pytest.raises(InvalidArgument, match=message):
@@ -125,7 +134,7 @@ def test_a_loaded_model_needs_its_classifier(text_model, held_out, tmp_path):
     loaded = xw.text.TextModel.load(text_model.save(tmp_path / "text.xwr"))
     with pytest.raises(InvalidArgument, match="model"):
         xw.TextExplorer(loaded, held_out.images()[:3])
-    view = xw.TextExplorer(loaded, held_out.images()[:3], model=text_model.model)
+    view = xw.TextExplorer(loaded, held_out.images()[:3], model=text_model.model).wait()
     with pytest.raises(InvalidArgument, match="attribute"):
         view.select_attribute("shiny wheel")
     view.close()

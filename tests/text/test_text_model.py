@@ -14,8 +14,15 @@ from xwidgets.text import TextModel, build_vocabulary, compose_sentence
 def hand_features(model):
     # filter 0 fires above its mean only on image 0, filter 1 only on image 1, filter 2 is constant (dead)
     responses = torch.tensor([[3.0, 0.0, 1.0], [1.0, 2.0, 1.0], [2.0, 1.0, 1.0]])
-    return Features(method="features", params={}, features=responses, logits=torch.zeros(3, 11), layer="features",
-                    layer_shape=[3, 1, 1], model_name=model.name)
+    return Features(
+        method="features",
+        params={},
+        features=responses,
+        logits=torch.zeros(3, 11),
+        layer="features",
+        layer_shape=[3, 1, 1],
+        model_name=model.name,
+    )
 
 
 HAND_CAPTIONS = [["a red head"], ["blue wings"], ["a red head and blue wings"]]
@@ -30,11 +37,11 @@ def test_filter_distributions_marginalise_the_latent_image(toy_model):
     assert torch.allclose(fitted.attribute_given_filter[0], torch.tensor([1.0, 0.0]))
     assert torch.allclose(fitted.attribute_given_filter[1], torch.tensor([0.0, 1.0]))
     assert fitted.alive.tolist() == [True, True, False]
-    assert torch.allclose(fitted.attribute_given_filter[2], fitted.prior)         # a dead filter learns nothing
+    assert torch.allclose(fitted.attribute_given_filter[2], fitted.prior)  # a dead filter learns nothing
     # Bayes through the network: p(f|x) ∝ excess / Z over live filters
     posterior = fitted.filter_posterior(torch.tensor([[3.0, 2.0, 5.0], [0.0, 0.0, 0.0]]))
     assert torch.allclose(posterior[0], torch.tensor([0.5, 0.5, 0.0]))
-    assert torch.allclose(posterior[1], torch.tensor([0.5, 0.5, 0.0]))          # below every mean: uniform
+    assert torch.allclose(posterior[1], torch.tensor([0.5, 0.5, 0.0]))  # below every mean: uniform
 
 
 def test_toy_fit_gives_distributions(text_model, captioned):
@@ -69,17 +76,20 @@ def test_sentences_name_distinct_parts_in_rank_order(text_model, held_out):
         groups = explanation.sentence_attributes[index]
         parts = [g[0].rsplit(" ", 1)[1] for g in groups]
         assert len(parts) == 3 and len(set(parts)) == 3
-        for group in groups:                         # a merged phrase joins adjectives of different kinds
+        for group in groups:  # a merged phrase joins adjectives of different kinds
             assert len({a.rsplit(" ", 1)[1] for a in group}) == 1 and len(group) <= 3
         sentence = explanation.sentences[index]
-        assert sentence.startswith(f"This is a{'n' if explanation.class_names[index][0] in 'aeiou' else ''} "
-                                   f"{explanation.class_names[index]} because it has ")
+        assert sentence.startswith(
+            f"This is a{'n' if explanation.class_names[index][0] in 'aeiou' else ''} "
+            f"{explanation.class_names[index]} because it has "
+        )
         assert all(w["phrase"] in sentence for w in explanation.words(index))
         best = explanation.ranking(index, 1)[0]["attribute"]
-        assert best in groups[0]                      # the top attribute opens the sentence
+        assert best in groups[0]  # the top attribute opens the sentence
     one = text_model.explain(held_out.images()[:1], words=1)
-    assert len(one.sentence_attributes[0]) == 1 and " and " not in one.sentences[0].split("because")[1] or \
-        len(one.sentence_attributes[0][0]) > 1
+    assert (len(one.sentence_attributes[0]) == 1 and " and " not in one.sentences[0].split("because")[1]) or len(
+        one.sentence_attributes[0][0]
+    ) > 1
 
 
 def test_sentences_stop_when_the_evidence_runs_out(text_model, held_out):
@@ -87,11 +97,11 @@ def test_sentences_stop_when_the_evidence_runs_out(text_model, held_out):
     evidence = explanation.attribute_probabilities - text_model.prior
     for index in range(11):
         named = [explanation.attribute_index(a) for group in explanation.sentence_attributes[index] for a in group]
-        floor = 0.4 * float(evidence[index].max())                  # min_evidence's default
+        floor = 0.4 * float(evidence[index].max())  # min_evidence's default
         assert 1 <= len(explanation.sentence_attributes[index]) <= 3
         assert all(float(evidence[index, a]) >= floor for a in named)
     counts = [len(g) for g in explanation.sentence_attributes]
-    assert min(counts) < 3                                           # some sentence stopped early
+    assert min(counts) < 3  # some sentence stopped early
     fewer = text_model.explain(held_out.images()[:11], words=3, min_evidence=1.0)
     strongest = [text_model.attributes[int(a)] for a in evidence.argmax(1)]
     assert fewer.sentence_attributes == [[[a]] for a in strongest]
@@ -101,14 +111,14 @@ def test_supported_attributes_keep_the_ranking_order_above_the_floor():
     evidence = torch.tensor([0.10, -0.02, 0.05, 0.03, 0.0])
     assert xw.text.supported_attributes([0, 2, 3, 1, 4], evidence, 0.4) == [0, 2]
     assert xw.text.supported_attributes([3, 1, 2, 0, 4], evidence, 0.4) == [2, 0]
-    assert xw.text.supported_attributes([3, 1, 2, 0, 4], evidence, 1.0) == [0]     # the strongest always stays
+    assert xw.text.supported_attributes([3, 1, 2, 0, 4], evidence, 1.0) == [0]  # the strongest always stays
     assert xw.text.supported_attributes([0, 2, 3, 1, 4], evidence, 0.0) == [0, 2, 3, 4]
 
 
 def test_compose_sentence_merges_a_pattern_into_its_part():
     vocabulary = build_vocabulary([["spotted blue wings, a red head, a long beak, a fan-shaped tail"]], min_images=1)
     order = [vocabulary.index(a) for a in ("blue wing", "spotted wing", "red head", "long beak", "fan-shaped tail")]
-    sentence, groups, phrases = compose_sentence(order, vocabulary, "spotwing", 2)
+    sentence, groups, _ = compose_sentence(order, vocabulary, "spotwing", 2)
     assert sentence == "This is a spotwing because it has spotted blue wings and a red head."
     assert groups == [["blue wing", "spotted wing"], ["red head"]]
 
@@ -130,7 +140,7 @@ def test_a_phrase_of_several_attributes_is_grounded_by_all_of_them(text_model, h
     mean = (long_beak + red_beak) / 2
     assert torch.allclose(both, (mean - mean.min()) / (mean.max() - mean.min()), atol=1e-6)
     assert not torch.allclose(both, long_beak, atol=1e-3) and not torch.allclose(both, red_beak, atol=1e-3)
-    for index in range(2):                            # a sentence's phrase grounds the attributes it names
+    for index in range(2):  # a sentence's phrase grounds the attributes it names
         for word in explanation.words(index):
             assert torch.equal(explanation.map(word["phrase"], index), explanation.map(word["attributes"], index))
     with pytest.raises(InvalidArgument, match="attribute"):
@@ -142,7 +152,7 @@ def test_save_and_load_round_trip(text_model, toy_model, held_out, tmp_path):
     loaded = TextModel.load(path)
     assert loaded.attributes == text_model.attributes and loaded.vocabulary.lexicon == text_model.vocabulary.lexicon
     with pytest.raises(InvalidArgument, match="model"):
-        loaded.explain(held_out.images()[:1])        # a loaded model has no classifier attached
+        loaded.explain(held_out.images()[:1])  # a loaded model has no classifier attached
     again = loaded.explain(held_out.images()[:3], toy_model)
     first = text_model.explain(held_out.images()[:3])
     assert again.sentences == first.sentences
@@ -167,20 +177,23 @@ def _clean(model, threads):
     assert threading.active_count() == threads
 
 
-@pytest.mark.parametrize("case, pattern", [
-    ("linear layer", r"layer: got 'head', whose output is \[.*\], expected a convolutional layer"),
-    ("unknown layer", "layer"),
-    ("captions count", "captions for 10 images, expected captions for each of the 12 images"),
-    ("missing captions", r"no caption for 1 image\(s\), e.g. images \[4\]"),
-    ("empty vocabulary", "no attribute named in at least min_images=5 images"),
-    ("no captions", "captions: got None"),
-    ("nan images", "images"),
-    ("model", "Classifier"),
-    ("min_images", "min_images"),
-])
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("linear layer", r"layer: got 'head', whose output is \[.*\], expected a convolutional layer"),
+        ("unknown layer", "layer"),
+        ("captions count", "captions for 10 images, expected captions for each of the 12 images"),
+        ("missing captions", r"no caption for 1 image\(s\), e.g. images \[4\]"),
+        ("empty vocabulary", "no attribute named in at least min_images=5 images"),
+        ("no captions", "captions: got None"),
+        ("nan images", "images"),
+        ("model", "Classifier"),
+        ("min_images", "min_images"),
+    ],
+)
 def test_bad_fit_input_raises_and_leaves_nothing_behind(toy_model, case, pattern):
     data = xw.toy.dataset(12, seed=9717)
-    images, captions = data.images(), xw.text.toy_captions(data)
+    images, captions = data.images(), xw.toy.captions(data)
     kwargs = {"layer": "features", "min_images": 1}
     if case == "linear layer":
         kwargs["layer"] = "head"
@@ -202,21 +215,24 @@ def test_bad_fit_input_raises_and_leaves_nothing_behind(toy_model, case, pattern
     threads = threading.active_count()
     model = object() if case == "model" else toy_model
     with pytest.raises(XWidgetsError, match=pattern):
-        xw.text.fit(model, images, captions, **kwargs)
+        xw.text.fit(model, images, captions=captions, **kwargs)
     _clean(toy_model, threads)
 
 
-@pytest.mark.parametrize("case, pattern", [
-    ("target", r"target: got 11, a class outside the model's 11 classes, expected a class index in 0..10"),
-    ("label", "target: got 'dodo'"),
-    ("targets", "one target per image"),
-    ("words", "words"),
-    ("rank", "rank"),
-    ("nan", "images"),
-    ("range", "images"),
-    ("train mode", "eval"),
-    ("other model", "channels"),
-])
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("target", r"target: got 11, a class outside the model's 11 classes, expected a class index in 0..10"),
+        ("label", "target: got 'dodo'"),
+        ("targets", "one target per image"),
+        ("words", "words"),
+        ("rank", "rank"),
+        ("nan", "images"),
+        ("range", "images"),
+        ("train mode", "eval"),
+        ("other model", "channels"),
+    ],
+)
 def test_bad_explain_input_raises_and_leaves_nothing_behind(text_model, toy_model, held_out, case, pattern):
     images = held_out.images()[:2]
     kwargs, model = {}, None
@@ -246,7 +262,7 @@ def test_bad_explain_input_raises_and_leaves_nothing_behind(text_model, toy_mode
     _clean(toy_model, threads)
     if model is not None:
         _clean(model, threads)
-    assert text_model.explain(held_out.images()[:1]).sentences    # still works afterwards
+    assert text_model.explain(held_out.images()[:1]).sentences  # still works afterwards
 
 
 def test_a_torchvision_resnet_from_a_weights_file_fits_and_explains(tmp_path):
@@ -256,7 +272,7 @@ def test_a_torchvision_resnet_from_a_weights_file_fits_and_explains(tmp_path):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     model = xw.Classifier.from_torchvision("resnet18", "IMAGENET1K_V1", weights_path=path)
     data = xw.toy.dataset(8, seed=9718)
-    fitted = xw.text.fit(model, data, xw.text.toy_captions(data), min_images=1)
+    fitted = xw.text.fit(model, data, captions=xw.toy.captions(data), min_images=1)
     assert fitted.layer == "layer4" and fitted.layer_shape == [512, 7, 7]
     explanation = fitted.explain(data.images()[:2], target="tench")
     assert explanation.class_names == ["tench", "tench"]

@@ -12,7 +12,7 @@ import pytest
 
 import xwidgets as xw
 
-CELL = 8                      # one cell of the 14x14 layer on a 112-pixel image
+CELL = 8  # one cell of the 14x14 layer on a 112-pixel image
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def measures(text_model, shuffled_model, held_out):
     images = held_out.images()
     features = xw.concepts.extract_features(text_model.model, images, "features")
     vocabulary = text_model.vocabulary
-    truths = [xw.text.toy_evidence_attributes(vocabulary, s) for s in samples]
-    labels = xw.text.toy_attribute_labels(vocabulary, samples)
+    truths = [xw.toy.evidence_attributes(vocabulary, s) for s in samples]
+    labels = xw.toy.vocabulary_labels(vocabulary, samples)
     evidence_columns = sorted({vocabulary.index(a) for truth in truths for a in truth})
     masks = [{part: s.part_mask(part) for part in xw.toy.PARTS} for s in samples]
     result = {}
@@ -66,4 +66,5 @@ def test_metrics_are_computed_correctly_on_hand_made_input():
     assert xw.text.average_precision(np.array([3.0, 2.0, 1.0]), np.array([True, False, True])) == pytest.approx(5 / 6)
     # ranking [neg, pos, pos]: precision at the hits 1/2 and 2/3
     assert xw.text.average_precision(np.array([3.0, 2.0, 1.0]), np.array([False, True, True])) == pytest.approx(
-        (1 / 2 + 2 / 3) / 2)
+        (1 / 2 + 2 / 3) / 2
+    )

@@ -27,24 +27,29 @@ def probabilities(model, images):
         return F.softmax(model(np.stack(images)), dim=1)
 
 
+@pytest.mark.slow
 def test_accuracy_on_a_fresh_seed(model, held_out):
     predicted = probabilities(model, [s.image for s in held_out]).argmax(1)
     accuracy = float((predicted == torch.tensor([s.species for s in held_out])).float().mean())
     assert accuracy >= 0.97, accuracy
 
 
+@pytest.mark.slow
 def test_shuffled_control_is_at_chance(model, held_out):
     """Control: the same architecture with its weights permuted across filters is near chance (1/11)."""
     control = xw.toy.ToyCNN(11)
     generator = torch.Generator().manual_seed(0)
-    state = {k: v[torch.randperm(v.shape[0], generator=generator)] if v.ndim > 0 else v
-             for k, v in model.module.state_dict().items()}
+    state = {
+        k: v[torch.randperm(v.shape[0], generator=generator)] if v.ndim > 0 else v
+        for k, v in model.module.state_dict().items()
+    }
     control.load_state_dict(state)
     wrapped = xw.Classifier(control.eval(), preprocessing=xw.toy.TOY_PREPROCESSING)
     predicted = probabilities(wrapped, [s.image for s in held_out]).argmax(1)
     assert float((predicted == torch.tensor([s.species for s in held_out])).float().mean()) < 0.3
 
 
+@pytest.mark.slow
 def test_occluding_the_evidence_halves_the_probability(model, held_out):
     clean = probabilities(model, [s.image for s in held_out])
     occluded = probabilities(model, [occlude(s, s.evidence_parts) for s in held_out])
@@ -54,6 +59,7 @@ def test_occluding_the_evidence_halves_the_probability(model, held_out):
     assert float(dropped.float().mean()) >= 0.90
 
 
+@pytest.mark.slow
 def test_occluding_one_other_part_does_not(model, held_out):
     rng = np.random.default_rng(0)
     others = []
@@ -68,6 +74,7 @@ def test_occluding_one_other_part_does_not(model, held_out):
     assert float(kept.float().mean()) >= 0.90
 
 
+@pytest.mark.slow
 def test_embedder_similarity_follows_shared_attributes():
     embedder = xw.toy.embedder()
     pairs = xw.toy.pairs(150, seed=9002)

@@ -1,9 +1,12 @@
 """The training script runs end to end (tiny settings) and reports progress; the full run is in the README."""
 
+import pytest
 import torch
 
 from xwidgets.toy import ToyCNN, ToyWorld
 from xwidgets.toy.train import main, render_set
+
+pytestmark = pytest.mark.slow  # renders in worker processes and trains
 
 
 def test_render_set_matches_world_samples():

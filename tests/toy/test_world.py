@@ -36,7 +36,8 @@ def test_part_maps_show_the_parts_and_evidence_lies_on_them(samples):
             expected.add(PART_IDS["crest"])
         assert expected <= visible
         assert PART_IDS["crest"] not in visible or s.attributes["crest.shape"] == "present"
-        assert s.evidence.any() and np.array_equal(s.evidence, np.isin(s.labels, [PART_IDS[p] for p in s.evidence_parts]))
+        evidence_ids = [PART_IDS[p] for p in s.evidence_parts]
+        assert s.evidence.any() and np.array_equal(s.evidence, np.isin(s.labels, evidence_ids))
         clause_parts = {p for i in SPECIES[s.species].matches(s.attributes) for p in SPECIES[s.species].clause_parts(i)}
         assert set(s.evidence_parts) == clause_parts
 
@@ -77,18 +78,18 @@ def test_captions_are_varied_and_name_attributes(samples):
         for caption in s.captions:
             assert caption.endswith(".") and ("bird" in caption)
         text = " ".join(s.captions)
-        assert any(color in text for color in ("red", "orange", "yellow", "green", "blue", "purple", "black",
-                                                   "white", "brown"))
+        assert any(
+            color in text for color in ("red", "orange", "yellow", "green", "blue", "purple", "black", "white", "brown")
+        )
     templates = {c.split(" ")[0] for s in samples for c in s.captions}
     assert len(templates) >= 3
-    hooked = next(s for s in samples if s.attributes["beak.shape"] == "hooked" and
-                  any("beak" in c for c in s.captions))
+    hooked = next(s for s in samples if s.attributes["beak.shape"] == "hooked" and any("beak" in c for c in s.captions))
     assert any(f"hooked {hooked.attributes['beak.color']} beak" in c for c in hooked.captions)
 
 
 def test_dataset_is_a_balanced_torch_dataset():
     data = xw.toy.dataset(22, seed=5)
-    image, species = data[3]
+    image, _ = data[3]
     assert isinstance(data, torch.utils.data.Dataset) and len(data) == 22
     assert image.shape == (3, 112, 112) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
     assert data.targets().bincount().tolist() == [2] * 11
@@ -114,12 +115,15 @@ def test_too_small_sizes_are_refused(size):
         ToyWorld(size=size)
 
 
-@pytest.mark.parametrize("species, message", [
-    ((Species("a", ({"crest.shape": "absent", "crest.color": "red"},)), SPECIES[1]), "absent crest"),
-    ((Species("a", ({"beak.shape": "square"},)), SPECIES[1]), "cannot be 'square'"),
-    ((Species("a", ({"tail.length": "long"},)), SPECIES[1]), "unknown attribute"),
-    ((Species("a", ()), SPECIES[1]), "no clause"),
-])
+@pytest.mark.parametrize(
+    "species, message",
+    [
+        ((Species("a", ({"crest.shape": "absent", "crest.color": "red"},)), SPECIES[1]), "absent crest"),
+        ((Species("a", ({"beak.shape": "square"},)), SPECIES[1]), "cannot be 'square'"),
+        ((Species("a", ({"tail.length": "long"},)), SPECIES[1]), "unknown attribute"),
+        ((Species("a", ()), SPECIES[1]), "no clause"),
+    ],
+)
 def test_impossible_species_are_refused(species, message):
     with pytest.raises(XWidgetsError, match=message):
         ToyWorld(species)

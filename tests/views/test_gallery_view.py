@@ -19,12 +19,25 @@ def crops():
 @pytest.fixture
 def groups(crops):
     return [
-        {"id": "g1", "title": "concept 1", "detail": "purity 0.9", "colour": "#1f77b4", "items": [
-            {"id": "a", "image": crops["a"], "caption": "0.97", "detail": "image 12",
-             "boxes": [{"x0": 2, "y0": 1.5, "x1": 10, "y1": 12, "colour": "#d62728"}, {"x0": 0, "y0": 0, "x1": 16,
-                                                                                        "y1": 12}]},
-            {"id": "b", "image": torch.rand(3, 12, 16)},
-        ]},
+        {
+            "id": "g1",
+            "title": "concept 1",
+            "detail": "purity 0.9",
+            "colour": "#1f77b4",
+            "items": [
+                {
+                    "id": "a",
+                    "image": crops["a"],
+                    "caption": "0.97",
+                    "detail": "image 12",
+                    "boxes": [
+                        {"x0": 2, "y0": 1.5, "x1": 10, "y1": 12, "colour": "#d62728"},
+                        {"x0": 0, "y0": 0, "x1": 16, "y1": 12},
+                    ],
+                },
+                {"id": "b", "image": torch.rand(3, 12, 16)},
+            ],
+        },
         {"id": "g2", "items": [{"id": "c", "image": Image.fromarray(crops["c"]), "caption": "0.5"}]},
         {"id": "g3", "title": "empty"},
     ]
@@ -71,13 +84,19 @@ def test_traits_hold_the_groups_with_defaults_filled_in(groups):
     view = GalleryView(groups)
     g1, g2, g3 = view.groups
     assert {k: g1[k] for k in ("id", "title", "detail", "colour")} == {
-        "id": "g1", "title": "concept 1", "detail": "purity 0.9", "colour": "#1f77b4"}
+        "id": "g1",
+        "title": "concept 1",
+        "detail": "purity 0.9",
+        "colour": "#1f77b4",
+    }
     assert {k: g2[k] for k in ("title", "detail", "colour")} == {"title": "", "detail": "", "colour": "#8c959f"}
     assert g3["items"] == [] and g3["title"] == "empty"
     a, b = g1["items"]
     assert (a["caption"], a["detail"]) == ("0.97", "image 12")
-    assert a["boxes"] == [{"x0": 2.0, "y0": 1.5, "x1": 10.0, "y1": 12.0, "colour": "#d62728"},
-                          {"x0": 0.0, "y0": 0.0, "x1": 16.0, "y1": 12.0, "colour": "#ffcc00"}]
+    assert a["boxes"] == [
+        {"x0": 2.0, "y0": 1.5, "x1": 10.0, "y1": 12.0, "colour": "#d62728"},
+        {"x0": 0.0, "y0": 0.0, "x1": 16.0, "y1": 12.0, "colour": "#ffcc00"},
+    ]
     assert all(isinstance(a["boxes"][0][k], float) for k in ("x0", "y0", "x1", "y1"))
     assert {k: b[k] for k in ("caption", "detail", "boxes")} == {"caption": "", "detail": "", "boxes": []}
     assert set(g1) == {"id", "title", "detail", "colour", "items"}
@@ -89,15 +108,27 @@ def test_png_bytes_are_sent_as_binary_buffers(groups):
     from ipywidgets.widgets.widget import _remove_buffers
 
     state, paths, buffers = _remove_buffers(GalleryView(groups).get_state())
-    assert paths == [["groups", 0, "items", 0, "image"], ["groups", 0, "items", 1, "image"],
-                     ["groups", 1, "items", 0, "image"]]
+    assert paths == [
+        ["groups", 0, "items", 0, "image"],
+        ["groups", 0, "items", 1, "image"],
+        ["groups", 1, "items", 0, "image"],
+    ]
     assert all(bytes(buffer)[:4] == b"\x89PNG" for buffer in buffers)
     assert "image" not in state["groups"][0]["items"][0]  # the JSON part carries no pixels
 
 
 def test_image_forms_and_sizes_are_kept():
-    view = GalleryView([{"id": "g", "items": [{"id": "chw", "image": torch.rand(1, 3, 5, 7)},
-                                              {"id": "float", "image": np.full((9, 4, 3), 0.5, np.float32)}]}])
+    view = GalleryView(
+        [
+            {
+                "id": "g",
+                "items": [
+                    {"id": "chw", "image": torch.rand(1, 3, 5, 7)},
+                    {"id": "float", "image": np.full((9, 4, 3), 0.5, np.float32)},
+                ],
+            }
+        ]
+    )
     items = view.groups[0]["items"]
     assert [(i["width"], i["height"]) for i in items] == [(7, 5), (4, 9)]
     assert np.asarray(Image.open(BytesIO(items[1]["image"])))[0, 0].tolist() == [128, 128, 128]
@@ -123,48 +154,60 @@ def _box(groups, **changes):
     return _item(groups, 0, 0, boxes=[dict({"x0": 2, "y0": 1, "x1": 10, "y1": 12}, **changes)])
 
 
-@pytest.mark.parametrize("mutate, argument, message", [
-    (lambda g: "g1", "groups", "a list of dicts"),
-    (lambda g: {"id": "g1"}, "groups", "a list of dicts"),
-    (lambda g: g + [["not", "a", "dict"]], "groups[3]", "a dict"),
-    (lambda g: [_without(g[0], "id")] + g[1:], "groups[0]['id']", "no id"),
-    (lambda g: _group(g, 1, id=2), "groups[1]['id']", "non-empty str"),
-    (lambda g: _group(g, 1, id=""), "groups[1]['id']", "non-empty str"),
-    (lambda g: _group(g, 2, id="g1"), "groups[2]['id']", "already the id of groups[0]"),
-    (lambda g: _group(g, 0, color="red"), "groups[0]", "only the keys id, title, detail, colour, items"),
-    (lambda g: _group(g, 0, title=1), "groups[0]['title']", "a str"),
-    (lambda g: _group(g, 1, detail=None), "groups[1]['detail']", "a str"),
-    (lambda g: _group(g, 0, colour=" "), "groups[0]['colour']", "CSS colour"),
-    (lambda g: _group(g, 1, items="abc"), "groups[1]['items']", "a list of dicts"),
-    (lambda g: _group(g, 1, items=[3]), "groups[1]['items'][0]", "a dict"),
-    (lambda g: _group(g, 1, items=[{"image": np.zeros((4, 4, 3), np.uint8)}]), "groups[1]['items'][0]['id']",
-     "no id"),
-    (lambda g: _item(g, 0, 1, id=5), "groups[0]['items'][1]['id']", "non-empty str"),
-    (lambda g: _item(g, 0, 1, id="a"), "groups[0]['items'][1]['id']", "already the id of groups[0]['items'][0]"),
-    (lambda g: _item(g, 1, 0, id="b"), "groups[1]['items'][0]['id']", "already the id of groups[0]['items'][1]"),
-    (lambda g: _item(g, 0, 0, label="x"), "groups[0]['items'][0]", "only the keys"),
-    (lambda g: _group(g, 1, items=[{"id": "z"}]), "groups[1]['items'][0]['image']", "no image"),
-    (lambda g: _item(g, 0, 1, image=None), "groups[0]['items'][1]['image']", "no image"),
-    (lambda g: _item(g, 0, 1, image=np.zeros((2, 4, 4, 3), np.uint8)), "groups[0]['items'][1]['image']",
-     "single image"),
-    (lambda g: _item(g, 1, 0, image="/no/such/file.png"), "groups[1]['items'][0]['image']", "not a file"),
-    (lambda g: _item(g, 0, 0, caption=0.97), "groups[0]['items'][0]['caption']", "a str"),
-    (lambda g: _item(g, 0, 0, detail=["x"]), "groups[0]['items'][0]['detail']", "a str"),
-    (lambda g: _item(g, 0, 0, boxes={"x0": 1}), "groups[0]['items'][0]['boxes']", "a list of dicts"),
-    (lambda g: _item(g, 0, 0, boxes=[(1, 1, 4, 4)]), "groups[0]['items'][0]['boxes'][0]", "a dict"),
-    (lambda g: _item(g, 0, 0, boxes=[{"x0": 1, "y0": 1, "x1": 4}]), "groups[0]['items'][0]['boxes'][0]['y1']",
-     "no y1"),
-    (lambda g: _box(g, x0=float("nan")), "groups[0]['items'][0]['boxes'][0]['x0']", "finite number in [0, 16]"),
-    (lambda g: _box(g, y1=float("inf")), "groups[0]['items'][0]['boxes'][0]['y1']", "in [0, 12]"),
-    (lambda g: _box(g, x1=True), "groups[0]['items'][0]['boxes'][0]['x1']", "finite number"),
-    (lambda g: _box(g, x1="10"), "groups[0]['items'][0]['boxes'][0]['x1']", "finite number"),
-    (lambda g: _box(g, x1=17), "groups[0]['items'][0]['boxes'][0]['x1']", "pixels of the 16x12 image"),
-    (lambda g: _box(g, y0=-1), "groups[0]['items'][0]['boxes'][0]['y0']", "in [0, 12]"),
-    (lambda g: _box(g, x0=10), "groups[0]['items'][0]['boxes'][0]", "x0 < x1"),
-    (lambda g: _box(g, y0=12), "groups[0]['items'][0]['boxes'][0]", "y0 < y1"),
-    (lambda g: _box(g, colour=""), "groups[0]['items'][0]['boxes'][0]['colour']", "CSS colour"),
-    (lambda g: _box(g, width=3), "groups[0]['items'][0]['boxes'][0]", "only the keys x0, y0, x1, y1, colour"),
-])
+@pytest.mark.parametrize(
+    "mutate, argument, message",
+    [
+        (lambda g: "g1", "groups", "a list of dicts"),
+        (lambda g: {"id": "g1"}, "groups", "a list of dicts"),
+        (lambda g: g + [["not", "a", "dict"]], "groups[3]", "a dict"),
+        (lambda g: [_without(g[0], "id")] + g[1:], "groups[0]['id']", "no id"),
+        (lambda g: _group(g, 1, id=2), "groups[1]['id']", "non-empty str"),
+        (lambda g: _group(g, 1, id=""), "groups[1]['id']", "non-empty str"),
+        (lambda g: _group(g, 2, id="g1"), "groups[2]['id']", "already the id of groups[0]"),
+        (lambda g: _group(g, 0, color="red"), "groups[0]", "only the keys id, title, detail, colour, items"),
+        (lambda g: _group(g, 0, title=1), "groups[0]['title']", "a str"),
+        (lambda g: _group(g, 1, detail=None), "groups[1]['detail']", "a str"),
+        (lambda g: _group(g, 0, colour=" "), "groups[0]['colour']", "CSS colour"),
+        (lambda g: _group(g, 1, items="abc"), "groups[1]['items']", "a list of dicts"),
+        (lambda g: _group(g, 1, items=[3]), "groups[1]['items'][0]", "a dict"),
+        (
+            lambda g: _group(g, 1, items=[{"image": np.zeros((4, 4, 3), np.uint8)}]),
+            "groups[1]['items'][0]['id']",
+            "no id",
+        ),
+        (lambda g: _item(g, 0, 1, id=5), "groups[0]['items'][1]['id']", "non-empty str"),
+        (lambda g: _item(g, 0, 1, id="a"), "groups[0]['items'][1]['id']", "already the id of groups[0]['items'][0]"),
+        (lambda g: _item(g, 1, 0, id="b"), "groups[1]['items'][0]['id']", "already the id of groups[0]['items'][1]"),
+        (lambda g: _item(g, 0, 0, label="x"), "groups[0]['items'][0]", "only the keys"),
+        (lambda g: _group(g, 1, items=[{"id": "z"}]), "groups[1]['items'][0]['image']", "no image"),
+        (lambda g: _item(g, 0, 1, image=None), "groups[0]['items'][1]['image']", "no image"),
+        (
+            lambda g: _item(g, 0, 1, image=np.zeros((2, 4, 4, 3), np.uint8)),
+            "groups[0]['items'][1]['image']",
+            "single image",
+        ),
+        (lambda g: _item(g, 1, 0, image="/no/such/file.png"), "groups[1]['items'][0]['image']", "not a file"),
+        (lambda g: _item(g, 0, 0, caption=0.97), "groups[0]['items'][0]['caption']", "a str"),
+        (lambda g: _item(g, 0, 0, detail=["x"]), "groups[0]['items'][0]['detail']", "a str"),
+        (lambda g: _item(g, 0, 0, boxes={"x0": 1}), "groups[0]['items'][0]['boxes']", "a list of dicts"),
+        (lambda g: _item(g, 0, 0, boxes=[(1, 1, 4, 4)]), "groups[0]['items'][0]['boxes'][0]", "a dict"),
+        (
+            lambda g: _item(g, 0, 0, boxes=[{"x0": 1, "y0": 1, "x1": 4}]),
+            "groups[0]['items'][0]['boxes'][0]['y1']",
+            "no y1",
+        ),
+        (lambda g: _box(g, x0=float("nan")), "groups[0]['items'][0]['boxes'][0]['x0']", "finite number in [0, 16]"),
+        (lambda g: _box(g, y1=float("inf")), "groups[0]['items'][0]['boxes'][0]['y1']", "in [0, 12]"),
+        (lambda g: _box(g, x1=True), "groups[0]['items'][0]['boxes'][0]['x1']", "finite number"),
+        (lambda g: _box(g, x1="10"), "groups[0]['items'][0]['boxes'][0]['x1']", "finite number"),
+        (lambda g: _box(g, x1=17), "groups[0]['items'][0]['boxes'][0]['x1']", "pixels of the 16x12 image"),
+        (lambda g: _box(g, y0=-1), "groups[0]['items'][0]['boxes'][0]['y0']", "in [0, 12]"),
+        (lambda g: _box(g, x0=10), "groups[0]['items'][0]['boxes'][0]", "x0 < x1"),
+        (lambda g: _box(g, y0=12), "groups[0]['items'][0]['boxes'][0]", "y0 < y1"),
+        (lambda g: _box(g, colour=""), "groups[0]['items'][0]['boxes'][0]['colour']", "CSS colour"),
+        (lambda g: _box(g, width=3), "groups[0]['items'][0]['boxes'][0]", "only the keys x0, y0, x1, y1, colour"),
+    ],
+)
 def test_bad_groups_name_the_argument(groups, mutate, argument, message):
     with pytest.raises(InvalidArgument, match=re.escape(message)) as info:
         GalleryView(mutate(groups))
@@ -172,13 +215,22 @@ def test_bad_groups_name_the_argument(groups, mutate, argument, message):
     assert str(info.value).startswith(argument + ":")
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"thumbnail_size": 8}, "thumbnail_size"), ({"thumbnail_size": 513}, "thumbnail_size"),
-    ({"thumbnail_size": 64.5}, "thumbnail_size"), ({"thumbnail_size": True}, "thumbnail_size"),
-    ({"title": 3}, "title"), ({"wrap": "yes"}, "wrap"), ({"wrap": 1}, "wrap"),
-    ({"selected_group": "zz"}, "selected_group"), ({"selected_group": 1}, "selected_group"),
-    ({"selected_item": "zz"}, "selected_item"), ({"selected_group": "g2", "selected_item": "a"}, "selected_item"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"thumbnail_size": 8}, "thumbnail_size"),
+        ({"thumbnail_size": 513}, "thumbnail_size"),
+        ({"thumbnail_size": 64.5}, "thumbnail_size"),
+        ({"thumbnail_size": True}, "thumbnail_size"),
+        ({"title": 3}, "title"),
+        ({"wrap": "yes"}, "wrap"),
+        ({"wrap": 1}, "wrap"),
+        ({"selected_group": "zz"}, "selected_group"),
+        ({"selected_group": 1}, "selected_group"),
+        ({"selected_item": "zz"}, "selected_item"),
+        ({"selected_group": "g2", "selected_item": "a"}, "selected_item"),
+    ],
+)
 def test_bad_settings(groups, kwargs, argument):
     with pytest.raises(InvalidArgument) as info:
         GalleryView(groups, **kwargs)
@@ -235,14 +287,17 @@ def test_set_groups_replaces_everything_in_one_message(groups):
     assert sent == [{"groups", "selected_group", "selected_item"}]
 
 
-@pytest.mark.parametrize("selection, new_groups, kept", [
-    (("g1", "a"), lambda g: g, ("g1", "a")),  # still there
-    (("g1", "a"), lambda g: [g[1], {"id": "g9", "items": g[0]["items"]}], ("g9", "a")),  # the item moved group
-    (("g1", "a"), lambda g: [dict(g[0], items=g[0]["items"][1:])] + g[1:], ("g1", "")),  # item gone, group kept
-    (("g2", ""), lambda g: g[1:], ("g2", "")),
-    (("g1", "b"), lambda g: g[1:], ("", "")),  # both gone
-    (("g3", ""), lambda g: g[:2], ("", "")),
-])
+@pytest.mark.parametrize(
+    "selection, new_groups, kept",
+    [
+        (("g1", "a"), lambda g: g, ("g1", "a")),  # still there
+        (("g1", "a"), lambda g: [g[1], {"id": "g9", "items": g[0]["items"]}], ("g9", "a")),  # the item moved group
+        (("g1", "a"), lambda g: [dict(g[0], items=g[0]["items"][1:])] + g[1:], ("g1", "")),  # item gone, group kept
+        (("g2", ""), lambda g: g[1:], ("g2", "")),
+        (("g1", "b"), lambda g: g[1:], ("", "")),  # both gone
+        (("g3", ""), lambda g: g[:2], ("", "")),
+    ],
+)
 def test_set_groups_keeps_a_surviving_selection_and_clears_the_rest(groups, selection, new_groups, kept):
     view = GalleryView(groups, selected_group=selection[0], selected_item=selection[1])
     view.set_groups(new_groups(groups))
@@ -324,13 +379,16 @@ def test_select_from_python(groups):
     assert (view.selected_group, view.selected_item) == ("", "") and len(seen) == 3
 
 
-@pytest.mark.parametrize("kwargs, argument, message", [
-    ({"group": "zz"}, "group", "one of the 3 groups"),
-    ({"group": 3}, "group", "one of the 3 groups"),
-    ({"item": "zz"}, "item", "one of the 3 items"),
-    ({"group": "g2", "item": "a"}, "item", "an item of group 'g2'"),
-    ({"group": "zz", "item": "a"}, "group", "one of the 3 groups"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument, message",
+    [
+        ({"group": "zz"}, "group", "one of the 3 groups"),
+        ({"group": 3}, "group", "one of the 3 groups"),
+        ({"item": "zz"}, "item", "one of the 3 items"),
+        ({"group": "g2", "item": "a"}, "item", "an item of group 'g2'"),
+        ({"group": "zz", "item": "a"}, "group", "one of the 3 groups"),
+    ],
+)
 def test_select_refuses_unknown_ids(groups, kwargs, argument, message):
     view = GalleryView(groups, selected_item="b")
     seen = _recorder(view)

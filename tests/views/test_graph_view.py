@@ -24,8 +24,11 @@ def graph(thumbs):
         {"id": "c", "image": Image.fromarray(thumbs["c"]), "label": "75%", "level": 1, "order": 1},
         {"id": "d", "image": thumbs["d"], "level": 2},
     ]
-    edges = [{"source": "a", "target": "b", "colour": "#1f77b4", "width": 3, "label": "-1 patch"},
-             {"source": "a", "target": "c"}, {"source": "c", "target": "d"}]
+    edges = [
+        {"source": "a", "target": "b", "colour": "#1f77b4", "width": 3, "label": "-1 patch"},
+        {"source": "a", "target": "c"},
+        {"source": "c", "target": "d"},
+    ]
     return nodes, edges
 
 
@@ -51,7 +54,12 @@ def test_traits_hold_the_graph_with_defaults_filled_in(graph):
     view = GraphView(*graph)
     a, b, c, d = view.nodes
     assert {k: a[k] for k in ("label", "level", "order", "colour", "detail")} == {
-        "label": "97%", "level": 0, "order": 0.0, "colour": "#d62728", "detail": "all patches"}
+        "label": "97%",
+        "level": 0,
+        "order": 0.0,
+        "colour": "#d62728",
+        "detail": "all patches",
+    }
     assert (b["order"], c["order"], d["order"]) == (2.0, 1.0, 3.0)  # missing order: the index in nodes
     assert (d["label"], d["detail"], d["colour"]) == ("", "", "#8c959f")
     assert isinstance(c["level"], int) and isinstance(c["order"], float)
@@ -72,8 +80,10 @@ def test_png_bytes_are_sent_as_binary_buffers(graph):
 
 
 def test_image_forms_and_sizes_are_kept(thumbs):
-    view = GraphView([{"id": "chw", "image": torch.rand(1, 3, 5, 7)},
-                      {"id": "float", "image": np.full((9, 4, 3), 0.5, np.float32)}], [])
+    view = GraphView(
+        [{"id": "chw", "image": torch.rand(1, 3, 5, 7)}, {"id": "float", "image": np.full((9, 4, 3), 0.5, np.float32)}],
+        [],
+    )
     assert [(n["width"], n["height"]) for n in view.nodes] == [(7, 5), (4, 9)]
     assert np.asarray(Image.open(BytesIO(view.nodes[1]["image"])))[0, 0].tolist() == [128, 128, 128]
 
@@ -88,31 +98,37 @@ def _with(graph, node=None, edge=None, **changes):
     return nodes, edges
 
 
-@pytest.mark.parametrize("mutate, argument, message", [
-    (lambda g: (g[0] + ["not a dict"], g[1]), "nodes[4]", "a dict"),
-    (lambda g: ("a", g[1]), "nodes", "a list of dicts"),
-    (lambda g: ([{k: v for k, v in g[0][0].items() if k != "id"}] + g[0][1:], g[1]), "nodes[0]['id']", "no id"),
-    (lambda g: _with(g, node=1, id=7), "nodes[1]['id']", "non-empty str"),
-    (lambda g: _with(g, node=1, id=""), "nodes[1]['id']", "non-empty str"),
-    (lambda g: _with(g, node=2, id="a"), "nodes[2]['id']", "already the id of nodes[0]"),
-    (lambda g: ([{k: v for k, v in g[0][0].items() if k != "image"}] + g[0][1:], g[1]), "nodes[0]['image']",
-     "no image"),
-    (lambda g: _with(g, node=3, image=np.zeros((2, 4, 4, 3), np.uint8)), "nodes[3]['image']", "single image"),
-    (lambda g: _with(g, node=3, image="/no/such/file.png"), "nodes[3]['image']", "not a file"),
-    (lambda g: _with(g, node=1, level=-1), "nodes[1]['level']", "int >= 0"),
-    (lambda g: _with(g, node=1, level=1.5), "nodes[1]['level']", "int >= 0"),
-    (lambda g: _with(g, node=1, order=float("nan")), "nodes[1]['order']", "finite"),
-    (lambda g: _with(g, node=0, label=97), "nodes[0]['label']", "a str"),
-    (lambda g: _with(g, node=0, colour=""), "nodes[0]['colour']", "CSS colour"),
-    (lambda g: _with(g, node=0, color="red"), "nodes[0]", "only the keys"),
-    (lambda g: (g[0], g[1] + [3]), "edges[3]", "a dict"),
-    (lambda g: _with(g, edge=1, target="zz"), "edges[1]['target']", "one of the 4 nodes"),
-    (lambda g: _with(g, edge=0, source=None), "edges[0]['source']", "one of the 4 nodes"),
-    (lambda g: (g[0], [{"target": "a"}]), "edges[0]['source']", "no source"),
-    (lambda g: _with(g, edge=2, target="c"), "edges[2]", "to itself"),
-    (lambda g: _with(g, edge=0, width=0), "edges[0]['width']", "line width"),
-    (lambda g: _with(g, edge=0, width=float("inf")), "edges[0]['width']", "line width"),
-])
+@pytest.mark.parametrize(
+    "mutate, argument, message",
+    [
+        (lambda g: (g[0] + ["not a dict"], g[1]), "nodes[4]", "a dict"),
+        (lambda g: ("a", g[1]), "nodes", "a list of dicts"),
+        (lambda g: ([{k: v for k, v in g[0][0].items() if k != "id"}] + g[0][1:], g[1]), "nodes[0]['id']", "no id"),
+        (lambda g: _with(g, node=1, id=7), "nodes[1]['id']", "non-empty str"),
+        (lambda g: _with(g, node=1, id=""), "nodes[1]['id']", "non-empty str"),
+        (lambda g: _with(g, node=2, id="a"), "nodes[2]['id']", "already the id of nodes[0]"),
+        (
+            lambda g: ([{k: v for k, v in g[0][0].items() if k != "image"}] + g[0][1:], g[1]),
+            "nodes[0]['image']",
+            "no image",
+        ),
+        (lambda g: _with(g, node=3, image=np.zeros((2, 4, 4, 3), np.uint8)), "nodes[3]['image']", "single image"),
+        (lambda g: _with(g, node=3, image="/no/such/file.png"), "nodes[3]['image']", "not a file"),
+        (lambda g: _with(g, node=1, level=-1), "nodes[1]['level']", "int >= 0"),
+        (lambda g: _with(g, node=1, level=1.5), "nodes[1]['level']", "int >= 0"),
+        (lambda g: _with(g, node=1, order=float("nan")), "nodes[1]['order']", "finite"),
+        (lambda g: _with(g, node=0, label=97), "nodes[0]['label']", "a str"),
+        (lambda g: _with(g, node=0, colour=""), "nodes[0]['colour']", "CSS colour"),
+        (lambda g: _with(g, node=0, color="red"), "nodes[0]", "only the keys"),
+        (lambda g: (g[0], g[1] + [3]), "edges[3]", "a dict"),
+        (lambda g: _with(g, edge=1, target="zz"), "edges[1]['target']", "one of the 4 nodes"),
+        (lambda g: _with(g, edge=0, source=None), "edges[0]['source']", "one of the 4 nodes"),
+        (lambda g: (g[0], [{"target": "a"}]), "edges[0]['source']", "no source"),
+        (lambda g: _with(g, edge=2, target="c"), "edges[2]", "to itself"),
+        (lambda g: _with(g, edge=0, width=0), "edges[0]['width']", "line width"),
+        (lambda g: _with(g, edge=0, width=float("inf")), "edges[0]['width']", "line width"),
+    ],
+)
 def test_bad_graphs_name_the_argument(graph, mutate, argument, message):
     nodes, edges = mutate(graph)
     with pytest.raises(InvalidArgument, match=re.escape(message)) as info:
@@ -121,11 +137,17 @@ def test_bad_graphs_name_the_argument(graph, mutate, argument, message):
     assert str(info.value).startswith(argument)
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"thumbnail_size": 8}, "thumbnail_size"), ({"thumbnail_size": 64.5}, "thumbnail_size"),
-    ({"enlarged_size": 10_000}, "enlarged_size"), ({"display_width": 10}, "display_width"),
-    ({"selected": "zz"}, "selected"), ({"title": 3}, "title"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"thumbnail_size": 8}, "thumbnail_size"),
+        ({"thumbnail_size": 64.5}, "thumbnail_size"),
+        ({"enlarged_size": 10_000}, "enlarged_size"),
+        ({"display_width": 10}, "display_width"),
+        ({"selected": "zz"}, "selected"),
+        ({"title": 3}, "title"),
+    ],
+)
 def test_bad_settings(graph, kwargs, argument):
     with pytest.raises(InvalidArgument) as info:
         GraphView(*graph, **kwargs)

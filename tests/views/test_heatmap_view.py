@@ -71,23 +71,32 @@ def test_set_data_replaces_image_and_map(photo, heat):
     assert view.heatmap == b"" and view.values is None and view.width == 12
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"alpha": 1.5}, "alpha"), ({"threshold": -0.1}, "threshold"), ({"colormap": "jet"}, "colormap"),
-    ({"mode": "mask"}, "mode"), ({"display_width": 2}, "display_width"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"alpha": 1.5}, "alpha"),
+        ({"threshold": -0.1}, "threshold"),
+        ({"colormap": "jet"}, "colormap"),
+        ({"mode": "mask"}, "mode"),
+        ({"display_width": 2}, "display_width"),
+    ],
+)
 def test_bad_settings(photo, heat, kwargs, argument):
     with pytest.raises(InvalidArgument) as info:
         HeatmapView(photo, heat, **kwargs)
     assert info.value.argument == argument
 
 
-@pytest.mark.parametrize("heatmap, message", [
-    (np.full((20, 30), np.nan, np.float32), "NaN"),
-    (np.full((20, 30), 2.0, np.float32), r"values in \[0, 1\]"),
-    (np.zeros((20, 30), np.int64), "float"),
-    (np.zeros((2, 20, 30), np.float32), "single map"),
-    ("hot", "numpy array or torch tensor"),
-])
+@pytest.mark.parametrize(
+    "heatmap, message",
+    [
+        (np.full((20, 30), np.nan, np.float32), "NaN"),
+        (np.full((20, 30), 2.0, np.float32), r"values in \[0, 1\]"),
+        (np.zeros((20, 30), np.int64), "float"),
+        (np.zeros((2, 20, 30), np.float32), "single map"),
+        ("hot", "numpy array or torch tensor"),
+    ],
+)
 def test_bad_heatmaps(photo, heatmap, message):
     with pytest.raises(InvalidArgument, match=message) as info:
         HeatmapView(photo, heatmap)

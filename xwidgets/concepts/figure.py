@@ -15,14 +15,34 @@ from matplotlib.figure import Figure
 
 from ..core.errors import invalid
 from ..figures import PAPER_STYLE, PaperFigure, blend, image_array, save_figure
-from .space import MAP_THRESHOLD, concept_colour
 
-__all__ = ["concept_figure"]
+__all__ = ["concept_figure", "CONCEPT_COLOURS", "concept_colour", "MAP_THRESHOLD"]
+
+#: Okabe-Ito colours (colourblind-safe), one per concept in order; the figure and the explorer share them.
+CONCEPT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+
+#: Map values below this are not coloured (in the figure, the explorer's image and its cards), so the image stays
+#: visible where a concept is absent.
+MAP_THRESHOLD = 0.2
 
 
-def concept_figure(explanation, index: int = 0, *, concepts=None, path=None, colormap: str = "viridis",
-                   alpha: float = 0.6, threshold: float = MAP_THRESHOLD, panel_inches: float = 1.45,
-                   title: str | None = None) -> Figure:
+def concept_colour(index: int) -> str:
+    """The colour of concept ``index`` (0-based), cycling through :data:`CONCEPT_COLOURS`."""
+    return CONCEPT_COLOURS[index % len(CONCEPT_COLOURS)]
+
+
+def concept_figure(
+    explanation,
+    index: int = 0,
+    *,
+    concepts=None,
+    path=None,
+    colormap: str = "viridis",
+    alpha: float = 0.6,
+    threshold: float = MAP_THRESHOLD,
+    panel_inches: float = 1.45,
+    title: str | None = None,
+) -> Figure:
     """Draw image ``index`` of a :class:`~xwidgets.concepts.space.ConceptExplanation`.
 
     Args:
@@ -63,8 +83,11 @@ def concept_figure(explanation, index: int = 0, *, concepts=None, path=None, col
             for spine in axis.spines.values():
                 spine.set_edgecolor(concept_colour(concept))
                 spine.set_linewidth(2.0)
-        figure.suptitle(title if title is not None else
-                        f"{explanation.target_name}: logit y = {logit:.2f}, XNN ŷ = {prediction:.2f}")
+        figure.suptitle(
+            title
+            if title is not None
+            else f"{explanation.target_name}: logit y = {logit:.2f}, XNN ŷ = {prediction:.2f}"
+        )
     if path is not None:
         save_figure(figure, path)
     return figure
@@ -76,8 +99,9 @@ def _bars(axis, contributions: list[float], bias: float, logit: float, predictio
     axis.set_yticks(rows, [f"concept {i + 1}" for i in rows])
     axis.invert_yaxis()
     axis.axvline(0.0, color="#333333", linewidth=0.6)
-    axis.axvline(prediction - bias, color="#333333", linewidth=0.8, linestyle="--",
-                 label=f"ŷ − b = {prediction - bias:.2f}")
+    axis.axvline(
+        prediction - bias, color="#333333", linewidth=0.8, linestyle="--", label=f"ŷ − b = {prediction - bias:.2f}"
+    )
     axis.axvline(logit - bias, color="#D55E00", linewidth=0.8, linestyle=":", label=f"y − b = {logit - bias:.2f}")
     axis.set_xlabel(f"contribution z·w to the logit (b = {bias:.2f})")
     axis.legend(loc="lower right", frameon=False)

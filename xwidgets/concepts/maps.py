@@ -1,9 +1,10 @@
 """Concept maps by excitation backprop (Zhang et al., ECCV 2016) through the SRAE and the spatial pooling.
 
 XNN shows each concept with an excitation-backprop (EBP) heatmap computed through the CNN and SRAE stack
-(METHODS.md section 5). EBP passes a probability mass from an output unit down the network: a unit's mass goes to
-the units below it in proportion to ``a_i · w⁺_ji`` (the input activation times the positive part of the
-weight), so it is conserved layer by layer and lands on the inputs that excite the unit.
+(``docs/concepts.md#concept-maps-contrastive-excitation-backprop``). EBP passes a probability mass from an
+output unit down the network: a unit's mass goes to the units below it in proportion to ``a_i · w⁺_ji`` (the
+input activation times the positive part of the weight), so it is conserved layer by layer and lands on the inputs
+that excite the unit.
 
 This module runs EBP exactly, in closed form, from concept ``k`` (all the mass on ``z_k``) down
 
@@ -15,7 +16,7 @@ This module runs EBP exactly, in closed form, from concept ``k`` (all the mass o
 which gives a map on the layer's ``h × w`` grid that sums to the mass that reached the layer (1 unless a
 denominator was 0).
 
-The maps are **contrastive** (EBP's c-MWP, section 3.3 of the EBP paper, and the variant METHODS.md names): the
+The maps are **contrastive** (EBP's c-MWP, section 3.3 of the EBP paper): the
 same pass is run for a dual concept whose top-layer weights are negated, and its map is subtracted, keeping the
 positive part. Plain EBP is not discriminative here: on the toy world every concept's plain map put 60-70 % of its
 mass on the background and the maps of different concepts were nearly identical; on four species the contrastive
@@ -49,12 +50,11 @@ def _excite(inputs: torch.Tensor, weight: torch.Tensor, mass: torch.Tensor) -> t
     return inputs.unsqueeze(1) * (share @ positive)
 
 
-def _marginal_winning(srae: SRAE, states: list[torch.Tensor], positive: torch.Tensor, top_sign: float
-                      ) -> torch.Tensor:
+def _marginal_winning(srae: SRAE, states: list[torch.Tensor], positive: torch.Tensor, top_sign: float) -> torch.Tensor:
     """EBP masses ``[B, k, h, w]`` of every concept, the top layer's weights multiplied by ``top_sign``."""
     k = states[-1].shape[1]
     mass = torch.eye(k, device=positive.device).unsqueeze(0).expand(positive.shape[0], k, k)
-    for depth, (layer, inputs) in enumerate(zip(reversed(srae.encoder), reversed(states[:-1]))):
+    for depth, (layer, inputs) in enumerate(zip(reversed(srae.encoder_layers), reversed(states[:-1]))):
         mass = _excite(inputs, layer.weight * top_sign if depth == 0 else layer.weight, mass)
     channel_totals = positive.sum(dim=(2, 3))  # [B, C]
     share = mass / channel_totals.clamp(min=_EPS).unsqueeze(1) * (channel_totals > _EPS).unsqueeze(1)

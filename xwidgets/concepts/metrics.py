@@ -1,5 +1,5 @@
-"""Metrics of an explanation space computed without people (XNN's automatic metrics, METHODS.md section 5(d)),
-and the toy world's concept–part alignment.
+"""Metrics of an explanation space computed without people (XNN's automatic metrics,
+``docs/concepts.md#metrics-without-people``), and the toy world's concept–part alignment.
 
 Each is a plain function on tensors; higher is better for all of them.
 """
@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["r_squared", "decision_agreement", "contribution_sparsity", "orthogonality", "alignment_matrix",
-           "part_alignment"]
+__all__ = [
+    "r_squared",
+    "decision_agreement",
+    "contribution_sparsity",
+    "orthogonality",
+    "alignment_matrix",
+    "part_alignment",
+]
 
 
 def r_squared(prediction: torch.Tensor, truth: torch.Tensor) -> float:
@@ -43,7 +49,7 @@ def contribution_sparsity(contributions: torch.Tensor) -> float:
     alive = l2 > 0
     if not bool(alive.any()):
         return 0.0
-    root = k ** 0.5
+    root = k**0.5
     return float(((root - l1[alive] / l2[alive]) / (root - 1)).mean())
 
 
@@ -59,8 +65,9 @@ def orthogonality(contributions: torch.Tensor) -> float:
     return float(1 - (cosines.sum() - cosines.diagonal().sum()) / (k * (k - 1)))
 
 
-def alignment_matrix(maps: torch.Tensor, labels: torch.Tensor, parts: int, active: torch.Tensor | None = None
-                     ) -> torch.Tensor:
+def alignment_matrix(
+    maps: torch.Tensor, labels: torch.Tensor, parts: int, active: torch.Tensor | None = None
+) -> torch.Tensor:
     """How each concept's map mass is spread over the parts, ``[k, parts + 1]`` (column 0 is the background).
 
     Args:

@@ -1,5 +1,5 @@
 """The Sparse Reconstruction Autoencoder (SRAE) of XNN (Qi, Khorram, Li; arXiv 1709.05360), re-implemented from
-the mathematics in METHODS.md section 5.
+the paper; the mathematics, defaults and departures with their measurements: ``docs/concepts.md``.
 
 Architecture, for features ``x`` (``[B, D]``) and k concepts:
 
@@ -34,30 +34,11 @@ A failed attempt retrains from a new seed (a fixed function of the fit's seed) w
 most ``retries`` times. The kept attempt is the first accepted one, else the most faithful (faithful ones first,
 then the highest R², then the contribution rule); every attempt's record says why it passed or failed.
 
-Departures from the vendored official code, each measured on the seven single-clause toy species with 440 images
-(dataset seed 16301, fit seeds 16310-16314, one attempt each):
-
-- The contribution rule alone accepted collapsed spaces (two tiny positive means, e.g. 0.02 and 0.01, with a
-  held-out R² of -0.08) and rejected faithful ones (held-out R² 0.9 with one positive concept): faithfulness is now
-  part of acceptance.
-- Dead-ReLU collapse. The features (spatial means after a ReLU) are non-negative and strongly correlated, so with
-  the default initialisation most units are on for nearly all the images or for none: about half the concepts
-  start dead, and pretraining left one or two alive, each on for every image. The images' contribution vectors are
-  then parallel and the pull-away term starts near its maximum (0.99, weighted 10, against a faithfulness MSE near
-  the logit's variance, 3.4). Its fastest way down is to switch the concepts off: a zero row has cosine 0 with
-  every other, and a dead ReLU gets no gradient back. In "zebra warbler" at seed 16312 every concept was dead
-  within three epochs and ŷ was the constant bias (R² ≈ 0). The pretrained encoder does not depend on the class,
-  so one seed collapsed the same way for several species. Two changes address the cause: each encoder layer's bias
-  is first set so that each unit's pre-activation has median 0 over the training inputs (every unit starts on for
-  half the images), and α_pt ramps linearly from 0 over the first ``pt_warmup`` epochs, so that faithfulness gives
-  the concepts their job before the pull-away term spreads them apart. Held-out R² over the 35 single attempts went
-  from median 0.68, minimum -0.28 (6 negative) to median 0.77, minimum 0.36 (none negative); the contribution rule
-  held in 19 of the 35 instead of 1. Either change alone left negative or zero R² (bias centring alone: minimum
-  -0.00, rule held in 13; warm-up alone: minimum -0.28, 6). The cure is partial: on another dataset (seed 16401,
-  4 species × fit seeds 16412-16413) single attempts at 16412 ended with no positive concept for 3 of 4 species
-  (R² 0.28 to 0.55) where the old training's 8 attempts all reached 0.62 or more; the acceptance loop retries those.
-- The features are divided by one scalar (their root mean square over the training set) so that ``q`` means the
-  same for every network; and a batch of one keeps its shapes (the vendored ``squeeze()`` collapsed them).
+Departures from the vendored official code (why, with measurements:
+``docs/concepts.md#departures-from-the-official-code``): faithfulness is part of acceptance; against the dead-ReLU
+collapse (the pull-away term switching concepts off), each encoder layer's bias is centred so every unit starts on
+for half the training inputs, and α_pt ramps up from 0 over ``pt_warmup`` epochs; the features are divided by their
+root mean square so ``q`` means the same for every network; a batch of one keeps its shapes.
 """
 
 from __future__ import annotations
@@ -65,14 +46,25 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-__all__ = ["SRAE", "srae_loss", "pull_away", "log_penalty", "train_srae", "Training", "default_hidden",
-           "ACCEPT_RATIO", "acceptance", "passes_contribution_rule", "is_faithful"]
+__all__ = [
+    "SRAE",
+    "srae_loss",
+    "pull_away",
+    "log_penalty",
+    "train_srae",
+    "Training",
+    "default_hidden",
+    "ACCEPT_RATIO",
+    "acceptance",
+    "passes_contribution_rule",
+    "is_faithful",
+]
 
 #: The acceptance rule's ratio of the second-largest to the largest mean contribution.
 ACCEPT_RATIO = 0.3
@@ -95,6 +87,16 @@ class SRAE(nn.Module):
         self.decoder = nn.ModuleList([nn.Linear(k, h2), nn.Linear(h2, h1), nn.Linear(h1, dimension)])
         self.head = nn.Linear(k, 1)
         self.dropout = nn.Dropout(dropout)
+
+    @property
+    def encoder_layers(self) -> list[nn.Linear]:
+        """The encoder's three linear layers, input side first (:attr:`encoder`, typed)."""
+        return [cast(nn.Linear, layer) for layer in self.encoder]
+
+    @property
+    def decoder_layers(self) -> list[nn.Linear]:
+        """The decoder's three linear layers, concept side first (:attr:`decoder`, typed)."""
+        return [cast(nn.Linear, layer) for layer in self.decoder]
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The encoder's activations ``[x, a1, a2, z]`` (after each ReLU; dropout after the first in training)."""
@@ -151,8 +153,11 @@ def srae_loss(model: SRAE, x: torch.Tensor, y: torch.Tensor, weights: dict) -> t
     rebuild = log_penalty(reconstruction, x, weights["q"])
     orthogonal = pull_away(model.contributions(z), weights["pull_away"])
     total = weights["alpha_pred"] * faithful + weights["alpha_rec"] * rebuild + weights["alpha_pt"] * orthogonal
-    return total, {"faithfulness": faithful.detach(), "reconstruction": rebuild.detach(),
-                   "pull_away": orthogonal.detach()}
+    return total, {
+        "faithfulness": faithful.detach(),
+        "reconstruction": rebuild.detach(),
+        "pull_away": orthogonal.detach(),
+    }
 
 
 @dataclasses.dataclass
@@ -167,7 +172,7 @@ class Training:
 
 def _batches(count: int, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
     order = torch.randperm(count, generator=generator)
-    return [order[i:i + batch] for i in range(0, count, batch)]
+    return [order[i : i + batch] for i in range(0, count, batch)]
 
 
 def _centre_bias(layer: nn.Linear, inputs: torch.Tensor) -> None:
@@ -177,12 +182,11 @@ def _centre_bias(layer: nn.Linear, inputs: torch.Tensor) -> None:
         layer.bias.copy_(-(inputs @ layer.weight.T).median(dim=0).values)
 
 
-def _pretrain(model: SRAE, x: torch.Tensor, y: torch.Tensor, settings: dict, generator: torch.Generator,
-              tick) -> None:
+def _pretrain(model: SRAE, x: torch.Tensor, y: torch.Tensor, settings: dict, generator: torch.Generator, tick) -> None:
     """Greedy layer-wise pretraining: three plain autoencoders (MSE) and the head as a linear regressor. Each
     encoder layer's bias is centred on its inputs first."""
     inputs = x
-    for encoder, decoder in zip(model.encoder, reversed(model.decoder)):
+    for encoder, decoder in zip(model.encoder_layers, reversed(model.decoder_layers)):
         _centre_bias(encoder, inputs)
         optimiser = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=settings["lr"])
         for _ in range(settings["pretrain_epochs"]):
@@ -210,8 +214,9 @@ def pull_away_weight(alpha_pt: float, epoch: int, warmup: int) -> float:
     return alpha_pt if warmup <= 0 else alpha_pt * min(1.0, epoch / warmup)
 
 
-def _fine_tune(model: SRAE, x: torch.Tensor, y: torch.Tensor, settings: dict, weights: dict,
-               generator: torch.Generator, tick) -> None:
+def _fine_tune(
+    model: SRAE, x: torch.Tensor, y: torch.Tensor, settings: dict, weights: dict, generator: torch.Generator, tick
+) -> None:
     optimiser = torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=_DECAY_EVERY, gamma=0.1)
     for epoch in range(settings["epochs"]):
@@ -243,8 +248,7 @@ def passes_contribution_rule(means: torch.Tensor) -> bool:
 def is_faithful(faithfulness: dict, settings: dict) -> bool:
     """The faithfulness part of acceptance: ``faithfulness["r2"] >= settings["min_r2"]`` and
     ``faithfulness["decision_agreement"] >= settings["min_agreement"]``."""
-    return (faithfulness["r2"] >= settings["min_r2"]
-            and faithfulness["decision_agreement"] >= settings["min_agreement"])
+    return faithfulness["r2"] >= settings["min_r2"] and faithfulness["decision_agreement"] >= settings["min_agreement"]
 
 
 def acceptance(means: torch.Tensor, faithfulness: dict, settings: dict) -> dict:
@@ -257,8 +261,7 @@ def acceptance(means: torch.Tensor, faithfulness: dict, settings: dict) -> dict:
     """
     contribution_rule = passes_contribution_rule(means)
     faithful = is_faithful(faithfulness, settings)
-    return {"contribution_rule": contribution_rule, "faithful": faithful,
-            "accepted": contribution_rule and faithful}
+    return {"contribution_rule": contribution_rule, "faithful": faithful, "accepted": contribution_rule and faithful}
 
 
 def _rank(record: dict) -> tuple:
@@ -272,8 +275,9 @@ def attempt_seed(seed: int, attempt: int) -> int:
     return seed + 7919 * attempt
 
 
-def _train_attempt(x: torch.Tensor, y: torch.Tensor, k: int, hidden: tuple[int, int], settings: dict,
-                   weights: dict, seed: int, tick) -> SRAE:
+def _train_attempt(
+    x: torch.Tensor, y: torch.Tensor, k: int, hidden: tuple[int, int], settings: dict, weights: dict, seed: int, tick
+) -> SRAE:
     generator = torch.Generator().manual_seed(seed)
     torch_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     # the initialisation and dropout draw from torch's global generator: seed it inside a fork, which restores
@@ -290,8 +294,17 @@ def _train_attempt(x: torch.Tensor, y: torch.Tensor, k: int, hidden: tuple[int, 
     return model
 
 
-def train_srae(x: torch.Tensor, y: torch.Tensor, *, k: int, hidden: tuple[int, int], settings: dict, seed: int,
-               judge: Callable[[SRAE], dict], progress) -> Training:
+def train_srae(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    k: int,
+    hidden: tuple[int, int],
+    settings: dict,
+    seed: int,
+    judge: Callable[[SRAE], dict],
+    progress,
+) -> Training:
     """Train an SRAE on features ``x [N, D]`` (already scaled) and logits ``y [N]`` with the acceptance loop.
 
     Args:
@@ -324,11 +337,19 @@ def train_srae(x: torch.Tensor, y: torch.Tensor, *, k: int, hidden: tuple[int, i
         means = mean_contributions(model, x)
         faithfulness = judge(model)
         verdict = acceptance(means, faithfulness, settings)
-        attempts.append({"attempt": attempt, "seed": attempt_seed(seed, attempt), "alpha_rec": weights["alpha_rec"],
-                         "alpha_pt": weights["alpha_pt"], **verdict, "r2": float(faithfulness["r2"]),
-                         "decision_agreement": float(faithfulness["decision_agreement"]),
-                         "mean_contributions": [round(float(v), 6) for v in means],
-                         **{name: round(float(value), 6) for name, value in terms.items()}})
+        attempts.append(
+            {
+                "attempt": attempt,
+                "seed": attempt_seed(seed, attempt),
+                "alpha_rec": weights["alpha_rec"],
+                "alpha_pt": weights["alpha_pt"],
+                **verdict,
+                "r2": float(faithfulness["r2"]),
+                "decision_agreement": float(faithfulness["decision_agreement"]),
+                "mean_contributions": [round(float(v), 6) for v in means],
+                **{name: round(float(value), 6) for name, value in terms.items()},
+            }
+        )
         if best is None or _rank(attempts[-1]) > best[0]:
             best = (_rank(attempts[-1]), attempt, model)
         if verdict["accepted"]:
@@ -336,6 +357,7 @@ def train_srae(x: torch.Tensor, y: torch.Tensor, *, k: int, hidden: tuple[int, i
         weights["alpha_rec"] *= 1.2
         weights["alpha_pt"] *= 0.8
     progress.report(1.0, "trained")
+    assert best is not None  # retries >= 0, so at least one attempt ran
     _, kept, model = best
     for record in attempts:
         record["kept"] = record["attempt"] == kept

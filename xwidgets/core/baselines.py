@@ -1,7 +1,7 @@
 """Baselines: the images that perturbations fade towards, computed in pixel space ([0, 1]).
 
 Normalise a baseline with the model (:meth:`~xwidgets.core.models.Model.normalize`) before compositing; the
-OSU-family methods composite in normalised space (METHODS.md 1.1).
+OSU-family methods composite in normalised space (``docs/architecture.md#masks-and-baselines``).
 """
 
 from __future__ import annotations
@@ -49,8 +49,15 @@ def gaussian_blur(images: torch.Tensor, kernel_size: int = 51, sigma: float = 50
     return F.conv2d(out, weights.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-def make_baseline(images: torch.Tensor, kind: str = "blur", *, blur_kernel: int = 51, blur_sigma: float = 50.0,
-                  color: tuple[float, float, float] = (0.5, 0.5, 0.5), seed: int = 0) -> torch.Tensor:
+def make_baseline(
+    images: torch.Tensor,
+    kind: str = "blur",
+    *,
+    blur_kernel: int = 51,
+    blur_sigma: float = 50.0,
+    color: tuple[float, float, float] = (0.5, 0.5, 0.5),
+    seed: int = 0,
+) -> torch.Tensor:
     """The baseline of each image, ``[B, 3, H, W]`` in [0, 1], same device and dtype as ``images``.
 
     Kinds:
@@ -58,7 +65,8 @@ def make_baseline(images: torch.Tensor, kind: str = "blur", *, blur_kernel: int 
         ``"black"``: zeros (SAG's baseline);
         ``"mean"``: each image's own mean colour;
         ``"constant"``: the RGB ``color`` in [0, 1] (e.g. a dataset's mean colour, or SANE's grey or white);
-        ``"noise"``: uniform noise in [0, 1] drawn from a local generator seeded with ``seed``.
+        ``"noise"``: uniform noise in [0, 1] drawn from a local generator seeded with ``seed`` (per image, so
+        every image of a batch gets the noise it would get alone).
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         raise invalid("images", images, "a [B, 3, H, W] tensor in [0, 1]")
@@ -73,8 +81,16 @@ def make_baseline(images: torch.Tensor, kind: str = "blur", *, blur_kernel: int 
             raise invalid("color", color, "three RGB values in [0, 1]")
         value = torch.tensor(color, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         return value.expand_as(images).contiguous()
-    if kind == "noise":
-        generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        noise = torch.rand(images.shape, generator=generator, dtype=torch.float32)
+    if kind == "noise":  # one generator per image: an image's baseline does not depend on its batch
+        noise = torch.stack(
+            [
+                torch.rand(
+                    images.shape[1:],
+                    dtype=torch.float32,
+                    generator=torch.Generator(device="cpu").manual_seed(int(seed)),
+                )
+                for _ in range(images.shape[0])
+            ]
+        )
         return noise.to(images.device, images.dtype)
     raise invalid("baseline", kind, "one of " + ", ".join(BASELINE_KINDS))

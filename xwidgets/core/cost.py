@@ -85,7 +85,7 @@ def _gradient_pass(model: Model, inputs: torch.Tensor) -> None:
     leaf = inputs.clone().requires_grad_(True)
     with torch.enable_grad():
         output = model.forward(leaf)
-        if output.requires_grad:                 # a module that detaches its output has only a forward pass
+        if output.requires_grad:  # a module that detaches its output has only a forward pass
             torch.autograd.grad(output.float().sum(), leaf)
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-__all__ = ["XWidgetsError", "InvalidArgument", "Cancelled", "invalid", "describe", "one_of", "close_matches"]
+__all__ = [
+    "XWidgetsError",
+    "InvalidArgument",
+    "Cancelled",
+    "XWidgetsDeprecationWarning",
+    "invalid",
+    "describe",
+    "one_of",
+    "close_matches",
+]
 
 
 class XWidgetsError(Exception):
@@ -32,6 +41,14 @@ class InvalidArgument(XWidgetsError, ValueError):
 
 class Cancelled(XWidgetsError):
     """A long computation was cancelled through its :class:`~xwidgets.core.runner.Progress`."""
+
+
+class XWidgetsDeprecationWarning(DeprecationWarning):
+    """An old name that still works for one release; the message names the new one.
+
+    Every deprecation xwidgets raises uses this class, so it can be filtered on its own
+    (``-W error::xwidgets.XWidgetsDeprecationWarning``) without touching other libraries' warnings.
+    """
 
 
 def invalid(argument: str, given: object, expected: str) -> InvalidArgument:
@@ -65,7 +82,7 @@ def one_of(choices: Sequence[object], *, none: str = "nothing: there are no choi
 def close_matches(word: str, choices: Sequence[str], *, count: int = 3) -> str:
     """``" (did you mean 'tabby', 'tiger cat'?)"`` for the choices closest to ``word`` (difflib, case-insensitive),
     or ``""`` when none is close."""
-    lowered = {}
+    lowered: dict[str, str] = {}
     for choice in choices:
         lowered.setdefault(str(choice).lower(), str(choice))
     found = difflib.get_close_matches(word.lower(), list(lowered), n=count, cutoff=0.7)

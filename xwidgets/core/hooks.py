@@ -1,8 +1,8 @@
 """Layer hooks as context managers that always remove themselves, even when an exception escapes.
 
-    with record_layer(model.module, "layer4") as layer:
-        output = model.forward(inputs)          # layer.activation is [N, C, h, w]
-        output[:, 3].sum().backward()           # layer.gradient is d(score)/d(activation)
+with record_layer(model.module, "layer4") as layer:
+    output = model.forward(inputs)          # layer.activation is [N, C, h, w]
+    output[:, 3].sum().backward()           # layer.gradient is d(score)/d(activation)
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from .errors import describe, invalid
 
 __all__ = ["to_batch", "to_numpy_uint8", "resize_batch", "is_pil"]
 
+
 def to_batch(images: object, *, size: int | tuple[int, int] | None = None, name: str = "images") -> torch.Tensor:
     """Convert images to one float32 RGB batch ``[B, 3, H, W]`` with values in [0, 1], on the CPU.
 
@@ -128,8 +129,11 @@ def _from_pil(image, name: str) -> torch.Tensor:
         array = np.asarray(image)
         low, high = int(array.min()), int(array.max())
         if low < 0 or high > 65535:
-            raise invalid(name, f"a 32-bit integer PIL image (mode 'I') with values in [{low}, {high}]",
-                          "16-bit values 0..65535 (convert other ranges to floats in [0, 1] yourself)")
+            raise invalid(
+                name,
+                f"a 32-bit integer PIL image (mode 'I') with values in [{low}, {high}]",
+                "16-bit values 0..65535 (convert other ranges to floats in [0, 1] yourself)",
+            )
         return _from_numpy(array.astype(np.uint16), name)
     if image.mode == "F":
         return _from_numpy(np.asarray(image), name)
@@ -139,13 +143,14 @@ def _from_pil(image, name: str) -> torch.Tensor:
 def _from_numpy(array: np.ndarray, name: str) -> torch.Tensor:
     if array.dtype == np.uint8:
         scale = 255.0
-    elif array.dtype.kind == "u" and array.dtype.itemsize == 2:           # 16-bit, either byte order
+    elif array.dtype.kind == "u" and array.dtype.itemsize == 2:  # 16-bit, either byte order
         array, scale = array.astype(np.float32) / 65535.0, 1.0
     elif np.issubdtype(array.dtype, np.floating):
         scale = 1.0
     else:
-        raise invalid(name, f"a numpy array of dtype {array.dtype}",
-                      "dtype uint8 (0..255), uint16 (0..65535) or float (0..1)")
+        raise invalid(
+            name, f"a numpy array of dtype {array.dtype}", "dtype uint8 (0..255), uint16 (0..65535) or float (0..1)"
+        )
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim == 3:
@@ -166,8 +171,9 @@ def _from_tensor(tensor: torch.Tensor, name: str) -> torch.Tensor:
     elif tensor.is_floating_point():
         scale = 1.0
     else:
-        raise invalid(name, f"a tensor of dtype {tensor.dtype}",
-                      "dtype uint8 (0..255), uint16 (0..65535) or a float dtype (0..1)")
+        raise invalid(
+            name, f"a tensor of dtype {tensor.dtype}", "dtype uint8 (0..255), uint16 (0..65535) or a float dtype (0..1)"
+        )
     if tensor.ndim == 3:
         if tensor.shape[-1] in (3, 4) and tensor.shape[0] not in (1, 3):
             raise invalid(name, describe(tensor), "a channels-first [C, H, W] tensor (use tensor.permute(2, 0, 1))")

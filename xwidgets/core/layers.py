@@ -60,8 +60,18 @@ import torch
 from torch import nn
 
 from .errors import invalid
+from .models import Model
+from .sources import image_count, image_source, read_images
 
-__all__ = ["default_layer", "layer_map", "grid_cells", "POOLING_LAYERS", "MAX_EXTRA_TOKENS"]
+__all__ = [
+    "default_layer",
+    "default_layer_on",
+    "layer_map",
+    "spatial_activation",
+    "grid_cells",
+    "POOLING_LAYERS",
+    "MAX_EXTRA_TOKENS",
+]
 
 #: Modules that only resample feature maps; the rule looks through them to the maps they pool.
 POOLING_LAYERS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -96,7 +106,7 @@ class _Call:
 @dataclass(frozen=True)
 class _Layout:
     """How a layer output lies on the image grid: ``"map"`` ``[N, C, h, w]``, ``"channels_last"`` ``[N, h, w, C]``
-    or ``"tokens"`` ``[N, extra + h·w, D]`` (``height``/``width`` set for tokens only)."""
+    or ``"tokens"`` ``[N, extra + h·w, D]``; ``height``/``width`` are the grid's ``h``/``w``."""
 
     kind: str
     extra: int = 0
@@ -122,13 +132,16 @@ def layer_map(output: torch.Tensor, size: tuple[int, int], *, layer: object = "l
     layout = _layout(output, size)
     if layout is None:
         given = list(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise invalid("layer", f"{layer!r}, whose output is {given} on a {size[0]}x{size[1]} input",
-                      "a layer whose output is a map [N, C, h, w], a channels-last map [N, h, w, C] or tokens "
-                      f"[N, e + h·w, D] with h/w = H/W and at most {MAX_EXTRA_TOKENS} leading extra tokens e")
+        raise invalid(
+            "layer",
+            f"{layer!r}, whose output is {given} on a {size[0]}x{size[1]} input",
+            "a layer whose output is a map [N, C, h, w], a channels-last map [N, h, w, C] or tokens "
+            f"[N, e + h·w, D] with h/w = H/W and at most {MAX_EXTRA_TOKENS} leading extra tokens e",
+        )
     if layout.kind == "channels_last":
         return output.permute(0, 3, 1, 2)
     if layout.kind == "tokens":
-        patches = output[:, layout.extra:]
+        patches = output[:, layout.extra :]
         return patches.transpose(1, 2).reshape(output.shape[0], output.shape[2], layout.height, layout.width)
     return output
 
@@ -137,9 +150,9 @@ def _layout(value: object, size: tuple[int, int]) -> _Layout | None:
     if not isinstance(value, torch.Tensor):
         return None
     if value.ndim == 4:
-        if _aspect_error(*value.shape[1:3], size) < _aspect_error(*value.shape[2:], size):
-            return _Layout("channels_last")
-        return _Layout("map")
+        if _aspect_error(value.shape[1], value.shape[2], size) < _aspect_error(value.shape[2], value.shape[3], size):
+            return _Layout("channels_last", 0, value.shape[1], value.shape[2])
+        return _Layout("map", 0, value.shape[2], value.shape[3])
     if value.ndim == 3:
         for extra in range(min(MAX_EXTRA_TOKENS, value.shape[1] - 1) + 1):
             grid = _token_grid(value.shape[1] - extra, size)
@@ -169,11 +182,7 @@ def grid_cells(value: object, size: tuple[int, int]) -> int:
     """``h·w``, the positions of a layer output read as a map by :func:`layer_map` on an input of ``size``;
     0 when it cannot be read as one."""
     layout = _layout(value, size)
-    if layout is None:
-        return 0
-    if layout.kind == "tokens":
-        return layout.height * layout.width
-    return value.shape[1] * value.shape[2] if layout.kind == "channels_last" else value.shape[2] * value.shape[3]
+    return 0 if layout is None else layout.height * layout.width
 
 
 def default_layer(module: nn.Module, inputs: torch.Tensor | None = None) -> str:
@@ -199,35 +208,78 @@ def default_layer(module: nn.Module, inputs: torch.Tensor | None = None) -> str:
     return known[key]
 
 
+def default_layer_on(model: Model, images: object) -> str:
+    """:func:`default_layer` of ``model``, traced on the first of ``images`` (a source: see
+    :mod:`~xwidgets.core.sources`) as the model prepares it, so that a token model is traced at its own input size,
+    and on a real image."""
+    images = image_source(images)
+    image_count(images)
+    return default_layer(model.module, model.normalize(read_images(model, images, 0, 1)))
+
+
+def spatial_activation(record, layer: str, pixels: torch.Tensor) -> torch.Tensor:
+    """The layer output recorded (by :func:`~xwidgets.core.hooks.record_layer`) for the batch ``pixels``
+    ``[n, 3, H, W]``, as a map ``[n, C, h, w]`` (:func:`layer_map`: a channels-last map is permuted, tokens are put
+    on the image grid). Raises naming ``layer`` when the forward pass never reached it or its output is no map."""
+    activation = record.activation
+    if activation is None:
+        raise invalid(
+            "layer", f"{layer!r}, which the forward pass never reached", "a layer the model runs for every image"
+        )
+    if activation.ndim not in (3, 4) or activation.shape[0] != pixels.shape[0]:
+        raise invalid(
+            "layer",
+            f"{layer!r}, whose output is {list(activation.shape)}",
+            "a convolutional layer whose output is a map [N, C, h, w], or a token layer [N, T, D] (its "
+            "spatial mean is the feature vector)",
+        )
+    return layer_map(activation, (pixels.shape[-2], pixels.shape[-1]), layer=layer)
+
+
 def _traced_default_layer(module: nn.Module, example: torch.Tensor) -> str:
     """:func:`default_layer` found by tracing ``example`` ``[1, C, H, W]``."""
-    size = tuple(example.shape[-2:])
+    size = (example.shape[-2], example.shape[-1])
     calls, output = _trace(module, example)
     if not isinstance(output, torch.Tensor) or output.ndim != 2:
         shape = list(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise invalid("layer", f"None on a model whose output is {shape}", "an explicit layer name: the default "
-                      "layer is the last feature map before a model's pooling into an [N, D] output")
-    candidates = [index for index, call in enumerate(calls) if grid_cells(call.output, size) > 1]
+        raise invalid(
+            "layer",
+            f"None on a model whose output is {shape}",
+            "an explicit layer name: the default "
+            "layer is the last feature map before a model's pooling into an [N, D] output",
+        )
+    candidates = {
+        index: call.output
+        for index, call in enumerate(calls)
+        if isinstance(call.output, torch.Tensor) and grid_cells(call.output, size) > 1
+    }
     if not candidates:
-        raise invalid("layer", "None on a model with no map [N, C, h, w] (h·w > 1), channels-last map or grid of "
-                      "tokens in any module's output", "an explicit layer name, or a convolutional or token model")
-    reaching = _reaching(calls, candidates, output, size) or candidates
-    return _outermost(calls, _looked_through(calls, calls[reaching[-1]].output, size))
+        raise invalid(
+            "layer",
+            "None on a model with no map [N, C, h, w] (h·w > 1), channels-last map or grid of "
+            "tokens in any module's output",
+            "an explicit layer name, or a convolutional or token model",
+        )
+    reaching = _reaching(candidates, output, size) or list(candidates)
+    return _outermost(calls, _looked_through(calls, candidates[reaching[-1]], size))
 
 
-def _reaching(calls: list[_Call], candidates: list[int], output: torch.Tensor, size: tuple[int, int]) -> list[int]:
-    """The candidates whose map positions get a non-zero gradient from a fixed random direction of the output
-    (random, so that no structure of the output, such as probabilities summing to one, cancels it)."""
+def _reaching(candidates: dict[int, torch.Tensor], output: torch.Tensor, size: tuple[int, int]) -> list[int]:
+    """The candidates (call index -> map output) whose map positions get a non-zero gradient from a fixed random
+    direction of the output (random, so that no structure of the output, such as probabilities summing to one,
+    cancels it); their call indices in order."""
     if not output.requires_grad:
-        return candidates
-    tensors = list({id(calls[i].output): calls[i].output for i in candidates if calls[i].output.requires_grad}
-                   .values())
+        return list(candidates)
+    tensors = list({id(tensor): tensor for tensor in candidates.values() if tensor.requires_grad}.values())
     generator = torch.Generator().manual_seed(_DIRECTION_SEED)
     direction = torch.randn(output.shape, generator=generator).to(output)
     gradients = torch.autograd.grad((output * direction).sum(), tensors, allow_unused=True)
-    reached = {id(tensor) for tensor, gradient in zip(tensors, gradients)
-               if gradient is not None and bool(layer_map(gradient, size).ne(0).any())}
-    return [index for index in candidates if id(calls[index].output) in reached]
+    reached = {
+        id(tensor)
+        for tensor, gradient in zip(tensors, gradients)
+        if gradient is not None and bool(layer_map(gradient, size).ne(0).any())
+    }
+    return [index for index, tensor in candidates.items() if id(tensor) in reached]
 
 
 def _example(module: nn.Module) -> torch.Tensor:
@@ -260,6 +312,7 @@ def _trace(module: nn.Module, example: torch.Tensor) -> tuple[list[_Call], objec
     def hook_for(name: str):
         def on_forward(sub: nn.Module, inputs: tuple, output: object) -> None:
             calls.append(_Call(name, sub, inputs[0] if inputs else None, output))
+
         return on_forward
 
     handles = [sub.register_forward_hook(hook_for(name)) for name, sub in module.named_modules() if name]
@@ -267,8 +320,12 @@ def _trace(module: nn.Module, example: torch.Tensor) -> tuple[list[_Call], objec
         with torch.enable_grad(), _evaluating(module):
             output = module(example.requires_grad_(example.is_floating_point()))
     except Exception as error:  # any failure of a user's model: say what was tried, keep the cause
-        raise invalid("layer", f"None, and tracing the model on a {list(example.shape)} input to find the default "
-                      f"layer failed ({type(error).__name__}: {error})", "an explicit layer name") from error
+        raise invalid(
+            "layer",
+            f"None, and tracing the model on a {list(example.shape)} input to find the default "
+            f"layer failed ({type(error).__name__}: {error})",
+            "an explicit layer name",
+        ) from error
     finally:
         for handle in handles:
             handle.remove()
@@ -280,7 +337,12 @@ def _looked_through(calls: list[_Call], tensor: torch.Tensor, size: tuple[int, i
     module returned that map, so that a hook can record it)."""
     while True:
         step = next((c for c in calls if c.output is tensor and isinstance(c.module, LOOKED_THROUGH)), None)
-        if step is None or grid_cells(step.input, size) <= 1 or not any(c.output is step.input for c in calls):
+        if (
+            step is None
+            or not isinstance(step.input, torch.Tensor)
+            or grid_cells(step.input, size) <= 1
+            or not any(c.output is step.input for c in calls)
+        ):
             return tensor
         tensor = step.input
 
@@ -290,6 +352,9 @@ def _outermost(calls: list[_Call], tensor: torch.Tensor) -> str:
     last_call = {id(call.module): call for call in calls}
     names = [c.name for c in calls if c.output is tensor and last_call[id(c.module)] is c]
     if not names:
-        raise invalid("layer", "None on a model whose last feature map comes from a module that runs again later",
-                      "an explicit layer name")
+        raise invalid(
+            "layer",
+            "None on a model whose last feature map comes from a module that runs again later",
+            "an explicit layer name",
+        )
     return names[-1]

@@ -1,7 +1,8 @@
 """Mask upsampling and the perturbation composite ``Φ(I, B, M) = I ⊙ up(M) + B ⊙ (1 − up(M))``.
 
-M = 1 keeps the image's pixel and M = 0 replaces it with the baseline (METHODS.md 1.1). The OSU-family code
-upsamples with ``nn.UpsamplingBilinear2d``, i.e. bilinear with ``align_corners=True``, which is the default here.
+M = 1 keeps the image's pixel and M = 0 replaces it with the baseline (``docs/architecture.md#masks-and-baselines``).
+The OSU-family code upsamples with ``nn.UpsamplingBilinear2d``, i.e. bilinear with ``align_corners=True``, which is
+the default here.
 Compose in normalised space: pass ``model.normalize(images)`` and ``model.normalize(baseline)``.
 """
 
@@ -38,15 +39,21 @@ def upsample_adjoint(grads: torch.Tensor, resolution: tuple[int, int], *, align_
     """
     leaf = grads.new_zeros(grads.shape[0], 1, *resolution).requires_grad_(True)
     with torch.enable_grad():
-        up = upsample_mask(leaf, tuple(grads.shape[-2:]), align_corners=align_corners)
+        up = upsample_mask(leaf, (grads.shape[-2], grads.shape[-1]), align_corners=align_corners)
         if up is leaf:
             return grads
         (adjoint,) = torch.autograd.grad(up, leaf, grad_outputs=grads)
     return adjoint
 
 
-def composite(images: torch.Tensor, baselines: torch.Tensor, masks: torch.Tensor,
-              owner: torch.Tensor | None = None, *, align_corners: bool = True) -> torch.Tensor:
+def composite(
+    images: torch.Tensor,
+    baselines: torch.Tensor,
+    masks: torch.Tensor,
+    owner: torch.Tensor | None = None,
+    *,
+    align_corners: bool = True,
+) -> torch.Tensor:
     """Blend each image with its baseline through a mask: ``I ⊙ up(M) + B ⊙ (1 − up(M))``.
 
     Args:
@@ -69,13 +76,16 @@ def composite(images: torch.Tensor, baselines: torch.Tensor, masks: torch.Tensor
             raise invalid(name, describe(tensor), f"a tensor on the images' device {images.device}")
     if owner is None:
         if masks.shape[0] != images.shape[0]:
-            raise invalid("masks", f"{masks.shape[0]} masks for {images.shape[0]} images",
-                          "one mask per image, or an owner index per mask")
+            raise invalid(
+                "masks",
+                f"{masks.shape[0]} masks for {images.shape[0]} images",
+                "one mask per image, or an owner index per mask",
+            )
         image_rows, baseline_rows = images, baselines
     else:
         if owner.ndim != 1 or owner.shape[0] != masks.shape[0] or owner.dtype != torch.long:
             raise invalid("owner", owner, f"a long tensor [{masks.shape[0]}] (one image index per mask)")
         owner = owner.to(images.device)
         image_rows, baseline_rows = images[owner], baselines[owner]
-    up = upsample_mask(masks.to(images.dtype), tuple(images.shape[-2:]), align_corners=align_corners)
+    up = upsample_mask(masks.to(images.dtype), (images.shape[-2], images.shape[-1]), align_corners=align_corners)
     return baseline_rows + (image_rows - baseline_rows) * up

@@ -6,6 +6,10 @@ that draws it there, and where its documentation lives. ``xw.explain`` and ``xw.
 registry; explorers, errors, the docs and ``help(xw.explain)`` read the same specs, so nothing is kept in sync by
 hand.
 
+The registry fills as the method packages are imported. ``import xwidgets`` (which Python runs before any of its
+modules) imports them all, so the registry is complete wherever xwidgets is in use, and core imports nothing above
+it.
+
 Kinds and their call shapes (the kernel's own signature):
 
 - ``"heatmap"``: ``kernel(model, images, target=None, *, size=None, seed=..., progress=True, **params)`` returns a
@@ -27,15 +31,21 @@ from typing import Any
 from .errors import close_matches, invalid, one_of
 from .params import ParamSet
 
-__all__ = ["KINDS", "PER_IMAGE_KINDS", "MethodSpec", "register", "get_spec", "method_names", "specs",
-           "load_methods", "METHOD_PACKAGES", "DOCS_URL"]
+__all__ = [
+    "KINDS",
+    "PER_IMAGE_KINDS",
+    "MethodSpec",
+    "register",
+    "get_spec",
+    "method_names",
+    "specs",
+    "DOCS_URL",
+]
 
 KINDS = ("heatmap", "graph", "pair", "dataset")
 """The kinds of method: per-image heatmaps, per-image graphs, pairs (query and reference), dataset-level fits."""
 PER_IMAGE_KINDS = ("heatmap", "graph", "pair")
 """The kinds ``xw.explain`` runs; ``"dataset"`` methods run through ``xw.fit``."""
-METHOD_PACKAGES = ("heatmaps", "sag", "similarity", "concepts", "summaries", "text")
-"""The packages whose import registers every method (see :func:`load_methods`)."""
 DOCS_URL = "docs/"
 """Where the method pages live, relative to the repository root (one ``<page>.md`` per method)."""
 
@@ -109,12 +119,16 @@ class MethodSpec:
 
     def help(self) -> str:
         """A plain-text block: the title, what it shows, its call, its parameters with ranges and defaults."""
-        call = {"heatmap": "xw.explain(model, images, target=None, *, method={name!r}, **params)",
-                "graph": "xw.explain(model, images, target=None, *, method={name!r}, **params)",
-                "pair": "xw.explain(embedder, queries, *, reference=references, method={name!r}, **params)",
-                "dataset": "xw.fit(model, data, target=None, *, method={name!r}, **params).explain(images)"}
-        lines = [f"{self.name} ({self.title}, {self.kind}): {self.summary}",
-                 "    " + call[self.kind].format(name=self.name)]
+        call = {
+            "heatmap": "xw.explain(model, images, target=None, *, method={name!r}, **params)",
+            "graph": "xw.explain(model, images, target=None, *, method={name!r}, **params)",
+            "pair": "xw.explain(embedder, queries, *, reference=references, method={name!r}, **params)",
+            "dataset": "xw.fit(model, data, target=None, *, method={name!r}, **params).explain(images)",
+        }
+        lines = [
+            f"{self.name} ({self.title}, {self.kind}): {self.summary}",
+            "    " + call[self.kind].format(name=self.name),
+        ]
         if self.inputs:
             lines.append("    requires: " + ", ".join(f"{i}=" for i in self.inputs))
         lines.extend("    " + line for line in (self.params.doc() or "(no tunable parameters)").splitlines())
@@ -124,19 +138,44 @@ class MethodSpec:
         return "\n".join(lines)
 
 
-def register(name: str, *, title: str, kind: str, params: ParamSet, result: type, summary: str, docs: str,
-             steps: Mapping[str, tuple[str, ...]] | None = None, inputs: tuple[str, ...] = (), explorer: str = "",
-             render: str = "", example: str = "", quick: Mapping[str, object] | None = None) -> Callable[[Callable], Callable]:
+def register(
+    name: str,
+    *,
+    title: str,
+    kind: str,
+    params: ParamSet,
+    result: type,
+    summary: str,
+    docs: str,
+    steps: Mapping[str, tuple[str, ...]] | None = None,
+    inputs: tuple[str, ...] = (),
+    explorer: str = "",
+    render: str = "",
+    example: str = "",
+    quick: Mapping[str, object] | None = None,
+) -> Callable[[Callable], Callable]:
     """Decorate a kernel to register it as method ``name`` (see :class:`MethodSpec` for the fields). The kernel
     is returned unchanged, with its spec as ``kernel.spec``."""
 
     def decorate(kernel: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].kernel is not kernel:
             raise invalid("name", repr(name), "a method name not registered yet")
-        spec = MethodSpec(name=name, title=title, kind=kind, params=params, kernel=kernel, result=result,
-                          summary=summary, docs=docs, steps=dict(steps or {}), inputs=tuple(inputs),
-                          explorer=explorer, render=render, example=example,
-                          quick=dict(quick or {}))
+        spec = MethodSpec(
+            name=name,
+            title=title,
+            kind=kind,
+            params=params,
+            kernel=kernel,
+            result=result,
+            summary=summary,
+            docs=docs,
+            steps=dict(steps or {}),
+            inputs=tuple(inputs),
+            explorer=explorer,
+            render=render,
+            example=example,
+            quick=dict(quick or {}),
+        )
         _REGISTRY[name] = spec
         kernel.spec = spec  # type: ignore[attr-defined]
         return kernel
@@ -144,15 +183,8 @@ def register(name: str, *, title: str, kind: str, params: ParamSet, result: type
     return decorate
 
 
-def load_methods() -> None:
-    """Import every method package so every method is registered (kernels only: no widget library)."""
-    for package in METHOD_PACKAGES:
-        importlib.import_module(f"xwidgets.{package}")
-
-
 def specs(kind: str | tuple[str, ...] | None = None) -> list[MethodSpec]:
     """Every registered spec (of ``kind``, one kind or several), in registration order."""
-    load_methods()
     kinds = (kind,) if isinstance(kind, str) else kind
     return [s for s in _REGISTRY.values() if kinds is None or s.kind in kinds]
 
@@ -165,14 +197,16 @@ def method_names(kind: str | tuple[str, ...] | None = None) -> list[str]:
 def get_spec(method: object, *, kinds: tuple[str, ...] = KINDS, name: str = "method") -> MethodSpec:
     """The spec of ``method``, which must be of one of ``kinds``; otherwise an error naming the methods that are
     (with the closest names to a misspelling)."""
-    load_methods()
     allowed = [s.name for s in _REGISTRY.values() if s.kind in kinds]
     spec = _REGISTRY.get(method) if isinstance(method, str) else None
     if spec is None or spec.kind not in kinds:
         hint = close_matches(method, allowed) if isinstance(method, str) else ""
         where = ""
         if spec is not None:
-            where = (f" ({method!r} is a dataset-level method: run it with xw.fit)" if spec.kind == "dataset"
-                     else f" ({method!r} is a {spec.kind} method: run it with xw.explain)")
+            where = (
+                f" ({method!r} is a dataset-level method: run it with xw.fit)"
+                if spec.kind == "dataset"
+                else f" ({method!r} is a {spec.kind} method: run it with xw.explain)"
+            )
         raise invalid(name, repr(method), one_of(allowed) + hint + where)
     return spec

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +22,16 @@ from torch import nn
 from .errors import describe, invalid
 from .images import to_batch
 
-__all__ = ["Preprocessing", "Model", "Classifier", "Embedder", "IMAGENET_MEAN", "IMAGENET_STD", "check_model",
-           "torchvision_name"]
+__all__ = [
+    "Preprocessing",
+    "Model",
+    "Classifier",
+    "Embedder",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "check_model",
+    "torchvision_name",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,15 +62,18 @@ class Preprocessing:
                 raise invalid(name, value, "three per-channel values" + (" > 0" if name == "std" else ""))
 
     @classmethod
-    def from_torchvision(cls, transforms: object) -> Preprocessing:
+    def from_torchvision(cls, transforms: Any) -> Preprocessing:
         """Read a torchvision weights enum's ``transforms()`` (``ImageClassification``) into a Preprocessing."""
         try:
             crop = tuple(transforms.crop_size)
             resize = transforms.resize_size
             mean, std = tuple(transforms.mean), tuple(transforms.std)
         except AttributeError:
-            raise invalid("transforms", type(transforms).__name__,
-                          "a torchvision ImageClassification preset (weights.transforms())") from None
+            raise invalid(
+                "transforms",
+                type(transforms).__name__,
+                "a torchvision ImageClassification preset (weights.transforms())",
+            ) from None
         resize = resize[0] if len(resize) == 1 else tuple(resize)
         crop = (crop[0], crop[0]) if len(crop) == 1 else crop
         return cls(resize=resize, crop=crop, mean=mean, std=std)
@@ -83,9 +95,16 @@ class Model:
 
     kind = "model"
 
-    def __init__(self, module: nn.Module, *, preprocessing: Preprocessing | None = None,
-                 labels: Sequence[str] | None = None, device: str | torch.device | None = None,
-                 name: str | None = None, max_batch: int | None = None):
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        preprocessing: Preprocessing | None = None,
+        labels: Sequence[str] | None = None,
+        device: str | torch.device | None = None,
+        name: str | None = None,
+        max_batch: int | None = None,
+    ):
         if not isinstance(module, nn.Module):
             raise invalid("module", f"an object of type {type(module).__name__}", "a torch.nn.Module")
         self._check_eval(module)
@@ -107,7 +126,7 @@ class Model:
         #: Held while a background run uses the model (explorers), so one run's layer hooks never record
         #: another run's forward passes.
         self.lock = threading.RLock()
-        first = next(iter(module.parameters()), None)
+        first: torch.Tensor | None = next(iter(module.parameters()), None)
         if first is None:
             first = next(iter(module.buffers()), None)
         self.device = first.device if first is not None else torch.device(device or "cpu")
@@ -121,12 +140,16 @@ class Model:
     @staticmethod
     def _check_eval(module: nn.Module) -> None:
         if module.training:
-            raise invalid("model", "a module in training mode (module.training is True)",
-                          "a module in eval mode: call model.eval() first")
+            raise invalid(
+                "model",
+                "a module in training mode (module.training is True)",
+                "a module in eval mode: call model.eval() first",
+            )
 
     # ----------------------------------------------------------------------------------------- inputs
-    def prepare(self, images: object, *, size: int | tuple[int, int] | None = None,
-                name: str = "images") -> torch.Tensor:
+    def prepare(
+        self, images: object, *, size: int | tuple[int, int] | None = None, name: str = "images"
+    ) -> torch.Tensor:
         """Images in any form (see :func:`~xwidgets.core.images.to_batch`) -> ``[B, 3, H, W]`` in [0, 1] at
         the model's input size, on its device and dtype. This is pixel space, before normalisation.
 
@@ -141,10 +164,13 @@ class Model:
         parts = [self._geometry(p, f"{name}[{i}]") for i, p in enumerate(parts)]
         sizes = sorted({tuple(p.shape[-2:]) for p in parts})
         if len(sizes) > 1:
-            raise invalid(name, f"images of different sizes {sizes} after the model's preprocessing",
-                          "images of one size: pass size=(H, W) (xw.explain, the heatmap methods, SAG and the "
-                          "metrics take it), resize them with xw.to_batch(images, size=(H, W)), or give the model "
-                          "a preprocessing that resizes (xw.core.Preprocessing(resize=(H, W), ...))")
+            raise invalid(
+                name,
+                f"images of different sizes {sizes} after the model's preprocessing",
+                "images of one size: pass size=(H, W) (xw.explain, the heatmap methods, SAG and the "
+                "metrics take it), resize them with xw.to_batch(images, size=(H, W)), or give the model "
+                "a preprocessing that resizes (xw.core.Preprocessing(resize=(H, W), ...))",
+            )
         return torch.cat(parts).to(self.device, self.dtype)
 
     def _geometry(self, batch: torch.Tensor, name: str) -> torch.Tensor:
@@ -158,13 +184,13 @@ class Model:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Pixel-space ``[N, 3, H, W]`` in [0, 1] -> the model's normalised input space (differentiable)."""
-        if self._mean is None:
+        if self._mean is None or self._std is None:
             return images
         return (images - self._mean) / self._std
 
     def denormalize(self, inputs: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`normalize`."""
-        if self._mean is None:
+        if self._mean is None or self._std is None:
             return inputs
         return inputs * self._std + self._mean
 
@@ -206,8 +232,11 @@ class Model:
 
     def _check_output(self, output: object, batch: int) -> None:
         if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != batch:
-            raise invalid("model output", output if isinstance(output, torch.Tensor) else type(output).__name__,
-                          f"a tensor [{batch}, {self._output_name}] for a batch of {batch}")
+            raise invalid(
+                "model output",
+                output if isinstance(output, torch.Tensor) else type(output).__name__,
+                f"a tensor [{batch}, {self._output_name}] for a batch of {batch}",
+            )
 
     _output_name = "D"
 
@@ -216,8 +245,15 @@ class Model:
 
     # --------------------------------------------------------------------------------- constructors
     @classmethod
-    def from_torchvision(cls, name: str, weights: object = "DEFAULT", *, weights_path: str | Path | None = None,
-                         device: str | torch.device | None = None, **kwargs) -> Model:
+    def from_torchvision(
+        cls,
+        name: str,
+        weights: Any = "DEFAULT",
+        *,
+        weights_path: str | Path | None = None,
+        device: str | torch.device | None = None,
+        **kwargs,
+    ) -> Model:
         """A torchvision architecture by name, with its weights enum's own transforms and labels.
 
         Args:
@@ -251,9 +287,14 @@ class Model:
             module.load_state_dict(weights.get_state_dict(progress=True))
         module = cls._adapt_torchvision(module)
         module.eval()
-        return cls(module, preprocessing=Preprocessing.from_torchvision(weights.transforms()),
-                   labels=weights.meta.get("categories") if cls is Classifier else None,
-                   device=device, name=f"{name} ({weights.name})", **kwargs)
+        return cls(
+            module,
+            preprocessing=Preprocessing.from_torchvision(weights.transforms()),
+            labels=weights.meta.get("categories") if cls is Classifier else None,
+            device=device,
+            name=f"{name} ({weights.name})",
+            **kwargs,
+        )
 
     @staticmethod
     def _adapt_torchvision(module: nn.Module) -> nn.Module:
@@ -293,8 +334,11 @@ class Embedder(Model):
     def _adapt_torchvision(module: nn.Module) -> nn.Module:
         for attribute in ("fc", "classifier", "head", "heads"):
             head = getattr(module, attribute, None)
-            linears = [name for name, sub in head.named_modules() if isinstance(sub, nn.Linear)] \
-                if isinstance(head, nn.Module) else []
+            linears = (
+                [name for name, sub in head.named_modules() if isinstance(sub, nn.Linear)]
+                if isinstance(head, nn.Module)
+                else []
+            )
             if linears:
                 parent, _, last = f"{attribute}.{linears[-1]}".rstrip(".").rpartition(".")
                 setattr(module.get_submodule(parent), last, nn.Identity())
@@ -321,22 +365,28 @@ def _load_state_dict(module: nn.Module, path: str | Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
-        raise invalid("weights_path", f"'{path}', which torch.load could not read ({error})",
-                      "a state dict saved with torch.save(module.state_dict(), path)") from None
+        raise invalid(
+            "weights_path",
+            f"'{path}', which torch.load could not read ({error})",
+            "a state dict saved with torch.save(module.state_dict(), path)",
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise invalid("weights_path", f"a file holding {type(state).__name__}", "a state dict")
     result = module.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise invalid("weights_path",
-                      f"a state dict with {len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}) "
-                      f"and {len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]})",
-                      f"the state dict of this architecture ({type(module).__name__})")
+        raise invalid(
+            "weights_path",
+            f"a state dict with {len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}) "
+            f"and {len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]})",
+            f"the state dict of this architecture ({type(module).__name__})",
+        )
 
 
 def _resize(batch: torch.Tensor, resize: int | tuple[int, int]) -> torch.Tensor:
     height, width = batch.shape[-2:]
+    size: tuple[int, ...]
     if isinstance(resize, int):
         scale = resize / min(height, width)
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
@@ -353,7 +403,7 @@ def _centre_crop(batch: torch.Tensor, crop: tuple[int, int], name: str) -> torch
     if ch > height or cw > width:
         raise invalid(name, f"images of size {height}x{width} after resizing", f"at least the crop size {ch}x{cw}")
     top, left = (height - ch) // 2, (width - cw) // 2
-    return batch[..., top:top + ch, left:left + cw]
+    return batch[..., top : top + ch, left : left + cw]
 
 
 def check_model(model: object, kind: type[Model] | None = None, *, name: str = "model") -> Model:
@@ -366,11 +416,17 @@ def check_model(model: object, kind: type[Model] | None = None, *, name: str = "
     kind = kind or Model
     if isinstance(model, kind):
         return model
-    wanted = {Model: "an xw.Classifier or xw.Embedder", Classifier: "an xw.Classifier",
-              Embedder: "an xw.Embedder (a similarity model)"}[kind]
+    wanted = {
+        Model: "an xw.Classifier or xw.Embedder",
+        Classifier: "an xw.Classifier",
+        Embedder: "an xw.Embedder (a similarity model)",
+    }[kind]
     if isinstance(model, nn.Module):
-        raise invalid(name, f"a raw torch.nn.Module ({type(model).__name__})",
-                      f"{wanted} that wraps it once with its preprocessing: {_wrapping_line(model, kind, name)}")
+        raise invalid(
+            name,
+            f"a raw torch.nn.Module ({type(model).__name__})",
+            f"{wanted} that wraps it once with its preprocessing: {_wrapping_line(model, kind, name)}",
+        )
     if isinstance(model, Model):
         raise invalid(name, f"the {type(model).__name__} {model.name!r}", wanted)
     raise invalid(name, f"an object of type {type(model).__name__}", f"{wanted} (wrap your torch module first)")
@@ -381,13 +437,17 @@ def _wrapping_line(module: nn.Module, kind: type[Model], name: str) -> str:
     wrapper = "xw.Embedder" if kind is Embedder else "xw.Classifier"
     known = torchvision_name(module)
     if known is None:
-        return (f"{name} = {wrapper}(net.eval(), preprocessing=xw.core.Preprocessing(mean=..., std=...)) with the "
-                "mean and std the network was trained with (mean=None, std=None for [0, 1] input)")
+        return (
+            f"{name} = {wrapper}(net.eval(), preprocessing=xw.core.Preprocessing(mean=..., std=...)) with the "
+            "mean and std the network was trained with (mean=None, std=None for [0, 1] input)"
+        )
     import torchvision
 
     pre = Preprocessing.from_torchvision(torchvision.models.get_model_weights(known).DEFAULT.transforms())
-    return (f'{name} = {wrapper}.from_torchvision("{known}") for torchvision\'s weights, or to keep these weights '
-            f"{name} = {wrapper}(net.eval(), preprocessing=xw.core.{pre!r})")
+    return (
+        f'{name} = {wrapper}.from_torchvision("{known}") for torchvision\'s weights, or to keep these weights '
+        f"{name} = {wrapper}(net.eval(), preprocessing=xw.core.{pre!r})"
+    )
 
 
 def torchvision_name(module: nn.Module) -> str | None:

@@ -111,9 +111,12 @@ class ParamSet(Mapping):
         values = self.defaults()
         for name, value in (overrides or {}).items():
             if name not in self._params:
-                raise invalid(name, f"an unknown parameter of {self.method}",
-                              one_of(list(self._params), none=f"none: {self.method} has no tunable parameters")
-                              + close_matches(name, list(self._params)))
+                raise invalid(
+                    name,
+                    f"an unknown parameter of {self.method}",
+                    one_of(list(self._params), none=f"none: {self.method} has no tunable parameters")
+                    + close_matches(name, list(self._params)),
+                )
             values[name] = self._params[name].check(value)
         return values
 
@@ -121,7 +124,12 @@ class ParamSet(Mapping):
         """A plain-text table of the parameters, for docstrings and help panels."""
         lines = []
         for p in self._params.values():
-            allowed = (", ".join(map(repr, p.choices)) if p.kind == "choice" else "True or False" if p.kind == "bool"
-                       else p.range_text())
+            allowed = (
+                ", ".join(map(repr, p.choices))
+                if p.kind == "choice"
+                else "True or False"
+                if p.kind == "bool"
+                else p.range_text()
+            )
             lines.append(f"{p.name} ({p.kind}, default {p.default!r}, {allowed}): {p.doc}")
         return "\n".join(lines)

@@ -10,6 +10,8 @@ crop size plus 32), take the centre 224x224 and map pixel values ``v`` in 0..255
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .errors import invalid
@@ -44,12 +46,19 @@ def efficientnet_lite0(*, device: str | torch.device | None = None, **kwargs) ->
     """
     unknown = sorted(set(kwargs) - set(_OVERRIDABLE))
     if unknown:
-        raise invalid(unknown[0], f"an unknown argument of efficientnet_lite0 ({unknown[0]}=...)",
-                      f"one of device, {', '.join(_OVERRIDABLE)}")
+        raise invalid(
+            unknown[0],
+            f"an unknown argument of efficientnet_lite0 ({unknown[0]}=...)",
+            f"one of device, {', '.join(_OVERRIDABLE)}",
+        )
     network, weights_path = _lite0_network_and_weights()
     _load_state_dict(network, weights_path)
     network.eval()
-    options = {"preprocessing": LITE_PREPROCESSING, "labels": imagenet_classes(), "name": EFFICIENTNET_LITE0_NAME}
+    options: dict[str, Any] = {
+        "preprocessing": LITE_PREPROCESSING,
+        "labels": imagenet_classes(),
+        "name": EFFICIENTNET_LITE0_NAME,
+    }
     return Classifier(network, device=device, **(options | kwargs))
 
 

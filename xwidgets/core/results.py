@@ -11,7 +11,7 @@ import dataclasses
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -22,6 +22,7 @@ __all__ = ["Result", "library_versions", "FORMAT"]
 FORMAT = "xwidgets-result"
 FORMAT_VERSION = 1
 _REGISTRY: dict[str, type[Result]] = {}
+_R = TypeVar("_R", bound="Result")
 
 
 def library_versions() -> dict[str, str]:
@@ -30,11 +31,15 @@ def library_versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"xwidgets": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
+    return {
+        "xwidgets": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class Result:
     """Base of every method's result.
 
@@ -68,8 +73,13 @@ class Result:
                 shapes[field.name] = list(value.shape)
             else:
                 values[field.name] = value
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "type": type(self).__name__,
-                "fields": values, "tensor_shapes": shapes}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "type": type(self).__name__,
+            "fields": values,
+            "tensor_shapes": shapes,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the result to one file (conventionally ``*.xwr``) and return its path."""
@@ -78,17 +88,22 @@ class Result:
         try:
             text = json.dumps(manifest)
         except TypeError as error:
-            raise XWidgetsError(f"{type(self).__name__} has a field that is neither a tensor nor JSON-safe: "
-                                f"{error}") from None
-        tensors = {f.name: getattr(self, f.name).detach().cpu() for f in dataclasses.fields(self)
-                   if isinstance(getattr(self, f.name), torch.Tensor)}
+            raise XWidgetsError(
+                f"{type(self).__name__} has a field that is neither a tensor nor JSON-safe: {error}"
+            ) from None
+        tensors = {
+            f.name: getattr(self, f.name).detach().cpu()
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"manifest": text, "tensors": tensors}, path)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Result:
-        """Read a file written by :meth:`save`; returns an instance of the saved subclass."""
+    def load(cls: type[_R], path: str | Path) -> _R:
+        """Read a file written by :meth:`save`; returns an instance of the saved subclass (``cls`` or a subclass
+        of it)."""
         path = Path(path)
         if not path.is_file():
             raise invalid("path", f"'{path}', which is not a file", "a file written by Result.save")
@@ -97,17 +112,24 @@ class Result:
             manifest = json.loads(payload["manifest"])
             tensors = payload["tensors"]
         except Exception:  # torch raises several types for files that are not ours
-            raise invalid("path", f"'{path}', which is not an xwidgets result file",
-                          "a file written by Result.save") from None
+            raise invalid(
+                "path", f"'{path}', which is not an xwidgets result file", "a file written by Result.save"
+            ) from None
         if manifest.get("format") != FORMAT:
             raise invalid("path", f"'{path}' of format {manifest.get('format')!r}", f"format {FORMAT!r}")
         if manifest.get("format_version", 0) > FORMAT_VERSION:
-            raise invalid("path", f"format version {manifest['format_version']}",
-                          f"version {FORMAT_VERSION} or older (upgrade xwidgets to read it)")
+            raise invalid(
+                "path",
+                f"format version {manifest['format_version']}",
+                f"version {FORMAT_VERSION} or older (upgrade xwidgets to read it)",
+            )
         kind = _REGISTRY.get(manifest["type"], Result if manifest["type"] == "Result" else None)
         if kind is None:
-            raise invalid("path", f"a saved {manifest['type']}", "a result type this xwidgets version knows "
-                          "(import the module that defines it first)")
+            raise invalid(
+                "path",
+                f"a saved {manifest['type']}",
+                "a result type this xwidgets version knows (import the module that defines it first)",
+            )
         if not (kind is cls or issubclass(kind, cls)):
             raise invalid("path", f"a saved {manifest['type']}", f"a {cls.__name__}")
         return kind(**manifest["fields"], **tensors)

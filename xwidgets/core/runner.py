@@ -29,8 +29,20 @@ from typing import Any
 
 from .errors import Cancelled, XWidgetsError, invalid
 
-__all__ = ["Progress", "Job", "Runner", "as_progress", "ProgressBar", "progress_for", "shows_progress",
-           "set_progress", "progress_enabled", "BAR_DELAY", "BAR_INTERVAL", "PROGRESS_ENV"]
+__all__ = [
+    "Progress",
+    "Job",
+    "Runner",
+    "as_progress",
+    "ProgressBar",
+    "progress_for",
+    "shows_progress",
+    "set_progress",
+    "progress_enabled",
+    "BAR_DELAY",
+    "BAR_INTERVAL",
+    "PROGRESS_ENV",
+]
 
 BAR_DELAY = 1.0
 """Seconds a call runs before its bar appears (tqdm's ``delay``): calls that end sooner print nothing."""
@@ -87,16 +99,19 @@ class Progress:
             self._last_stream = now
             self._on_partial(state)
 
-    def part(self, low: float, high: float, *, streams: bool = True) -> Progress:
+    def part(self, low: float, high: float, *, streams: bool = True, tag: dict | None = None) -> Progress:
         """A Progress for one step of the work: its fractions 0..1 report as ``low..high`` of the whole, it
         streams to the same listener (unless ``streams=False``: a sub-step whose states the listener does not
-        expect, such as SAG's I-GOS heuristic), and it shares this one's cancellation."""
+        expect, such as SAG's I-GOS heuristic), and it shares this one's cancellation. With ``tag``, every
+        state it streams (a dict) carries those entries too, e.g. which panel of an explorer it belongs to."""
 
         def report(fraction: float, message: str) -> None:
             self.report(low + (high - low) * fraction, message)
 
-        return Progress(report, self._on_partial if streams else None, stream_interval=self._interval,
-                        cancel_event=self._cancel)
+        listener = self._on_partial if streams else None
+        if listener is not None and tag:
+            listener = functools.partial(_tagged, listener, dict(tag))
+        return Progress(report, listener, stream_interval=self._interval, cancel_event=self._cancel)
 
     def cancel(self) -> None:
         """Ask the work to stop at its next :meth:`check`."""
@@ -113,6 +128,11 @@ class Progress:
             raise Cancelled("the computation was cancelled")
 
 
+def _tagged(listener: Callable[[Any], Any], tag: dict, state: Any) -> None:
+    """Hand ``state`` to ``listener`` with ``tag``'s entries added (a state that is not a dict goes as it is)."""
+    listener({**state, **tag} if isinstance(state, dict) else state)
+
+
 def as_progress(progress: Progress | Callable[[float, str], Any] | bool | None) -> Progress:
     """Accept a :class:`Progress`, a plain ``callback(fraction, message)``, or None / False / True (no listener
     here: a bar is opened only by the public call's :func:`shows_progress` wrapper)."""
@@ -122,8 +142,11 @@ def as_progress(progress: Progress | Callable[[float, str], Any] | bool | None) 
         return progress
     if callable(progress):
         return Progress(on_progress=progress)
-    raise invalid("progress", progress, "True (a progress bar), False or None (silent), a Progress, or a callable "
-                                        "(fraction, message)")
+    raise invalid(
+        "progress",
+        progress,
+        "True (a progress bar), False or None (silent), a Progress, or a callable (fraction, message)",
+    )
 
 
 def set_progress(enabled: bool | None) -> None:
@@ -164,9 +187,14 @@ class ProgressBar:
 
     def __init__(self, name: str, *, delay: float | None = None, interval: float | None = None):
         self._bar = _bar_class()(
-            total=1.0, desc=name, delay=BAR_DELAY if delay is None else delay,
-            mininterval=BAR_INTERVAL if interval is None else interval, miniters=0, leave=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+            total=1.0,
+            desc=name,
+            delay=BAR_DELAY if delay is None else delay,
+            mininterval=BAR_INTERVAL if interval is None else interval,
+            miniters=0,
+            leave=True,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
+        )
 
     def __call__(self, fraction: float, message: str = "") -> None:
         if message:
@@ -219,8 +247,9 @@ def shows_progress(name: str) -> Callable[[Callable], Callable]:
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
-        def call(*args: Any, progress: Progress | Callable[[float, str], Any] | bool | None = True,
-                 **kwargs: Any) -> Any:
+        def call(
+            *args: Any, progress: Progress | Callable[[float, str], Any] | bool | None = True, **kwargs: Any
+        ) -> Any:
             with progress_for(progress, name) as resolved:
                 return fn(*args, progress=resolved, **kwargs)
 
@@ -232,8 +261,18 @@ def shows_progress(name: str) -> Callable[[Callable], Callable]:
 class Job:
     """One computation running on its own worker thread. Create it through :meth:`Runner.submit`."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, *, on_progress, on_partial,
-                 on_done, on_error, stream_interval: float):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        *,
+        on_progress,
+        on_partial,
+        on_done,
+        on_error,
+        stream_interval: float,
+    ):
         self._event = threading.Event()
         self.progress = Progress(on_progress, on_partial, stream_interval=stream_interval, cancel_event=self._event)
         self._fn, self._args, self._kwargs = fn, args, kwargs
@@ -241,12 +280,13 @@ class Job:
         self._value: Any = None
         self._error: BaseException | None = None
         self.status = "running"
-        self._thread = threading.Thread(target=self._main, name=f"xwidgets-{getattr(fn, '__name__', 'job')}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, name=f"xwidgets-{getattr(fn, '__name__', 'job')}", daemon=True
+        )
         self._thread.start()
 
     def _main(self) -> None:
-        _thread_state.quiet = True      # the job's progress goes to its listener (an explorer's widget), not a bar
+        _thread_state.quiet = True  # the job's progress goes to its listener (an explorer's widget), not a bar
         try:
             value = self._fn(*self._args, progress=self.progress, **self._kwargs)
             if self._event.is_set():
@@ -314,8 +354,16 @@ class Runner:
         with self._lock:
             if self.job is not None:
                 self.job.cancel()
-            self.job = Job(fn, args, kwargs, on_progress=on_progress, on_partial=on_partial,
-                           on_done=on_done, on_error=on_error, stream_interval=self._stream_interval)
+            self.job = Job(
+                fn,
+                args,
+                kwargs,
+                on_progress=on_progress,
+                on_partial=on_partial,
+                on_done=on_done,
+                on_error=on_error,
+                stream_interval=self._stream_interval,
+            )
             return self.job
 
     def cancel(self) -> None:

@@ -47,8 +47,8 @@ def microbatched(model: Model, count: int, work: Callable[[int, int], torch.Tens
                 raise
             if size == 1:
                 raise XWidgetsError(
-                    f"out of memory scoring a single image on {model.device}; free memory or use a smaller "
-                    "input size") from error
+                    f"out of memory scoring a single image on {model.device}; free memory or use a smaller input size"
+                ) from error
             model.max_batch = max(1, size // 2)
             if model.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -79,9 +79,17 @@ def score(model: Model, inputs: torch.Tensor, target: Target, owner: torch.Tenso
         return microbatched(model, inputs.shape[0], work)
 
 
-def score_masks(model: Model, images: torch.Tensor, baselines: torch.Tensor, masks: torch.Tensor,
-                target: Target, owner: torch.Tensor | None = None, *, align_corners: bool = True,
-                progress: Progress | None = None) -> torch.Tensor:
+def score_masks(
+    model: Model,
+    images: torch.Tensor,
+    baselines: torch.Tensor,
+    masks: torch.Tensor,
+    target: Target,
+    owner: torch.Tensor | None = None,
+    *,
+    align_corners: bool = True,
+    progress: Progress | None = None,
+) -> torch.Tensor:
     """Scores ``[N]`` of the composites of N masks, built chunk by chunk so only one chunk is in memory.
 
     Args:
@@ -95,8 +103,11 @@ def score_masks(model: Model, images: torch.Tensor, baselines: torch.Tensor, mas
     if not isinstance(masks, torch.Tensor) or masks.ndim != 4:
         raise invalid("masks", masks, "a [N, 1, h, w] float tensor")
     if owner is None and masks.shape[0] != images.shape[0]:
-        raise invalid("masks", f"{masks.shape[0]} masks for {images.shape[0]} images",
-                      "one mask per image, or an owner index per mask")
+        raise invalid(
+            "masks",
+            f"{masks.shape[0]} masks for {images.shape[0]} images",
+            "one mask per image, or an owner index per mask",
+        )
     owner = _owner_arg(owner, masks.shape[0], images.device)
 
     def work(start: int, stop: int) -> torch.Tensor:

@@ -20,14 +20,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .errors import close_matches, describe, invalid
 
-__all__ = ["Target", "ClassTarget", "SimilarityTarget", "FunctionTarget", "resolve_target", "similarity_to",
-           "class_index"]
+__all__ = [
+    "Target",
+    "ClassTarget",
+    "SimilarityTarget",
+    "FunctionTarget",
+    "resolve_target",
+    "similarity_to",
+    "class_index",
+]
 
 
 def _owner(output: torch.Tensor, owner: torch.Tensor | None) -> torch.Tensor:
@@ -64,7 +72,7 @@ class ClassTarget(Target):
 
     def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
         owner = _owner(output, owner)
-        output = output.float()                                  # scores of a bfloat16 model in float32
+        output = output.float()  # scores of a bfloat16 model in float32
         values = F.softmax(output, dim=1) if self.score == "probability" else output
         classes = self.classes.to(output.device)
         classes = classes.expand(output.shape[0]) if classes.numel() == 1 else classes[owner]
@@ -95,8 +103,11 @@ class SimilarityTarget(Target):
         return (F.normalize(output.float(), dim=1) * reference).sum(1)
 
     def describe(self) -> dict:
-        return {"type": "SimilarityTarget", "references": int(self.reference.shape[0]),
-                "dim": int(self.reference.shape[1])}
+        return {
+            "type": "SimilarityTarget",
+            "references": int(self.reference.shape[0]),
+            "dim": int(self.reference.shape[1]),
+        }
 
 
 class FunctionTarget(Target):
@@ -138,12 +149,16 @@ def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "
     finite = torch.isfinite(output).reshape(batch, -1).all(1)
     if not bool(finite.all()):
         bad = (~finite).nonzero()[:, 0].tolist()
-        raise invalid("model output", f"NaN or infinite values for images {bad[:10]}",
-                      "finite outputs (check the model and the images)")
+        raise invalid(
+            "model output",
+            f"NaN or infinite values for images {bad[:10]}",
+            "finite outputs (check the model and the images)",
+        )
     if target is None:
         if isinstance(model, Embedder):
-            raise invalid(name, "None for an Embedder",
-                          "a similarity target, e.g. xw.core.similarity_to(model, reference_image)")
+            raise invalid(
+                name, "None for an Embedder", "a similarity target, e.g. xw.core.similarity_to(model, reference_image)"
+            )
         return ClassTarget(output.argmax(1).cpu())
     if isinstance(target, bool):
         raise invalid(name, target, "a class index or name, a list of them, or a Target")
@@ -165,12 +180,14 @@ def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "
         if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (batch,):
             raise invalid(name, f"a callable returning {describe(scores)}", f"a callable returning scores [{batch}]")
         return concrete
-    raise invalid(name, f"an object of type {type(target).__name__}",
-                  "None, a class index or name, a list of them, or a Target")
+    raise invalid(
+        name, f"an object of type {type(target).__name__}", "None, a class index or name, a list of them, or a Target"
+    )
 
 
-def _class_target(target: object, labels: Sequence[str] | None, output: torch.Tensor, batch: int,
-                  name: str) -> ClassTarget:
+def _class_target(
+    target: Any, labels: Sequence[str] | None, output: torch.Tensor, batch: int, name: str
+) -> ClassTarget:
     count = int(output.shape[1])
     if isinstance(target, str):
         classes = torch.full((batch,), class_index(target, labels, count, name=name), dtype=torch.long)
@@ -182,8 +199,10 @@ def _class_target(target: object, labels: Sequence[str] | None, output: torch.Te
             raise invalid(name, values, "whole class indices or class names")
         if len(values) != batch:
             raise invalid(name, f"{len(values)} classes for {batch} images", f"one class per image ({batch})")
-        values = [class_index(v, labels, count, name=f"{name}[{i}]") if isinstance(v, str) else v
-                  for i, v in enumerate(values)]
+        values = [
+            class_index(v, labels, count, name=f"{name}[{i}]") if isinstance(v, str) else v
+            for i, v in enumerate(values)
+        ]
         classes = torch.tensor(values, dtype=torch.long)
     _check_classes(classes, output, batch, name)
     return ClassTarget(classes)
@@ -213,16 +232,21 @@ def class_index(target: object, labels: Sequence[str] | None, classes: int | Non
 def _named_class(target: str, labels: list[str], classes: int | None, name: str) -> int:
     indices = f"an index in 0..{classes - 1}" if classes is not None else "an index"
     if not labels:
-        raise invalid(name, f"{target!r}, a class name for a model without labels",
-                      f"{indices}, or labels=[...] given to xw.Classifier")
+        raise invalid(
+            name,
+            f"{target!r}, a class name for a model without labels",
+            f"{indices}, or labels=[...] given to xw.Classifier",
+        )
     found = [i for i, label in enumerate(labels) if label == target]
     if len(found) == 1:
         return found[0]
     if found:
-        raise invalid(name, f"{target!r}, a name that {len(found)} classes share ({found})",
-                      "one of these indices")
-    raise invalid(name, f"{target!r}, a name no class has",
-                  f"one of the model's {len(labels)} class names or {indices}" + close_matches(target, labels))
+        raise invalid(name, f"{target!r}, a name that {len(found)} classes share ({found})", "one of these indices")
+    raise invalid(
+        name,
+        f"{target!r}, a name no class has",
+        f"one of the model's {len(labels)} class names or {indices}" + close_matches(target, labels),
+    )
 
 
 def _check_classes(classes: torch.Tensor, output: torch.Tensor, batch: int, name: str) -> None:

@@ -31,8 +31,19 @@ from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched, score_masks
 from .result import SaliencyResult, make_result, normalise_maps, prepare
 
-__all__ = ["GRADCAM_PARAMS", "IG_PARAMS", "RISE_PARAMS", "OCCLUSION_PARAMS", "gradcam", "integrated_gradients",
-           "rise", "occlusion", "rise_masks", "draw_rise_cells", "render_rise_masks"]
+__all__ = [
+    "GRADCAM_PARAMS",
+    "IG_PARAMS",
+    "RISE_PARAMS",
+    "OCCLUSION_PARAMS",
+    "gradcam",
+    "integrated_gradients",
+    "rise",
+    "occlusion",
+    "rise_masks",
+    "draw_rise_cells",
+    "render_rise_masks",
+]
 
 GRADCAM_PARAMS = ParamSet("gradcam")
 IG_PARAMS = ParamSet(
@@ -45,8 +56,13 @@ RISE_PARAMS = ParamSet(
     Param("masks", "int", 2000, "random masks (RISE: 4000 at 224 px; SANE: 2000 at 112 px)", low=1, high=20000),
     Param("grid", "int", 7, "cells per side of the random binary grid (RISE: 7; SANE: 8)", low=2, high=64),
     Param("keep", "float", 0.5, "probability that a cell is kept", low=0.01, high=0.99),
-    Param("normalise_by", "choice", "frequency", "divide by N·p (RISE) or by each pixel's kept count (SANE)",
-          choices=("probability", "frequency")),
+    Param(
+        "normalise_by",
+        "choice",
+        "frequency",
+        "divide by N·p (RISE) or by each pixel's kept count (SANE)",
+        choices=("probability", "frequency"),
+    ),
     Param("baseline", "choice", "mean", "what masked pixels become", choices=BASELINE_KINDS),
 )
 OCCLUSION_PARAMS = ParamSet(
@@ -71,15 +87,32 @@ def _gradient(score: torch.Tensor, activation: torch.Tensor | None) -> torch.Ten
     return gradient
 
 
-@register("gradcam", title="Grad-CAM", kind="heatmap", params=GRADCAM_PARAMS, result=SaliencyResult,
-          summary="the gradient-weighted sum of a layer's feature maps (one backward pass)",
-          docs="baselines.md#grad-cam", steps={"map": tuple(GRADCAM_PARAMS)},
-          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="gradcam")',
-          quick={})
+@register(
+    "gradcam",
+    title="Grad-CAM",
+    kind="heatmap",
+    params=GRADCAM_PARAMS,
+    result=SaliencyResult,
+    summary="the gradient-weighted sum of a layer's feature maps (one backward pass; layer= picks the layer, "
+    "default xw.core.default_layer)",
+    docs="baselines.md#grad-cam",
+    steps={"map": tuple(GRADCAM_PARAMS)},
+    explorer="xwidgets.heatmaps.explorer:HeatmapExplorer",
+    render="render",
+    example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="gradcam")',
+    quick={},
+)
 @shows_progress("gradcam")
-def gradcam(model: Model, images: object, target: object = None, *, layer: str | nn.Module | None = None,
-            size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
+def gradcam(
+    model: Model,
+    images: object,
+    target: object = None,
+    *,
+    layer: str | nn.Module | None = None,
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **params,
+) -> SaliencyResult:
     """Grad-CAM (Selvaraju et al., ICCV'17): ReLU of the gradient-weighted sum of a layer's feature maps.
 
     Args:
@@ -105,15 +138,18 @@ def gradcam(model: Model, images: object, target: object = None, *, layer: str |
     with model.frozen(), torch.enable_grad(), record_layer(model.module, layer) as record:
         score = prepared.target(model.forward(inputs)).sum()
         gradient = _gradient(score, record.activation)
-    if grid_cells(record.activation, prepared.size) <= 1 or gradient is None:
-        shape = "no output" if record.activation is None else f"a {list(record.activation.shape)} output"
+    recorded = record.activation
+    if recorded is None or grid_cells(recorded, prepared.size) <= 1 or gradient is None:
+        shape = "no output" if recorded is None else f"a {list(recorded.shape)} output"
         convs = [name for name, m in model.module.named_modules() if isinstance(m, nn.Conv2d)]
-        raise invalid("layer", f"{layer!r}, a layer with {shape}" if isinstance(layer, str) else
-                      f"a {type(layer).__name__} with {shape}",
-                      "a layer on the path to the score whose output is a map [N, C, h, w] (h·w > 1), a "
-                      "channels-last map [N, h, w, C] or tokens on the image grid (the default layer is "
-                      f"xw.core.default_layer; the model's last conv layers: {', '.join(convs[-6:]) or 'none'})")
-    activation = layer_map(record.activation, prepared.size)
+        raise invalid(
+            "layer",
+            f"{layer!r}, a layer with {shape}" if isinstance(layer, str) else f"a {type(layer).__name__} with {shape}",
+            "a layer on the path to the score whose output is a map [N, C, h, w] (h·w > 1), a "
+            "channels-last map [N, h, w, C] or tokens on the image grid (the default layer is "
+            f"xw.core.default_layer; the model's last conv layers: {', '.join(convs[-6:]) or 'none'})",
+        )
+    activation = layer_map(recorded, prepared.size)
     weights = layer_map(gradient, prepared.size).mean(dim=(2, 3), keepdim=True)
     cam = F.relu((weights * activation).sum(1, keepdim=True)).detach()
     cam = F.interpolate(cam, size=prepared.size, mode="bilinear", align_corners=False)
@@ -121,15 +157,30 @@ def gradcam(model: Model, images: object, target: object = None, *, layer: str |
     return make_result("gradcam", {"layer": name}, prepared, normalise_maps(cam), time.perf_counter() - start)
 
 
-@register("integrated_gradients", title="Integrated gradients", kind="heatmap", params=IG_PARAMS, result=SaliencyResult,
-          summary="gradients averaged along the straight path from a baseline to the image",
-          docs="baselines.md#integrated-gradients", steps={"map": tuple(IG_PARAMS)},
-          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="integrated_gradients")',
-          quick={"steps": 8})
+@register(
+    "integrated_gradients",
+    title="Integrated gradients",
+    kind="heatmap",
+    params=IG_PARAMS,
+    result=SaliencyResult,
+    summary="gradients averaged along the straight path from a baseline to the image",
+    docs="baselines.md#integrated-gradients",
+    steps={"map": tuple(IG_PARAMS)},
+    explorer="xwidgets.heatmaps.explorer:HeatmapExplorer",
+    render="render",
+    example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="integrated_gradients")',
+    quick={"steps": 8},
+)
 @shows_progress("integrated_gradients")
-def integrated_gradients(model: Model, images: object, target: object = None, *,
-                         size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
+def integrated_gradients(
+    model: Model,
+    images: object,
+    target: object = None,
+    *,
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **params,
+) -> SaliencyResult:
     """Integrated gradients (Sundararajan et al., ICML'17) in normalised input space.
 
     The path integral is a right Riemann sum over ``steps`` points; all B × steps points are scored in
@@ -157,14 +208,20 @@ def integrated_gradients(model: Model, images: object, target: object = None, *,
 
     with model.frozen():
         grads = microbatched(model, len(owner), work)
-    average = grads.float().view(batch, steps, *grads.shape[1:]).mean(1)      # summed in float32
+    average = grads.float().view(batch, steps, *grads.shape[1:]).mean(1)  # summed in float32
     saliency = (average * delta).abs().sum(1, keepdim=True)
-    return make_result("integrated_gradients", values, prepared, normalise_maps(saliency),
-                       time.perf_counter() - start)
+    return make_result("integrated_gradients", values, prepared, normalise_maps(saliency), time.perf_counter() - start)
 
 
-def rise_masks(count: int, size: tuple[int, int], *, grid: int = 8, keep: float = 0.5,
-               generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+def rise_masks(
+    count: int,
+    size: tuple[int, int],
+    *,
+    grid: int = 8,
+    keep: float = 0.5,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """RISE's random smooth masks ``[count, 1, H, W]`` in [0, 1] (1 keeps the pixel), drawn from ``generator``.
 
     Binary ``grid``×``grid`` cells kept with probability ``keep`` are upsampled bilinearly to ``grid + 1`` cells of
@@ -175,41 +232,65 @@ def rise_masks(count: int, size: tuple[int, int], *, grid: int = 8, keep: float 
     return render_rise_masks(cells, shifts, size, torch.device(device))
 
 
-def draw_rise_cells(count: int, size: tuple[int, int], grid: int, keep: float,
-                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_rise_cells(
+    count: int, size: tuple[int, int], grid: int, keep: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The random state of ``count`` RISE masks: cells ``[count, 1, grid, grid]`` and pixel shifts ``[count, 2]``."""
     height, width = size
     cells = (torch.rand(count, 1, grid, grid, generator=generator) < keep).float()
     cell_h, cell_w = -(-height // grid), -(-width // grid)
-    shifts = torch.stack([torch.randint(0, cell_h, (count,), generator=generator),
-                          torch.randint(0, cell_w, (count,), generator=generator)], 1)
+    shifts = torch.stack(
+        [
+            torch.randint(0, cell_h, (count,), generator=generator),
+            torch.randint(0, cell_w, (count,), generator=generator),
+        ],
+        1,
+    )
     return cells, shifts
 
 
-def render_rise_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int],
-                      device: torch.device) -> torch.Tensor:
+def render_rise_masks(
+    cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int], device: torch.device
+) -> torch.Tensor:
     """Smooth masks ``[n, 1, H, W]`` in [0, 1]: cells upsampled bilinearly to ``(grid + 1)`` cells of
     ``ceil(H / grid)`` pixels, then cropped at the shift (RISE's construction)."""
     height, width = size
     grid = cells.shape[-1]
     cell_h, cell_w = -(-height // grid), -(-width // grid)
-    up = F.interpolate(cells.to(device), size=((grid + 1) * cell_h, (grid + 1) * cell_w), mode="bilinear",
-                       align_corners=False)
+    up = F.interpolate(
+        cells.to(device), size=((grid + 1) * cell_h, (grid + 1) * cell_w), mode="bilinear", align_corners=False
+    )
     rows = (shifts[:, 0].to(device)[:, None] + torch.arange(height, device=device)[None]).clamp_max(up.shape[-2] - 1)
     cols = (shifts[:, 1].to(device)[:, None] + torch.arange(width, device=device)[None]).clamp_max(up.shape[-1] - 1)
     index = torch.arange(cells.shape[0], device=device)[:, None, None]
     return up[index, 0, rows[:, :, None], cols[:, None, :]][:, None]
 
 
-@register("rise", title="RISE", kind="heatmap", params=RISE_PARAMS, result=SaliencyResult,
-          summary="the score-weighted average of random smooth masks (forward passes only)",
-          docs="baselines.md#rise", steps={"map": tuple(RISE_PARAMS)},
-          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="rise")',
-          quick={"masks": 200})
+@register(
+    "rise",
+    title="RISE",
+    kind="heatmap",
+    params=RISE_PARAMS,
+    result=SaliencyResult,
+    summary="the score-weighted average of random smooth masks (forward passes only)",
+    docs="baselines.md#rise",
+    steps={"map": tuple(RISE_PARAMS)},
+    explorer="xwidgets.heatmaps.explorer:HeatmapExplorer",
+    render="render",
+    example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="rise")',
+    quick={"masks": 200},
+)
 @shows_progress("rise")
-def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
-         size: int | tuple[int, int] | None = None, progress=True, **params) -> SaliencyResult:
+def rise(
+    model: Model,
+    images: object,
+    target: object = None,
+    *,
+    seed: int = 0,
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **params,
+) -> SaliencyResult:
     """RISE (Petsiuk et al., BMVC'18): the score-weighted average of random smooth masks.
 
     Masks are binary ``grid``×``grid`` cells kept with probability ``keep``, upsampled bilinearly to a
@@ -248,15 +329,30 @@ def rise(model: Model, images: object, target: object = None, *, seed: int = 0,
     return make_result("rise", values, prepared, normalise_maps(saliency), time.perf_counter() - start, seed)
 
 
-@register("occlusion", title="Occlusion", kind="heatmap", params=OCCLUSION_PARAMS, result=SaliencyResult,
-          summary="the score drop when a sliding window is replaced by the baseline",
-          docs="baselines.md#occlusion", steps={"map": tuple(OCCLUSION_PARAMS)},
-          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="occlusion")',
-          quick={"window": 32, "stride": 32})
+@register(
+    "occlusion",
+    title="Occlusion",
+    kind="heatmap",
+    params=OCCLUSION_PARAMS,
+    result=SaliencyResult,
+    summary="the score drop when a sliding window is replaced by the baseline",
+    docs="baselines.md#occlusion",
+    steps={"map": tuple(OCCLUSION_PARAMS)},
+    explorer="xwidgets.heatmaps.explorer:HeatmapExplorer",
+    render="render",
+    example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="occlusion")',
+    quick={"window": 32, "stride": 32},
+)
 @shows_progress("occlusion")
-def occlusion(model: Model, images: object, target: object = None, *, size: int | tuple[int, int] | None = None,
-              progress=True, **params) -> SaliencyResult:
+def occlusion(
+    model: Model,
+    images: object,
+    target: object = None,
+    *,
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **params,
+) -> SaliencyResult:
     """Occlusion (Zeiler & Fergus, ECCV'14): the score drop when a square window is replaced by the baseline,
     averaged over the windows covering each pixel. All windows of all images are scored in batched passes."""
     start = time.perf_counter()
@@ -273,14 +369,15 @@ def occlusion(model: Model, images: object, target: object = None, *, size: int 
     masks = torch.ones(len(tops) * len(lefts), 1, height, width, device=model.device)
     for i, top in enumerate(tops):
         for j, left in enumerate(lefts):
-            masks[i * len(lefts) + j, :, top:top + window, left:left + window] = 0.0
+            masks[i * len(lefts) + j, :, top : top + window, left : left + window] = 0.0
     count, batch = masks.shape[0], prepared.batch
     baseline = _baseline(model, prepared.pixels, values["baseline"])
     owner = torch.arange(batch, device=model.device).repeat_interleave(count)
-    scores = score_masks(model, prepared.inputs, baseline, masks.repeat(batch, 1, 1, 1), prepared.target, owner,
-                         progress=progress)
+    scores = score_masks(
+        model, prepared.inputs, baseline, masks.repeat(batch, 1, 1, 1), prepared.target, owner, progress=progress
+    )
     drops = (prepared.scores.to(model.device).repeat_interleave(count) - scores).float().view(batch, count)
-    covered = 1.0 - masks                                      # [count, 1, H, W]
+    covered = 1.0 - masks  # [count, 1, H, W]
     saliency = torch.einsum("bk,khw->bhw", drops, covered[:, 0])[:, None]
     saliency = F.relu(saliency / covered.sum(0, keepdim=True).clamp_min(1.0))
     return make_result("occlusion", values, prepared, normalise_maps(saliency), time.perf_counter() - start)

@@ -8,17 +8,21 @@ which :data:`xwidgets.core.cost.SLOWDOWN` covers.
 
 from __future__ import annotations
 
+from ..core.errors import invalid
 from ..metrics import PRESETS
-from .igos import ALPHA_MIN, SHRINK
+from .igos import line_search_steps
 
-__all__ = ["image_counts", "curve_images"]
+__all__ = ["image_counts", "curve_images", "COUNTED"]
+
+COUNTED = ("gradcam", "integrated_gradients", "rise", "occlusion", "igos", "igospp")
+"""The methods :func:`image_counts` knows (a test checks they are every registered heatmap method)."""
 
 
 def image_counts(method: str, values: dict, size: tuple[int, int]) -> tuple[int, int]:
-    """``(forward, gradient)`` images that ``method`` (a key of :data:`~xwidgets.heatmaps.METHODS`) scores on one
-    image of ``size`` ``(H, W)`` with the resolved parameter ``values``."""
+    """``(forward, gradient)`` images that ``method`` (a heatmap method of the registry, ``xw.methods("heatmap")``)
+    scores on one image of ``size`` ``(H, W)`` with the resolved parameter ``values``."""
     if method == "gradcam":
-        return 1, 2                                            # the default layer's trace, then the map's pass
+        return 1, 2  # the default layer's trace, then the map's pass
     if method == "integrated_gradients":
         return 1, values["steps"]
     if method == "rise":
@@ -30,7 +34,7 @@ def image_counts(method: str, values: dict, size: tuple[int, int]) -> tuple[int,
         return 2 + values["iterations"] * _igos_forwards(values), values["iterations"] * values["ig_steps"]
     if method == "igospp":
         return 1 + values["iterations"] * _igospp_forwards(values), values["iterations"] * 4 * values["ig_steps"]
-    raise KeyError(method)
+    raise invalid("method", repr(method), "a heatmap method whose cost is known: " + ", ".join(COUNTED))
 
 
 def curve_images(preset: str, size: tuple[int, int]) -> int:
@@ -46,7 +50,7 @@ def _igos_forwards(values: dict) -> int:
     current mask is scored once more, noise-free)."""
     if values["optimiser"] == "nag":
         return 1
-    candidates = _line_search_trials(values["alpha"]) + 1
+    candidates = len(line_search_steps(values["alpha"])) + 1
     if values["line_search_objective"] == "integrated":
         return candidates * values["ig_steps"] + 1
     return candidates
@@ -56,14 +60,5 @@ def _igospp_forwards(values: dict) -> int:
     """iGOS++'s forward images per iteration: four scores (deletion, insertion, and both on the product) of the
     current masks (NAG) or of the current masks and every trial (line search), each noise-free or IG-averaged."""
     points = values["ig_steps"] if values["line_search_objective"] == "integrated" else 1
-    candidates = 1 if values["optimiser"] == "nag" else _line_search_trials(values["alpha"]) + 1
+    candidates = 1 if values["optimiser"] == "nag" else len(line_search_steps(values["alpha"])) + 1
     return 4 * candidates * points
-
-
-def _line_search_trials(alpha: float) -> int:
-    """The step sizes α₀·0.2^k ≥ 1e-5 the Armijo search tries (11 from I-GOS's α₀ = 200)."""
-    trials = 0
-    while alpha >= ALPHA_MIN:
-        trials += 1
-        alpha *= SHRINK
-    return trials

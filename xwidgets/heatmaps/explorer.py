@@ -1,65 +1,77 @@
 """HeatmapExplorer: the live tool for one image's saliency, with its faithfulness curves.
 
-It composes :class:`~xwidgets.views.HeatmapView` panels, controls generated from each method's declared parameters,
-the top-5 classes to pick the target, and a bqplot chart of the deletion and insertion curves. Every run goes
-through a :class:`~xwidgets.core.runner.Runner`: the kernel stays responsive, I-GOS and iGOS++ stream their mask
-while they optimise, and moving a control cancels the stale run. Scrubbing the chart (or the step slider) shows
-the perturbed image that the curve scored at that step. :meth:`HeatmapExplorer.figure` draws what is shown.
+It composes :class:`~xwidgets.views.HeatmapView` panels, controls generated from each method's declared parameters
+(the heatmap methods of the registry, :func:`~xwidgets.core.methods.specs`), the top-5 classes to pick the target,
+and a bqplot chart of the deletion and insertion curves. It is layout and render on the
+:class:`~xwidgets.views.explorer.Explorer` base, which runs the work: one run computes every panel, each panel's map
+and curves being cached steps keyed by (method, parameters, target, seed), so a change to one panel recomputes that
+panel only. I-GOS and iGOS++ stream their mask (tagged with its panel) while they optimise; moving a control cancels
+the stale run. Scrubbing the chart (or the step slider) shows the perturbed image that the curve scored at that step.
+Every label is drawn from :attr:`~xwidgets.views.explorer.Explorer.shown`, so none names a method or a target the
+picture was not computed with; :meth:`~xwidgets.views.explorer.Explorer.figure` draws what is shown.
 
 Defaults follow the model's speed where it runs. The explorer times one pass of the model on the image
 (:func:`~xwidgets.core.cost.pass_time`, once per model and input size) and estimates each method from the images it
 scores (:mod:`xwidgets.heatmaps.cost`). It starts with I-GOS where that takes at most
 :data:`~xwidgets.core.cost.INTERACTIVE_SECONDS` (the toy classifier: about 2 s), and with Grad-CAM otherwise (the
-pretrained EfficientNet-Lite0 on this 2-core CPU: I-GOS estimated at 2 to 3 min, Grad-CAM under a second), saying
+pretrained EfficientNet-Lite0 on a 2-core CPU: I-GOS estimated at 2 to 3 min, Grad-CAM under a second), saying
 so; the selector shows every method's estimate. A map is drawn as soon as it is computed, before its curves are scored.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import inspect
-import threading
+from typing import Any, cast
 
 import bqplot as bq
 import ipywidgets as widgets
 import torch
 
 from ..core.cost import INTERACTIVE_SECONDS, device_words, format_seconds, pass_time
-from ..core.errors import XWidgetsError, invalid
+from ..core.errors import invalid, one_of
 from ..core.masks import upsample_mask
+from ..core.methods import MethodSpec, get_spec, specs
 from ..core.models import Classifier, Model, check_model
-from ..core.runner import Runner
 from ..core.targets import ClassTarget, Target, resolve_target
-from ..metrics import PRESETS, deletion_insertion, perturbed_images
+from ..figures import CURVE_COLOURS
+from ..metrics import PRESETS, CurveResult, deletion_insertion, perturbed_images
 from ..views import COLORMAPS, HeatmapView, controls_for
-from . import METHODS, PARAMS
+from ..views.explorer import Explorer
 from .cost import curve_images, image_counts
-from ..figures import save_figure
 from .figure import saliency_figure
-from .result import mask_resolution, normalise_maps
+from .result import SaliencyResult, mask_resolution, normalise_maps
 
-__all__ = ["HeatmapExplorer"]
+__all__ = ["HeatmapExplorer", "HeatmapPanel", "PanelResult"]
 
-#: Readable names of the methods, for titles and the selector.
-METHOD_NAMES = {"igos": "I-GOS", "igospp": "iGOS++", "gradcam": "Grad-CAM",
-                "integrated_gradients": "Integrated gradients", "rise": "RISE", "occlusion": "Occlusion"}
-_CURVE_COLOURS = ("#0072B2", "#D55E00")   # Okabe-Ito blue and vermillion, one per panel
-_TOP = 5
 #: The method shown first when it fits the time budget, and the one shown instead when it does not.
 DEFAULT_METHOD, FAST_METHOD = "igos", "gradcam"
+_HEATMAP = ("heatmap",)
 
 
-class HeatmapExplorer(widgets.VBox):
+@dataclasses.dataclass(frozen=True)
+class PanelResult:
+    """What one panel shows: its map's ``result``, the ``curves`` scored on it and the ``key`` both were cached
+    under (method, parameter values, target, seed)."""
+
+    result: SaliencyResult
+    curves: CurveResult
+    key: tuple
+
+
+class HeatmapExplorer(Explorer):
     """Explore one image's saliency live: pick the method, its parameters and the target; read the curves.
 
     Args:
         model: a wrapped :class:`~xwidgets.core.models.Classifier` (the top-5 classes are offered as targets) or
             :class:`~xwidgets.core.models.Embedder` (then ``target`` is required, e.g. ``xw.similarity_to``).
         image: one image in any form :func:`~xwidgets.core.images.to_batch` accepts.
-        method: the first panel's method, one of :data:`~xwidgets.heatmaps.METHODS`. Default: I-GOS when its
+        method: the first panel's method, a heatmap method of ``xw.methods("heatmap")``. Default: I-GOS when its
             estimate on this model and image is at most :data:`~xwidgets.core.cost.INTERACTIVE_SECONDS`, else
             Grad-CAM (a note then gives I-GOS's estimate; it stays one click away in the selector).
         compare: a second method shown side by side (None: one panel).
-        target: a class index (default: the top-1 class) or any target for an embedder.
+        target: a class index or class name (default: the top-1 class), or any target for an embedder.
         params, compare_params: parameter overrides for each panel's method (with ``method=None``, I-GOS's: they
             count in its estimate, and apply whenever I-GOS is selected).
         preset: the deletion / insertion protocol (``"igos"``, ``"rise"`` or ``"sane"``).
@@ -69,104 +81,92 @@ class HeatmapExplorer(widgets.VBox):
 
     Attributes:
         panels: one :class:`HeatmapPanel` per method shown.
-        chart: the bqplot figure of the curves; ``scrub`` the step slider; ``scrub_view`` the perturbed image.
+        target_selector: the top-5 class buttons (None for an embedder).
+        chart: the bqplot figure of the curves; ``legend`` its AUCs; ``scrub`` the step slider, ``scrub_curve`` and
+            ``scrub_panel`` which curve it follows, ``scrub_view`` the perturbed image.
         pass_time: the model's measured :class:`~xwidgets.core.cost.PassTime` on this image.
         notice: a line saying why the first method is not I-GOS (empty when it is).
     """
 
-    def __init__(self, model: Model, image: object, *, method: str | None = None, compare: str | None = None,
-                 target: object = None, params: dict | None = None, compare_params: dict | None = None,
-                 preset: str = "igos", colormap: str = "viridis", seed: int = 0, run: bool = True):
-        check_model(model, Model)
-        for name, value in (("method", method), ("compare", compare)):
-            if value is not None and value not in METHODS:
-                raise invalid(name, value, "one of " + ", ".join(METHODS))
-        for name, chosen, values in (("params", method or DEFAULT_METHOD, params),
-                                     ("compare_params", compare, compare_params)):
-            if values is not None and not isinstance(values, dict):
-                raise invalid(name, values, "a dict of parameter values")
-            if chosen is not None:
-                PARAMS[chosen].resolve(values)                 # unknown names and out-of-range values
-        if preset not in PRESETS:
-            raise invalid("preset", preset, "one of " + ", ".join(PRESETS))
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise invalid("seed", seed, "an int")
-        if colormap not in COLORMAPS:
-            raise invalid("colormap", colormap, "one of " + ", ".join(COLORMAPS))
-        pixels = model.prepare(image, name="image")
-        if pixels.shape[0] != 1:
-            raise invalid("image", f"a batch of {pixels.shape[0]} images", "a single image")
-        for chosen, values in ((method or DEFAULT_METHOD, params), (compare, compare_params)):
-            if chosen is not None and "resolution" in PARAMS[chosen]:
-                mask_resolution(PARAMS[chosen].resolve(values)["resolution"], tuple(pixels.shape[-2:]))
+    stream_interval = 0.15
+    work_name = "the maps"
+
+    def __init__(
+        self,
+        model: Model,
+        image: object,
+        *,
+        method: str | None = None,
+        compare: str | None = None,
+        target: object = None,
+        params: dict | None = None,
+        compare_params: dict | None = None,
+        preset: str = "igos",
+        colormap: str = "viridis",
+        seed: int = 0,
+        run: bool = True,
+    ):
+        pixels, picked, fixed = _checked(
+            model, image, method, compare, target, params, compare_params, preset, colormap, seed
+        )
+        super().__init__()
         self.model, self.pixels, self.preset, self.seed = model, pixels, preset, seed
-        self._target_choice = self._target_selector(target)
         self.pass_time = pass_time(model, pixels)
         self.notice = widgets.HTML("")
         self.notice.add_class("xw-default-note")
+        self._fixed_target = fixed
+        self.target_selector = self.target_picker(model, pixels, picked) if isinstance(model, Classifier) else None
         remembered = {}
         if method is None:
             method = self._default_method(params)
-            if method != DEFAULT_METHOD:                       # the params were I-GOS's: kept for when it is picked
+            if method != DEFAULT_METHOD:  # the params were I-GOS's: kept for when it is picked
                 remembered, params = {DEFAULT_METHOD: params or {}}, None
-        panels = [HeatmapPanel(self, method, params, 0, colormap, remembered)]
+        self.panels = [HeatmapPanel(self, method, params, 0, colormap, remembered)]
         if compare is not None:
-            panels.append(HeatmapPanel(self, compare, compare_params, 1, colormap))
-        self.panels = panels
+            self.panels.append(HeatmapPanel(self, compare, compare_params, 1, colormap))
         self._build_chart()
-        rows = [widgets.HBox([p.box for p in panels], layout=widgets.Layout(flex_flow="row wrap")),
-                widgets.HBox([self._chart_box, self._scrub_box], layout=widgets.Layout(flex_flow="row wrap"))]
+        rows = [
+            widgets.HBox(self.panels, layout=widgets.Layout(flex_flow="row wrap")),
+            self.progress_box,
+            widgets.HBox([self._chart_box, self._scrub_box], layout=widgets.Layout(flex_flow="row wrap")),
+        ]
         header = [self.target_selector] if self.target_selector is not None else []
-        super().__init__(header + [self.notice] + rows)
+        self.children = header + [self.notice] + rows
         self.add_class("xw-heatmap-explorer")
+        if self.target_selector is not None:
+            self.watch({"target": self.target_selector})
+        for panel in self.panels:
+            self.watch({panel.method_key: panel.method_selector})
+            panel.watch_controls()
         if run:
             self.run()
 
     # ------------------------------------------------------------------------------------------- target
-    def _target_selector(self, target: object) -> object:
-        """Build the top-5 selector for a classifier; returns the initial target."""
-        self.target_selector = None
-        if not isinstance(self.model, Classifier):
-            if target is None:
-                raise invalid("target", None, "a target for an embedder, e.g. xw.similarity_to(model, reference)")
-            return target
-        with torch.no_grad(), self.model.frozen():
-            output = self.model.forward(self.model.normalize(self.pixels))
-        if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
-            raise invalid("target", target, "a class index (or None for the top-1 class)")
-        resolve_target(target, self.model, output)             # range and NaN checks, with their messages
-        probabilities = torch.softmax(output.float(), dim=1)[0].cpu()
-        classes = probabilities.shape[0]
-        top = torch.topk(probabilities, min(_TOP, classes)).indices.tolist()
-        if target is not None and target not in top:
-            top.append(target)
-        options = [(f"{self._label(c)}  p = {float(probabilities[c]):.3f}", c) for c in top]
-        self.target_selector = widgets.ToggleButtons(options=options, value=top[0] if target is None else target,
-                                                     description="target", style={"button_width": "auto"})
-        self.target_selector.add_class("xw-target")
-        self.target_selector.observe(lambda change: self.run(), names="value")
-        return None
+    @property
+    def target(self) -> object:
+        """The target the controls select now: the picked class, or the embedder's target."""
+        if self.target_selector is not None:
+            return ClassTarget([self.target_selector.value])
+        return self._fixed_target
+
+    def target_text(self, result: SaliencyResult | None = None) -> str:
+        """The name of ``result``'s target (default: the target the controls select now)."""
+        if result is not None:
+            classes = result.target.get("classes")
+            return self._label(classes[0]) if classes else result.target.get("type", "target")
+        if self.target_selector is not None:
+            return self._label(self.target_selector.value)
+        return self._fixed_target.describe()["type"] if isinstance(self._fixed_target, Target) else "target"
 
     def _label(self, index: int) -> str:
         labels = self.model.labels
         return labels[index] if labels is not None and index < len(labels) else f"class {index}"
 
-    @property
-    def target(self) -> object:
-        """The current target: the selected class, or the embedder's target."""
-        if self.target_selector is not None:
-            return ClassTarget([self.target_selector.value])
-        return self._target_choice
-
-    def target_text(self) -> str:
-        if self.target_selector is not None:
-            return self._label(self.target_selector.value)
-        return self._target_choice.describe()["type"] if isinstance(self._target_choice, Target) else "target"
-
     # -------------------------------------------------------------------------------------- estimates
     def estimate(self, method: str, params: dict | None = None) -> float:
         """Estimated seconds of one ``method`` map with ``params`` on this model and image (the curves apart)."""
-        forward, gradient = image_counts(method, PARAMS[method].resolve(params), tuple(self.pixels.shape[-2:]))
+        values = get_spec(method, kinds=_HEATMAP).params.resolve(params)
+        forward, gradient = image_counts(method, values, tuple(self.pixels.shape[-2:]))
         return self.pass_time.seconds(forward, gradient)
 
     def curves_estimate(self) -> float:
@@ -178,335 +178,483 @@ class HeatmapExplorer(widgets.VBox):
         slow = self.estimate(DEFAULT_METHOD, params)
         if slow <= INTERACTIVE_SECONDS:
             return DEFAULT_METHOD
-        names = METHOD_NAMES[DEFAULT_METHOD], METHOD_NAMES[FAST_METHOD]
-        self.notice.value = (f"<i>Started with {names[1]} ({format_seconds(self.estimate(FAST_METHOD))}): "
-                             f"{names[0]} would take {format_seconds(slow)} on {device_words(self.model)}. "
-                             f"Pick it in the method menu to run it.</i>")
+        names = _title(DEFAULT_METHOD), _title(FAST_METHOD)
+        self.notice.value = (
+            f"<i>Started with {names[1]} ({format_seconds(self.estimate(FAST_METHOD))}): "
+            f"{names[0]} would take {format_seconds(slow)} on {device_words(self.model)}. "
+            f"Pick it in the method menu to run it.</i>"
+        )
         return FAST_METHOD
 
     # -------------------------------------------------------------------------------------------- runs
+    def settings(self) -> dict:
+        """The controls' values now, keyed as :meth:`watch` registered them: ``target``, then per panel its
+        method (``method-<i>``) and parameters (``<i>.<name>``)."""
+        values = {"target": self.target_selector.value} if self.target_selector is not None else {}
+        for panel in self.panels:
+            values[panel.method_key] = panel.method
+            values.update({f"{panel.index}.{name}": value for name, value in panel.params.items()})
+        return values
+
     def run(self) -> None:
-        """Recompute every panel (each cancels its own stale run)."""
+        """Recompute every panel with the current controls (a running computation is cancelled). Maps and curves
+        whose method, parameters, target and seed are unchanged come from the cache; each map is drawn as soon as
+        it is computed, before its curves are scored."""
+        target, curves = self.target, self.curves_estimate()
+        jobs = [
+            (panel.index, panel.spec, panel.params, self.estimate(panel.method, panel.params)) for panel in self.panels
+        ]
+        total = max(sum(seconds + curves for *_, seconds in jobs), 1e-9)
         for panel in self.panels:
-            panel.run()
+            panel.show_estimate()
 
-    def wait(self, timeout: float | None = None) -> HeatmapExplorer:
-        """Block until every panel's current run has ended (for scripts and notebooks executed headless);
-        ``timeout`` in seconds per panel, None to wait however long the run takes."""
+        def work(progress):
+            shown, done = [], 0.0
+            for index, spec, params, seconds in jobs:
+                part = progress.part(done / total, (done + seconds + curves) / total, tag={"panel": index})
+                shown.append(self._panel_work(part, index, spec, params, target, seconds / (seconds + curves)))
+                done += seconds + curves
+            return tuple(shown)
+
+        names = " and ".join(spec.title for _, spec, *_ in jobs)
+        self.start(work, self.settings(), message=f"computing {names}…")
+
+    def _panel_work(
+        self, progress, index: int, spec: MethodSpec, params: dict, target: object, share: float
+    ) -> PanelResult:
+        """One panel's map and curves, each a cached step (runs on the worker thread); ``share`` is the map's
+        part of the panel's progress."""
+        key = (spec.name, spec.cache_key("map", params), _target_key(target), self.seed)
+
+        def compute_map() -> SaliencyResult:
+            kwargs = {"seed": self.seed} if _takes_seed(spec) else {}
+            with self.model.lock:  # hooks must see only this run's passes
+                result = spec.kernel(
+                    self.model, self.pixels, target, progress=progress.part(0.0, share), **kwargs, **params
+                )
+            progress.check()
+            progress.stream({"result": result}, force=True)
+            return result
+
+        def compute_curves() -> CurveResult:
+            with self.model.lock:
+                return deletion_insertion(
+                    self.model,
+                    self.pixels,
+                    result.saliency,
+                    target,
+                    preset=self.preset,
+                    progress=progress.part(share, 1.0, streams=False),
+                )
+
+        progress.report(0.0, f"{spec.title}: computing the map")
+        result = self.cached(f"map-{index}", key, compute_map)
+        progress.report(share, f"{spec.title}: scoring the deletion and insertion curves")
+        curves = self.cached(f"curves-{index}", key + (self.preset,), compute_curves)
+        progress.check()
+        return PanelResult(result, curves, key)
+
+    # ------------------------------------------------------------------------------------------- state
+    def show_partial(self, state: dict, settings: dict) -> None:
+        """Draw a panel's streamed state: I-GOS's current mask, or a finished map whose curves are being scored."""
+        panel = self.panels[state["panel"]]
+        if "result" in state:
+            result = state["result"]
+            panel.draw(result.saliency[0, 0], self._title(result))
+            curves = format_seconds(self.curves_estimate())
+            panel.status.value = html.escape(
+                f"{_title(result.method)}: {result.timings.get('total', float('nan')):.2f}"
+                f" s · scoring the deletion and insertion curves ({curves})…"
+            )
+        elif "mask" in state:
+            mask = state["mask"][:1].float()
+            heat = normalise_maps(upsample_mask(1.0 - mask, tuple(self.pixels.shape[-2:])))
+            method = _title(settings[panel.method_key])
+            target = self._label(settings["target"]) if "target" in settings else self.target_text()
+            panel.draw(heat[0, 0], f"{method} · {target} · iteration {state.get('iteration', '')}")
+            panel.status.value = html.escape(f"{method}: iteration {state.get('iteration', '')}…")
+
+    def render(self) -> None:
+        """Draw every panel, the curves, their legend and the scrubbed image from :attr:`shown`."""
+        shown = self.shown.value if self.shown is not None else ()
         for panel in self.panels:
-            panel.wait(timeout)
-        return self
+            panel.show_estimate()
+            if panel.index < len(shown):
+                panel.render(shown[panel.index], self._title(shown[panel.index].result))
+        for index, (insertion, deletion) in enumerate(zip(self._insertion, self._deletion)):
+            _draw_curve_lines(insertion, deletion, shown[index] if index < len(shown) else None)
+        self.legend.value = _legend_html(shown)
+        selected = self.scrub_panel.value
+        self.scrub_panel.options = [(_title(p.result.method), i) for i, p in enumerate(shown)]
+        self.scrub_panel.layout.display = "flex" if len(shown) > 1 else "none"
+        if shown:
+            self.scrub_panel.value = selected if selected is not None and selected < len(shown) else 0
+            self.scrub.max = shown[0].curves.fractions.numel() - 1
+        self._show_step()
 
-    def close(self) -> None:
-        """Cancel the runs, wait for their threads, and close every child widget (also of a half-built explorer
-        whose constructor refused its arguments, which the garbage collector closes)."""
-        panels = getattr(self, "panels", ())
-        for panel in panels:
-            panel.runner.close()
-        parts = [getattr(self, name, None) for name in ("chart", "legend", "_chart_box", "scrub", "scrub_curve",
-                                                        "scrub_panel", "scrub_view", "target_selector", "_scrub_box",
-                                                        "notice")]
-        for widget in (*(w for p in panels for w in p.widgets()), *parts, *self.children):
-            if widget is not None:
-                widget.close()
-        super().close()
+    def _title(self, result: SaliencyResult) -> str:
+        """``"<method> · <target>"`` of a result (what its map shows)."""
+        return f"{_title(result.method)} · {self.target_text(result)}"
 
     # ------------------------------------------------------------------------------------------- chart
     def _build_chart(self) -> None:
         x, y = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0)
-        self._insertion = [bq.Lines(x=[0.0, 1.0], y=[0.0, 0.0], scales={"x": x, "y": y}, colors=[_CURVE_COLOURS[i]],
-                                    stroke_width=2, labels=[f"{p.name} insertion"])
-                           for i, p in enumerate(self.panels)]
-        self._deletion = [bq.Lines(x=[0.0, 1.0], y=[0.0, 0.0], scales={"x": x, "y": y}, colors=[_CURVE_COLOURS[i]],
-                                   stroke_width=2, line_style="dashed", labels=[f"{p.name} deletion"])
-                          for i, p in enumerate(self.panels)]
-        self._cursor = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales={"x": x, "y": y}, colors=["#57606a"],
-                                line_style="dotted")
-        axes = [bq.Axis(scale=x, label="fraction of pixels inserted / deleted", tick_format=".1f"),
-                bq.Axis(scale=y, orientation="vertical", label="target score", tick_format=".1f")]
+        self._insertion = [
+            bq.Lines(
+                x=[0.0, 1.0],
+                y=[0.0, 0.0],
+                scales={"x": x, "y": y},
+                colors=[CURVE_COLOURS[i]],
+                stroke_width=2,
+                labels=["insertion"],
+            )
+            for i in range(len(self.panels))
+        ]
+        self._deletion = [
+            bq.Lines(
+                x=[0.0, 1.0],
+                y=[0.0, 0.0],
+                scales={"x": x, "y": y},
+                colors=[CURVE_COLOURS[i]],
+                stroke_width=2,
+                line_style="dashed",
+                labels=["deletion"],
+            )
+            for i in range(len(self.panels))
+        ]
+        self._cursor = bq.Lines(
+            x=[0.0, 0.0], y=[0.0, 1.0], scales={"x": x, "y": y}, colors=["#57606a"], line_style="dotted"
+        )
+        axes = [
+            bq.Axis(scale=x, label="fraction of pixels inserted / deleted", tick_format=".1f"),
+            bq.Axis(scale=y, orientation="vertical", label="target score", tick_format=".1f"),
+        ]
         self._selector = bq.interacts.IndexSelector(scale=x, marks=[self._cursor])
         self._selector.observe(self._on_selector, names="selected")
-        self.chart = bq.Figure(marks=[*self._insertion, *self._deletion, self._cursor], axes=axes,
-                               interaction=self._selector, title="insertion (solid) and deletion (dashed)",
-                               fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 10},
-                               layout=widgets.Layout(width="460px", height="300px", margin="0 16px 0 0"))
+        self.chart = bq.Figure(
+            marks=[*self._insertion, *self._deletion, self._cursor],
+            axes=axes,
+            interaction=self._selector,
+            title="insertion (solid) and deletion (dashed)",
+            fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 10},
+            layout=widgets.Layout(width="460px", height="300px", margin="0 16px 0 0"),
+        )
         self.chart.add_class("xw-curves")
         self.legend = widgets.HTML("")
         self.legend.add_class("xw-curves-legend")
         self._chart_box = widgets.VBox([self.chart, self.legend])
-        self.scrub = widgets.IntSlider(value=0, min=0, max=1, description="step", continuous_update=True,
-                                       style={"description_width": "40px"})
+        self.scrub = widgets.IntSlider(
+            value=0, min=0, max=1, description="step", continuous_update=True, style={"description_width": "40px"}
+        )
         self.scrub.add_class("xw-scrub")
-        self.scrub_curve = widgets.ToggleButtons(options=["deletion", "insertion"], value="deletion",
-                                                 style={"button_width": "80px"})
-        self.scrub_panel = widgets.Dropdown(options=[(p.name, i) for i, p in enumerate(self.panels)], value=0,
-                                            description="map", style={"description_width": "40px"},
-                                            layout=widgets.Layout(width="200px",
-                                                                  display="flex" if len(self.panels) > 1 else "none"))
-        self.scrub_view = HeatmapView(self.pixels[0], None, title="perturbed image", show_controls=False,
-                                      display_width=256)
+        self.scrub_curve = widgets.ToggleButtons(
+            options=["deletion", "insertion"], value="deletion", style={"button_width": "80px"}
+        )
+        self.scrub_panel = widgets.Dropdown(
+            options=[],
+            description="map",
+            style={"description_width": "40px"},
+            layout=widgets.Layout(width="200px", display="none"),
+        )
+        self.scrub_panel.add_class("xw-scrub-panel")
+        self.scrub_view = HeatmapView(
+            self.pixels[0], None, title="perturbed image", show_controls=False, display_width=256
+        )
         self.scrub_view.add_class("xw-scrub-view")
         for control in (self.scrub, self.scrub_curve, self.scrub_panel):
-            control.observe(lambda change: self._show_step(), names="value")
+            control.observe(lambda change: None if change["new"] is None else self._show_step(), names="value")
         self._scrub_box = widgets.VBox([self.scrub_view, self.scrub_curve, self.scrub_panel, self.scrub])
         self._scrub_box.add_class("xw-scrub-box")
-        self._perturbed: dict[tuple[int, str], torch.Tensor] = {}
-        self._lock = threading.Lock()
 
     def _on_selector(self, change) -> None:
         selected = change["new"]
         if selected is None or len(selected) == 0:
             return
-        steps = self.scrub.max
-        self.scrub.value = int(round(min(max(float(selected[0]), 0.0), 1.0) * steps))
-
-    def _curves_changed(self, panel: HeatmapPanel) -> None:
-        curves = panel.curves
-        fractions = curves.fractions.numpy()
-        insertion, deletion = self._insertion[panel.index], self._deletion[panel.index]
-        with insertion.hold_sync(), deletion.hold_sync():
-            insertion.x, insertion.y = fractions, curves.insertion[0].numpy()
-            deletion.x, deletion.y = fractions, curves.deletion[0].numpy()
-            insertion.labels = [f"{panel.name} insertion, AUC {float(curves.insertion_auc[0]):.3f}"]
-            deletion.labels = [f"{panel.name} deletion, AUC {float(curves.deletion_auc[0]):.3f}"]
-        self.legend.value = self._legend_html()
-        with self._lock:
-            self._perturbed = {k: v for k, v in self._perturbed.items() if k[0] != panel.index}
-        self.scrub.max = len(fractions) - 1
-        if panel.index == self.scrub_panel.value:
-            self._show_step()
-
-    def _legend_html(self) -> str:
-        """Line samples and AUCs of every panel's curves (drawn under the chart, where long labels fit)."""
-        rows = []
-        for index, panel in enumerate(self.panels):
-            if panel.curves is None:
-                continue
-            colour = _CURVE_COLOURS[index]
-            rows.append(
-                f"<div>{_line_sample(colour, False)} {panel.name} insertion, AUC "
-                f"{float(panel.curves.insertion_auc[0]):.3f} &nbsp; {_line_sample(colour, True)} deletion, AUC "
-                f"{float(panel.curves.deletion_auc[0]):.3f}</div>")
-        return "<div style='font-size:12px;line-height:1.6;margin-left:50px'>" + "".join(rows) + "</div>"
+        self.scrub.value = round(min(max(float(selected[0]), 0.0), 1.0) * self.scrub.max)
 
     def _show_step(self) -> None:
-        panel = self.panels[self.scrub_panel.value]
-        if panel.result is None or panel.curves is None:
+        """Show the image the selected curve of the selected shown map scored at the slider's step."""
+        if self.shown is None or self.scrub_panel.value is None:
             return
-        curve, step = self.scrub_curve.value, self.scrub.value
-        key = (panel.index, curve)
-        with self._lock:
-            images = self._perturbed.get(key)
-            if images is None:
-                images = perturbed_images(self.model, self.pixels, panel.result.saliency, curve,
-                                          preset=self.preset)[0]
-                self._perturbed[key] = images
-        step = min(step, images.shape[0] - 1)
-        fraction = float(panel.curves.fractions[step])
-        score = float(getattr(panel.curves, curve)[0, step])
+        shown = self.shown.value[self.scrub_panel.value]
+        curve = self.scrub_curve.value
+        images = self.cached(
+            f"perturbed-{self.scrub_panel.value}-{curve}",
+            shown.key + (self.preset, curve),
+            lambda: perturbed_images(self.model, self.pixels, shown.result.saliency, curve, preset=self.preset)[0],
+        )
+        step = min(self.scrub.value, images.shape[0] - 1)
+        fraction = float(shown.curves.fractions[step])
+        score = float(getattr(shown.curves, curve)[0, step])
         self.scrub_view.set_data(image=images[step])
         verb = "deleted" if curve == "deletion" else "inserted"
-        self.scrub_view.title = f"{panel.name}: {fraction:.0%} {verb}, score {score:.3f}"
+        self.scrub_view.title = f"{_title(shown.result.method)}: {fraction:.0%} {verb}, score {score:.3f}"
         self._cursor.x = [fraction, fraction]
 
     # ------------------------------------------------------------------------------------------ figure
-    def figure(self, path=None):
-        """A matplotlib figure of what the explorer shows now: each panel's map with its current colormap,
-        alpha, threshold and mode, and the curves with their AUCs. With ``path`` (``.pdf``, ``.svg`` or
-        ``.png``) it is also saved there."""
-        ready = [p for p in self.panels if p.result is not None]
-        if not ready:
-            raise XWidgetsError("nothing to draw yet: the explorer has no finished result (call wait() first)")
-        view = ready[0].view
-        titles = [f"{p.name} · {self.target_text()}" for p in ready]
-        curves = [{"label": p.name, "fractions": p.curves.fractions, "deletion": p.curves.deletion[0],
-                   "insertion": p.curves.insertion[0], "deletion_auc": p.curves.deletion_auc[0],
-                   "insertion_auc": p.curves.insertion_auc[0]} for p in ready if p.curves is not None]
-        figure = saliency_figure([self.pixels[0].cpu()] * len(ready), [p.result.saliency[0] for p in ready],
-                                 titles, curves=curves or None, colormap=view.colormap, alpha=view.alpha,
-                                 threshold=view.threshold, mode=view.mode)
-        if path is not None:
-            save_figure(figure, path)
-        return figure
+    def draw_figure(self, **style: Any):
+        """Each shown map over the image, titled with the method and target it was computed with, in the first
+        panel's colormap, alpha, threshold and mode (``style`` overrides them), and the curves with their AUCs."""
+        shown = self.current.value
+        view = self.panels[0].view
+        style = {
+            "colormap": view.colormap,
+            "alpha": view.alpha,
+            "threshold": view.threshold,
+            "mode": view.mode,
+            **style,
+        }
+        curves = [
+            {
+                "label": _title(p.result.method),
+                "fractions": p.curves.fractions,
+                "deletion": p.curves.deletion[0],
+                "insertion": p.curves.insertion[0],
+                "deletion_auc": p.curves.deletion_auc[0],
+                "insertion_auc": p.curves.insertion_auc[0],
+            }
+            for p in shown
+        ]
+        return saliency_figure(
+            [self.pixels[0].cpu()] * len(shown),
+            [p.result.saliency[0] for p in shown],
+            [self._title(p.result) for p in shown],
+            curves=curves,
+            **style,
+        )
 
 
-def _line_sample(colour: str, dashed: bool) -> str:
-    dash = " stroke-dasharray='5,3'" if dashed else ""
-    return (f"<svg width='26' height='8' style='vertical-align:middle'><line x1='0' y1='4' x2='26' y2='4' "
-            f"stroke='{colour}' stroke-width='2'{dash}/></svg>")
-
-
-class HeatmapPanel:
-    """One method's column in a :class:`HeatmapExplorer`: selector (each method with its estimated time), view,
-    progress, the estimate at the current settings, and generated controls.
+class HeatmapPanel(widgets.VBox):
+    """One method's column in a :class:`HeatmapExplorer`: the method menu (each method with its estimated time),
+    the view, a status line, the estimate at the current settings, and the controls generated from the method's
+    parameters.
 
     ``remembered`` maps methods to parameter values to restore when they are selected; a method left in the
-    selector is remembered with its controls' values.
+    menu is remembered with its controls' values.
     """
 
-    def __init__(self, explorer: HeatmapExplorer, method: str, params: dict | None, index: int, colormap: str,
-                 remembered: dict | None = None):
+    def __init__(
+        self,
+        explorer: HeatmapExplorer,
+        method: str,
+        params: dict | None,
+        index: int,
+        colormap: str,
+        remembered: dict | None = None,
+    ):
         self.explorer, self.index = explorer, index
+        self.method_key = f"method-{index}"
         self._remembered = dict(remembered or {})
-        self.runner = Runner(stream_interval=0.15)
-        self.result, self.curves, self.error = None, None, None
-        self._token = 0
-        self._done = threading.Event()
-        self._done.set()
-        options = [(f"{METHOD_NAMES[m]} ({format_seconds(explorer.estimate(m, self._remembered.get(m)))})", m)
-                   for m in METHODS]
-        self.method_selector = widgets.Dropdown(options=options, value=method, description="method",
-                                                style={"description_width": "60px"},
-                                                layout=widgets.Layout(width="300px"))
+        self._remembered[method] = params or {}
+        options = [
+            (f"{s.title} ({format_seconds(explorer.estimate(s.name, self._remembered.get(s.name)))})", s.name)
+            for s in specs("heatmap")
+        ]
+        self.method_selector = widgets.Dropdown(
+            options=options,
+            value=method,
+            description="method",
+            style={"description_width": "60px"},
+            layout=widgets.Layout(width="300px"),
+        )
         self.method_selector.add_class("xw-method")
-        self.view = HeatmapView(explorer.pixels[0], None, colormap=colormap, alpha=0.5, threshold=0.15,
-                                title=METHOD_NAMES[method], display_width=256)
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="256px"))
+        self.view = HeatmapView(
+            explorer.pixels[0],
+            None,
+            colormap=colormap,
+            alpha=0.5,
+            threshold=0.15,
+            title=_title(method),
+            display_width=256,
+        )
         self.status = widgets.HTML("")
         self.status.add_class("xw-run-status")
         self.estimate_text = widgets.HTML("")
         self.estimate_text.add_class("xw-estimate")
+        self.controls: dict[str, widgets.Widget] = {}
         self.controls_box = widgets.VBox([])
-        self.accordion = widgets.Accordion(children=[self.controls_box], selected_index=0 if index == 0 else None,
-                                           layout=widgets.Layout(width="400px"))
-        self.box = widgets.VBox([self.method_selector, self.view, self.progress, self.status, self.estimate_text,
-                                 self.accordion],
-                                layout=widgets.Layout(margin="0 16px 8px 0"))
-        self.box.add_class(f"xw-panel-{index}")
-        self._set_method(method, params or {})
+        self.accordion = widgets.Accordion(
+            children=[self.controls_box], selected_index=0 if index == 0 else None, layout=widgets.Layout(width="400px")
+        )
+        super().__init__(
+            [self.method_selector, self.view, self.status, self.estimate_text, self.accordion],
+            layout=widgets.Layout(margin="0 16px 8px 0"),
+        )
+        self.add_class(f"xw-panel-{index}")
+        self._drawn: PanelResult | None = None
+        self._build_controls(method)
         self.method_selector.observe(self._on_method, names="value")
 
     @property
     def method(self) -> str:
+        """The method the menu selects now."""
         return self.method_selector.value
 
     @property
-    def name(self) -> str:
-        return METHOD_NAMES[self.method]
-
-    def widgets(self) -> list:
-        return [self.method_selector, self.view, self.progress, self.status, self.estimate_text, self.accordion,
-                self.controls_box, *self.controls.values(), self.box]
-
-    def _set_method(self, method: str, params: dict) -> None:
-        values = PARAMS[method].resolve(params)
-        for control in getattr(self, "controls", {}).values():
-            control.close()
-        self.controls = controls_for(PARAMS[method], values)
-        if "resolution" in self.controls:                      # a mask has at most one cell per pixel
-            self.controls["resolution"].max = min(self.explorer.pixels.shape[-2:])
-        for control in self.controls.values():
-            control.observe(lambda change: self.run(), names="value")
-        self.controls_box.children = list(self.controls.values())
-        self.accordion.set_title(0, f"{METHOD_NAMES[method]} parameters")
-        self.estimate_text.value = self._estimate_html()[2]
-
-    def _on_method(self, change) -> None:
-        self._remembered[change["old"]] = self.params
-        self._set_method(change["new"], self._remembered.get(change["new"], {}))
-        self.explorer._insertion[self.index].labels = [f"{self.name} insertion"]
-        self.explorer._deletion[self.index].labels = [f"{self.name} deletion"]
-        self.run()
+    def spec(self) -> MethodSpec:
+        return get_spec(self.method, kinds=_HEATMAP)
 
     @property
     def params(self) -> dict:
         """The current values of the method's controls."""
         return {name: control.value for name, control in self.controls.items()}
 
-    def _estimate_html(self) -> tuple[float, float, str]:
-        """The map's and the curves' estimated seconds at the current settings, and the line that says them."""
+    @property
+    def result(self) -> SaliencyResult | None:
+        """The result this panel shows (None before the first run ends)."""
+        shown = self.explorer.shown
+        return shown.value[self.index].result if shown is not None else None
+
+    @property
+    def curves(self) -> CurveResult | None:
+        """The curves of the map this panel shows."""
+        shown = self.explorer.shown
+        return shown.value[self.index].curves if shown is not None else None
+
+    def watch_controls(self) -> None:
+        """Register the parameter controls with the explorer (a change re-runs it)."""
+        self.explorer.watch({f"{self.index}.{name}": control for name, control in self.controls.items()})
+
+    def _build_controls(self, method: str) -> None:
+        spec = get_spec(method, kinds=_HEATMAP)
+        self.controls = controls_for(spec.params, spec.params.resolve(self._remembered.get(method)))
+        if "resolution" in self.controls:  # a mask has at most one cell per pixel
+            self.controls["resolution"].max = min(self.explorer.pixels.shape[-2:])
+        self.controls_box.children = list(self.controls.values())
+        self.accordion.set_title(0, f"{spec.title} parameters")
+        self.show_estimate()
+
+    def _on_method(self, change) -> None:
+        """Swap the controls for the new method's (the explorer's watch of the menu then re-runs it)."""
+        self._remembered[change["old"]] = self.params
+        self.explorer.unwatch([f"{self.index}.{name}" for name in self.controls])
+        old = list(self.controls.values())
+        self._build_controls(change["new"])
+        for control in old:
+            control.close()
+        self.watch_controls()
+
+    def show_estimate(self) -> None:
+        """Say the map's and the curves' estimated seconds at the controls' current settings."""
         explorer = self.explorer
-        seconds, curves = explorer.estimate(self.method, self.params), explorer.curves_estimate()
-        text = (f"estimate on {device_words(explorer.model)}: map {format_seconds(seconds)}, "
-                f"curves {format_seconds(curves)}")
-        return seconds, curves, f"<span style='color:#57606a;font-size:12px'>{text}</span>"
+        seconds = explorer.estimate(self.method, self.params)
+        text = (
+            f"estimate on {device_words(explorer.model)}: map {format_seconds(seconds)}, "
+            f"curves {format_seconds(explorer.curves_estimate())}"
+        )
+        self.estimate_text.value = f"<span style='color:#57606a;font-size:12px'>{html.escape(text)}</span>"
 
-    def run(self) -> None:
-        """Start the method with the current controls; a running computation is cancelled. The map is drawn when
-        it is computed; the deletion and insertion curves are scored after it."""
-        explorer, method = self.explorer, self.method
-        kernel = METHODS[method]
-        kwargs = dict(self.params)
-        if "seed" in inspect.signature(kernel).parameters:
-            kwargs["seed"] = explorer.seed
-        self._token += 1
-        token = self._token
-        self._done.clear()
-        self.error = None
-        self.progress.value = 0.0
-        self.progress.bar_style = ""
-        seconds, curves, self.estimate_text.value = self._estimate_html()
-        self.status.value = f"running {self.name}…"
-        target = explorer.target
-        share = seconds / max(seconds + curves, 1e-9)           # of the progress bar, for the map
+    def draw(self, heat: torch.Tensor, title: str) -> None:
+        """Draw a streamed map ``[H, W]`` in [0, 1] with its title."""
+        self.view.set_data(heatmap=heat)
+        self.view.title = title
+        self._drawn = None
 
-        def work(progress):
-            with explorer.model.lock:                  # the panels take turns: hooks must see only their passes
-                progress.check()
-                result = kernel(explorer.model, explorer.pixels, target, progress=progress.part(0.0, share),
-                                **kwargs)
-                progress.check()
-                progress.stream({"result": result}, force=True)
-                curves = deletion_insertion(explorer.model, explorer.pixels, result.saliency, target,
-                                            preset=explorer.preset)
-            return result, curves
+    def render(self, shown: PanelResult, title: str) -> None:
+        """Draw the shown map (unless drawn already), its title, and its time and AUCs in the status line."""
+        if self._drawn is not shown:
+            self.view.set_data(heatmap=shown.result.saliency[0, 0])
+            self._drawn = shown
+        self.view.title = title
+        curves = shown.curves
+        seconds = shown.result.timings.get("total", float("nan"))
+        self.status.value = html.escape(
+            f"{_title(shown.result.method)}: {seconds:.2f} s · insertion "
+            f"{float(curves.insertion_auc[0]):.3f} · deletion "
+            f"{float(curves.deletion_auc[0]):.3f}"
+        )
 
-        self.runner.submit(work, on_progress=lambda f, m: self._on_progress(token, f),
-                           on_partial=lambda state: self._on_partial(token, state),
-                           on_done=lambda value: self._on_done(token, value),
-                           on_error=lambda error: self._on_error(token, error))
 
-    def wait(self, timeout: float | None = None) -> None:
-        if not self._done.wait(timeout):
-            raise XWidgetsError(f"the {self.name} run did not finish within timeout={timeout} s")
-        if self.error is not None:
-            raise self.error
+# ----------------------------------------------------------------------------------------------- helpers
+def _checked(model, image, method, compare, target, params, compare_params, preset, colormap, seed):
+    """Check every argument before a widget exists; return the image's pixels ``[1, 3, H, W]`` and the target as
+    :func:`_checked_target` splits it."""
+    check_model(model, Model)
+    for name, value in (("method", method), ("compare", compare)):
+        if value is not None:
+            get_spec(value, kinds=_HEATMAP, name=name)
+    if preset not in PRESETS:
+        raise invalid("preset", preset, one_of(list(PRESETS)))
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise invalid("seed", seed, "an int")
+    if colormap not in COLORMAPS:
+        raise invalid("colormap", colormap, one_of(list(COLORMAPS)))
+    pixels = model.prepare(image, name="image")
+    if pixels.shape[0] != 1:
+        raise invalid("image", f"a batch of {pixels.shape[0]} images", "a single image")
+    for name, chosen, values in (
+        ("params", method or DEFAULT_METHOD, params),
+        ("compare_params", compare, compare_params),
+    ):
+        if values is not None and not isinstance(values, dict):
+            raise invalid(name, values, "a dict of parameter values")
+        if chosen is not None:
+            resolved = get_spec(chosen, kinds=_HEATMAP).params.resolve(values)  # unknown names, out of range
+            if "resolution" in resolved:
+                mask_resolution(resolved["resolution"], tuple(pixels.shape[-2:]))
+    picked, fixed = _checked_target(model, pixels, target)
+    return pixels, picked, fixed
 
-    def _current(self, token: int) -> bool:
-        return token == self._token
 
-    def _on_progress(self, token: int, fraction: float) -> None:
-        if self._current(token):
-            self.progress.value = fraction
+def _checked_target(model: Model, pixels: torch.Tensor, target: object) -> tuple[int | None, object]:
+    """``(class, None)`` for a classifier: its target as a class index (None: the top-1), checked; ``(None,
+    target)`` for an embedder, its target as given."""
+    if not isinstance(model, Classifier):
+        if target is None:
+            raise invalid("target", None, "a target for an embedder, e.g. xw.similarity_to(model, reference)")
+        return None, target
+    if target is None:
+        return None, None
+    if isinstance(target, bool) or not isinstance(target, (int, str)):
+        raise invalid("target", target, "a class index or class name (or None for the top-1 class)")
+    with torch.no_grad(), model.frozen():
+        resolved = resolve_target(target, model, model.forward(model.normalize(pixels)))  # range, close names
+    return int(cast(ClassTarget, resolved).classes[0]), None  # a class index or name resolves to a ClassTarget
 
-    def _on_partial(self, token: int, state: dict) -> None:
-        if not self._current(token):
+
+def _title(method: str) -> str:
+    """The readable name of a heatmap method ("I-GOS")."""
+    return get_spec(method, kinds=_HEATMAP).title
+
+
+def _takes_seed(spec: MethodSpec) -> bool:
+    return "seed" in inspect.signature(spec.kernel).parameters
+
+
+def _target_key(target: object) -> object:
+    """What identifies a target in a cache key: the class, or the embedder's target object itself."""
+    return tuple(target.classes.tolist()) if isinstance(target, ClassTarget) else id(target)
+
+
+def _draw_curve_lines(insertion: bq.Lines, deletion: bq.Lines, shown: PanelResult | None) -> None:
+    """Draw one panel's insertion and deletion curves (hidden before its first result)."""
+    with insertion.hold_sync(), deletion.hold_sync():
+        if shown is None:
+            insertion.visible = deletion.visible = False
             return
-        if "result" in state:
-            self._draw_map(state["result"])
-            return
-        if "mask" not in state:
-            return
-        mask = state["mask"][:1].float()
-        heat = normalise_maps(upsample_mask(1.0 - mask, tuple(self.explorer.pixels.shape[-2:])))
-        self.view.set_data(heatmap=heat[0, 0])
-        self.status.value = f"{self.name}: iteration {state.get('iteration', '')}…"
+        curves, name = shown.curves, _title(shown.result.method)
+        fractions = curves.fractions.numpy()
+        insertion.x, insertion.y = fractions, curves.insertion[0].numpy()
+        deletion.x, deletion.y = fractions, curves.deletion[0].numpy()
+        insertion.labels = [f"{name} insertion, AUC {float(curves.insertion_auc[0]):.3f}"]
+        deletion.labels = [f"{name} deletion, AUC {float(curves.deletion_auc[0]):.3f}"]
+        insertion.visible = deletion.visible = True
 
-    def _on_done(self, token: int, value) -> None:
-        if not self._current(token):
-            return
-        result, curves = value
-        self.result, self.curves = result, curves
-        self.progress.value, self.progress.bar_style = 1.0, "success"
-        seconds = result.timings.get("total", float("nan"))
-        self.status.value = (f"{self.name}: {seconds:.2f} s · insertion {float(curves.insertion_auc[0]):.3f} · "
-                             f"deletion {float(curves.deletion_auc[0]):.3f}")
-        self.explorer._curves_changed(self)
-        self._done.set()
 
-    def _draw_map(self, result) -> None:
-        """Show a finished map while its curves are scored."""
-        self.view.set_data(heatmap=result.saliency[0, 0])
-        self.view.title = f"{self.name} · {self.explorer.target_text()}"
-        curves = format_seconds(self.explorer.curves_estimate())
-        self.status.value = (f"{self.name}: {result.timings.get('total', float('nan')):.2f} s · scoring the deletion "
-                             f"and insertion curves ({curves})…")
+def _legend_html(shown: tuple[PanelResult, ...]) -> str:
+    """Line samples and AUCs of every shown panel's curves (drawn under the chart, where long labels fit)."""
+    rows = [
+        f"<div>{_line_sample(CURVE_COLOURS[index], False)} {html.escape(_title(p.result.method))} insertion, "
+        f"AUC {float(p.curves.insertion_auc[0]):.3f} &nbsp; {_line_sample(CURVE_COLOURS[index], True)} "
+        f"deletion, AUC {float(p.curves.deletion_auc[0]):.3f}</div>"
+        for index, p in enumerate(shown)
+    ]
+    return "<div style='font-size:12px;line-height:1.6;margin-left:50px'>" + "".join(rows) + "</div>"
 
-    def _on_error(self, token: int, error: BaseException) -> None:
-        if not self._current(token):
-            return
-        self.error = error
-        self.progress.bar_style = "danger"
-        message = str(error).replace("&", "&amp;").replace("<", "&lt;")
-        self.status.value = f"<span style='color:#cf222e'>{type(error).__name__}: {message}</span>"
-        self._done.set()
+
+def _line_sample(colour: str, dashed: bool) -> str:
+    dash = " stroke-dasharray='5,3'" if dashed else ""
+    return (
+        f"<svg width='26' height='8' style='vertical-align:middle'><line x1='0' y1='4' x2='26' y2='4' "
+        f"stroke='{colour}' stroke-width='2'{dash}/></svg>"
+    )

@@ -9,11 +9,9 @@ nearest-neighbour sampling; text stays text in PDF and SVG (TrueType fonts embed
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
@@ -21,9 +19,19 @@ from ..figures import CURVE_COLOURS, PAPER_STYLE, PaperFigure, blend, image_arra
 
 __all__ = ["saliency_figure"]
 
-def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | None = None, *,
-                    curves: Sequence[dict] | None = None, colormap: str = "viridis", alpha: float = 0.5,
-                    threshold: float = 0.0, mode: str = "overlay", panel_inches: float = 1.9) -> Figure:
+
+def saliency_figure(
+    images: Sequence,
+    maps: Sequence,
+    titles: Sequence[str] | None = None,
+    *,
+    curves: Sequence[dict] | None = None,
+    colormap: str = "viridis",
+    alpha: float = 0.5,
+    threshold: float = 0.0,
+    mode: str = "overlay",
+    panel_inches: float = 1.9,
+) -> Figure:
     """One panel per (image, map) pair, a shared colorbar, and optionally a panel of deletion/insertion curves.
 
     Args:
@@ -45,23 +53,28 @@ def saliency_figure(images: Sequence, maps: Sequence, titles: Sequence[str] | No
         raise invalid("titles", f"{len(titles)} titles", f"one per panel ({len(images)})")
     panels = len(images) + (1 if curves else 0)
     with matplotlib.rc_context(PAPER_STYLE):
-        figure = PaperFigure(figsize=(panel_inches * panels + (0.6 if curves else 0.0), panel_inches + 0.55),
-                        layout="constrained")
+        figure = PaperFigure(
+            figsize=(panel_inches * panels + (0.6 if curves else 0.0), panel_inches + 0.55), layout="constrained"
+        )
         widths = [1.0] * len(images) + ([1.35] if curves else [])
         axes = figure.subplots(1, panels, width_ratios=widths, squeeze=False)[0]
         shown = None
         for axis, image, heat, title in zip(axes, images, maps, titles):
             pixels = image_array(image)
-            drawn = pixels if heat is None else blend(pixels, map_array(heat), colormap=colormap, alpha=alpha,
-                                                      threshold=threshold, mode=mode)
+            drawn = (
+                pixels
+                if heat is None
+                else blend(pixels, map_array(heat), colormap=colormap, alpha=alpha, threshold=threshold, mode=mode)
+            )
             axis.imshow(drawn, interpolation="nearest")
             axis.set_title(title)
             axis.set_axis_off()
             shown = shown if heat is None else axis
         if shown is not None and mode == "overlay":
             scalar = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=colormap)
-            bar = figure.colorbar(scalar, ax=list(axes[:len(images)]), location="bottom", shrink=0.5, aspect=25,
-                                  pad=0.02)
+            bar = figure.colorbar(
+                scalar, ax=list(axes[: len(images)]), location="bottom", shrink=0.5, aspect=25, pad=0.02
+            )
             bar.set_label("saliency (high = important)")
             bar.set_ticks([0, 0.5, 1])
         if curves:
@@ -73,10 +86,21 @@ def _draw_curves(axis, curves: Sequence[dict]) -> None:
     for index, curve in enumerate(curves):
         colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
         x = np.asarray(curve["fractions"], float)
-        axis.plot(x, np.asarray(curve["insertion"], float), color=colour, lw=1.2,
-                  label=f"{curve['label']} insertion ({float(curve['insertion_auc']):.3f})")
-        axis.plot(x, np.asarray(curve["deletion"], float), color=colour, lw=1.2, ls="--",
-                  label=f"{curve['label']} deletion ({float(curve['deletion_auc']):.3f})")
+        axis.plot(
+            x,
+            np.asarray(curve["insertion"], float),
+            color=colour,
+            lw=1.2,
+            label=f"{curve['label']} insertion ({float(curve['insertion_auc']):.3f})",
+        )
+        axis.plot(
+            x,
+            np.asarray(curve["deletion"], float),
+            color=colour,
+            lw=1.2,
+            ls="--",
+            label=f"{curve['label']} deletion ({float(curve['deletion_auc']):.3f})",
+        )
     axis.set_xlim(0, 1)
     axis.set_ylim(0, 1.02)
     axis.set_xlabel("fraction of pixels inserted / deleted")

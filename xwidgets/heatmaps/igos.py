@@ -1,54 +1,22 @@
-"""I-GOS: integrated-gradients optimised saliency (Qi, Khorram, Li; AAAI 2020), re-implemented from the paper
-and METHODS.md section 2.
+"""I-GOS: integrated-gradients optimised saliency (Qi, Khorram, Li; AAAI 2020), re-implemented from the paper.
+The mathematics, the defaults, the departures from the official code and their measurements: ``docs/igos.md``.
 
 Minimise, over a low-resolution mask M in [0, 1]^{r×r} (1 keeps a pixel, 0 replaces it with the baseline)::
 
-    F(M) = f_c(Φ(I, Ĩ, M)) + λ1 · mean|1 − M| + λ2 · TV_β(M),
-    TV_β(M) = mean |M_{i,j} − M_{i+1,j}|^β + mean |M_{i,j} − M_{i,j+1}|^β
+    F(M) = f_c(Φ(I, Ĩ, M)) + λ1 · mean|1 − M| + λ2 · TV_β(M)
 
-with f_c the target's score (softmax probability by default), Ĩ the blurred baseline and Φ the composite in
-normalised space with bilinear ``align_corners=True`` upsampling. The descent direction replaces the gradient of
-f_c by integrated gradients along the mask scale t_s = s/S (s = 1..S), each point with fresh Gaussian noise
-(σ = 0.2, normalised space), *averaged* over S (the original divided by a hard-coded 20)::
+with f_c the target's score, Ĩ the blurred baseline and Φ the composite in normalised space. The descent direction
+replaces the gradient of f_c by integrated gradients along the mask scale t_s = s/S, each point with fresh noise,
+*averaged* over S (:func:`_integrated_direction`; all points of all images in one micro-batched pass).
 
-    g = ∇[λ1·mean|1−M| + λ2·TV(M)] + (1/S) Σ_s t_s · ∇_{M'} f_c(Φ(I, Ĩ, M') + ε_s) |_{M' = t_s M}
+- ``optimiser="line_search"``: the revised Armijo test over α₀·0.2^k, every trial of every image scored in one
+  batched forward, the largest accepted α taken; F is noise-free (``"plain"``, the original) or IG-averaged
+  (``"integrated"``, IGOS_pp).
+- ``optimiser="nag"``: Nesterov steps, θ clipped to [0, 1], step ``nag_step · (r/28)²`` (:func:`nag_step`).
 
-Step sizes:
-
-- ``optimiser="line_search"``: the revised Armijo test ``F(clip(M − αg)) ≤ F(M) − 1e-4 · α · ||g||²`` over
-  α = α₀·0.2^k down to 1e-5. All trial steps of all images are scored in **one batched forward** and the largest
-  accepted α is taken (the official code tried them one call at a time). F in the test is the plain, noise-free
-  objective, as in the original (``line_search_objective="plain"``); ``"integrated"`` uses the noisy IG-averaged
-  score of IGOS_pp instead.
-- ``optimiser="nag"``: Nesterov steps with a fixed α, θ_i = clip(M_i − αg_i),
-  M_{i+1} = clip(θ_i + i/(i+3)·(θ_i − θ_{i−1})). θ is clipped, unlike METHODS.md 2a, which keeps the iterates
-  from running off the box. α = ``nag_step · (r/28)²`` (:func:`nag_step`): the README's α = 1000 overshoots on
-  the toy classifier (insertion − deletion 0.43 on 11 toy images, against 0.81 with the default step 2 and 0.79
-  with the line search).
-
-Relative scores (``relative_score``, on by default; a departure from the official code, as in iGOS++): when the
-target is a class probability, f_c is divided by its value on the image, f_c(·) / f_c(I), in the objective of the
-line search and in the IG direction alike (both optimisers). λ1 = 1 and λ2 = 20 were set for confident models
-(f_c(I) near 1), where this changes little. For an unsure model the data term is as small as the probability and
-M = 1 is a local minimum of F (the L1 term rises faster than f_c falls), so every Armijo trial was rejected. On six
-random-weight ResNet-18s at 64² (model seeds 1000 to 1005, one toy image each, top-1 probability 0.003 to 0.005)
-at the defaults, the masks' minimum was 0.9996 to 1 and the final masked score 0.9999 to 1 × f_c(I); the map was
-ranked only by the float-level dents of the rejected steps. With relative scores the minimum is 0.64 to 0.92
-(median 0.69), the final masked score 0.85 to 0.99 × f_c(I), and insertion − deletion (``igos`` preset, over
-f_c(I)) 0.32 to 0.48 (median 0.46) instead of 0.10 to 0.46 (median 0.36); a constant map scores 0.01 to 0.18, a
-random one −0.06 to 0.04. With NAG (five of these models) the masks moved by less than 4e-4 before and now reach
-0.77 to 0.93; insertion − deletion is 0.32 to 0.47 (median 0.45) against 0.33 to 0.50 (median 0.48) for the
-undeleting masks before, whose gradient-shaped dents ranked the pixels slightly better. On the toy classifier
-(top-1 probability median 0.96) at the defaults, 50 images (seed 9300): insertion − deletion 0.827 instead of
-0.829, evidence energy 0.283 instead of 0.293. Logit, similarity and function targets keep their own scale.
-
-The optional λ1 schedule of the original (``l1_schedule``): at iteration ⌊T/2⌋, images whose masked score moved by
-at most 0.001 get λ1/10; at ⌊T/1.25⌋, those that moved by at most 0.01 get λ1/5. With relative scores the moves
-are measured in the same units, as fractions of f_c(I): the thresholds were set for probabilities near 1, and in
-absolute units they cut λ1 on every image of an unsure model, however far its mask moved (on the six ResNet-18s
-above, masked scores that fell by 0.8 % to 15 % of f_c(I) moved by less than 0.001 in absolute terms). Measured
-there: insertion − deletion 0.32 to 0.48 (median 0.46) with relative thresholds, 0.32 to 0.46 (median 0.43) with
-absolute ones.
+``relative_score`` (a departure, on by default) divides a class probability by its value on the image in the
+objective and the direction, so λ1 and λ2 weigh the same for unsure models; the λ1 schedule's thresholds are then
+fractions of f_c(I) too (why, with measurements: ``docs/igos.md#departures-from-the-official-code``).
 
 The map shown is ``1 − M`` upsampled and min-max normalised (high = salient); the raw mask (low = salient) is
 kept as ``IGOSResult.mask``. Iterations and IG steps are never swapped (the IGOS_pp CLI swaps them).
@@ -65,6 +33,7 @@ from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.masks import composite, upsample_adjoint, upsample_mask
 from ..core.methods import register
 from ..core.models import Model
+from ..core.noise import ImageNoise
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched, score_masks
@@ -75,10 +44,15 @@ __all__ = ["IGOS_PARAMS", "IGOSResult", "igos", "nag_step", "total_variation"]
 
 ARMIJO_BETA, SHRINK, ALPHA_MIN = 1e-4, 0.2, 1e-5
 
-RELATIVE_SCORE = Param("relative_score", "bool", True, "divide a probability by its value on the image, so λ1 and "
-                       "λ2 weigh the same for unsure and confident models")
-NAG_STEP = Param("nag_step", "float", 2.0, "NAG's fixed step at 28×28 cells, scaled by (r/28)² at r×r", low=0.01,
-                 high=1e4, log=True)
+RELATIVE_SCORE = Param(
+    "relative_score",
+    "bool",
+    True,
+    "divide a probability by its value on the image, so λ1 and λ2 weigh the same for unsure and confident models",
+)
+NAG_STEP = Param(
+    "nag_step", "float", 2.0, "NAG's fixed step at 28×28 cells, scaled by (r/28)² at r×r", low=0.01, high=1e4, log=True
+)
 
 
 def nag_step(step_at_28: float, resolution: int) -> float:
@@ -102,12 +76,22 @@ IGOS_PARAMS = ParamSet(
     Param("lambda_tv", "float", 20.0, "weight of the total variation (smooth masks)", low=0.0, high=1000.0),
     Param("tv_beta", "float", 2.0, "exponent of the total variation", low=1.0, high=3.0),
     Param("noise", "float", 0.2, "std of the Gaussian noise at each IG point (normalised space)", low=0.0, high=2.0),
-    Param("optimiser", "choice", "line_search", "revised Armijo line search, or Nesterov with a fixed step",
-          choices=("line_search", "nag")),
+    Param(
+        "optimiser",
+        "choice",
+        "line_search",
+        "revised Armijo line search, or Nesterov with a fixed step",
+        choices=("line_search", "nag"),
+    ),
     Param("alpha", "float", 200.0, "initial line-search step (original: 200)", low=1e-3, high=1e5, log=True),
     NAG_STEP,
-    Param("line_search_objective", "choice", "plain", "F in the Armijo test: noise-free (original) or IG-averaged",
-          choices=("plain", "integrated")),
+    Param(
+        "line_search_objective",
+        "choice",
+        "plain",
+        "F in the Armijo test: noise-free (original) or IG-averaged",
+        choices=("plain", "integrated"),
+    ),
     Param("l1_schedule", "bool", True, "lower λ1 for images whose mask does not move (original code)"),
     RELATIVE_SCORE,
     Param("baseline", "choice", "blur", "what deleted pixels become", choices=BASELINE_KINDS),
@@ -126,9 +110,9 @@ class IGOSResult(SaliencyResult):
         step_sizes: ``[B, T]`` the step size taken at each iteration.
     """
 
-    mask: torch.Tensor = None
-    masked_scores: torch.Tensor = None
-    step_sizes: torch.Tensor = None
+    mask: torch.Tensor
+    masked_scores: torch.Tensor
+    step_sizes: torch.Tensor
 
 
 def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
@@ -139,20 +123,36 @@ def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
     return (vertical.mean(1) if vertical.shape[1] else zero) + (horizontal.mean(1) if horizontal.shape[1] else zero)
 
 
-@register("igos", title="I-GOS", kind="heatmap", params=IGOS_PARAMS, result=IGOSResult,
-          summary="the smallest smooth mask whose deletion drops the score, found by integrated-gradient descent",
-          docs="igos.md", steps={"map": tuple(IGOS_PARAMS)},
-          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igos")',
-          quick={"iterations": 3, "ig_steps": 4, "resolution": 7})
+@register(
+    "igos",
+    title="I-GOS",
+    kind="heatmap",
+    params=IGOS_PARAMS,
+    result=IGOSResult,
+    summary="the smallest smooth mask whose deletion drops the score, found by integrated-gradient descent",
+    docs="igos.md",
+    steps={"map": tuple(IGOS_PARAMS)},
+    explorer="xwidgets.heatmaps.explorer:HeatmapExplorer",
+    render="render",
+    example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igos")',
+    quick={"iterations": 3, "ig_steps": 4, "resolution": 7},
+)
 @shows_progress("igos")
-def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
-         size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSResult:
+def igos(
+    model: Model,
+    images: object,
+    target: object = None,
+    *,
+    seed: int = 0,
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **params,
+) -> IGOSResult:
     """I-GOS saliency of B images, all optimised together in batched passes.
 
     Args:
         model, images, target: as for every method (target: top-1 by default).
-        seed: seeds the local generator of the IG noise.
+        seed: seeds the IG noise (one generator per image, :class:`~xwidgets.core.noise.ImageNoise`).
         progress: a :class:`~xwidgets.core.runner.Progress` (or callback); each iteration reports, streams
             ``{"iteration": i, "mask": [B, 1, r, r]}`` and checks for cancellation.
         params: see :data:`IGOS_PARAMS` (``IGOS_PARAMS.doc()`` lists them).
@@ -162,9 +162,12 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
     progress = as_progress(progress)
     prepared = prepare(model, images, target, size)
     pixels = prepared.pixels
-    baseline = model.normalize(make_baseline(pixels, values["baseline"], blur_kernel=values["blur_kernel"],
-                                             blur_sigma=values["blur_sigma"], seed=seed))
-    generator = torch.Generator(device=model.device).manual_seed(int(seed))
+    baseline = model.normalize(
+        make_baseline(
+            pixels, values["baseline"], blur_kernel=values["blur_kernel"], blur_sigma=values["blur_sigma"], seed=seed
+        )
+    )
+    noise_source = ImageNoise(seed, prepared.batch, model.device)
     batch, resolution = prepared.batch, mask_resolution(values["resolution"], prepared.size)
     mask = torch.ones(batch, 1, resolution, resolution, device=model.device)
     lambda_l1 = torch.full((batch,), values["lambda_l1"], device=model.device)
@@ -175,19 +178,19 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
     with model.frozen():
         for iteration in range(iterations):
             progress.check()
-            direction = _integrated_direction(model, prepared, baseline, mask, values, generator)
+            direction = _integrated_direction(model, prepared, baseline, mask, values, noise_source)
             direction = direction / scale.view(-1, 1, 1, 1) + _regulariser_gradient(mask, lambda_l1, values)
             if values["optimiser"] == "nag":
                 current = _masked_scores(model, prepared, baseline, mask)
-                alpha = torch.full((batch,), nag_step(values["nag_step"], resolution),
-                                   device=model.device)
+                alpha = torch.full((batch,), nag_step(values["nag_step"], resolution), device=model.device)
                 theta = (mask - alpha[0] * direction).clamp(0, 1)
                 momentum = iteration / (iteration + 3)
                 mask = (theta + momentum * (theta - theta_previous)).clamp(0, 1)
                 theta_previous = theta
             else:
-                alpha, current = _line_search(model, prepared, baseline, mask, direction, lambda_l1, scale, values,
-                                              generator)
+                alpha, current = _line_search(
+                    model, prepared, baseline, mask, direction, lambda_l1, scale, values, noise_source
+                )
                 mask = (mask - alpha.view(-1, 1, 1, 1) * direction).clamp(0, 1)
             scores.append(current)
             steps.append(alpha)
@@ -202,14 +205,22 @@ def igos(model: Model, images: object, target: object = None, *, seed: int = 0,
                 progress.stream({"iteration": iteration + 1, "mask": mask.detach().cpu()})
         scores.append(_masked_scores(model, prepared, baseline, mask))
     up = upsample_mask(1.0 - mask, prepared.size)
-    return IGOSResult(method="igos", params=values, seed=int(seed), timings={"total": time.perf_counter() - start},
-                      saliency=normalise_maps(up).cpu(), images=pixels.float().cpu(),
-                      scores=prepared.scores.float().cpu(), target=prepared.target.describe(),
-                      mask=mask.detach().cpu(), masked_scores=torch.stack(scores, 1).float().cpu(),
-                      step_sizes=torch.stack(steps, 1).float().cpu())
+    return IGOSResult(
+        method="igos",
+        params=values,
+        seed=int(seed),
+        timings={"total": time.perf_counter() - start},
+        saliency=normalise_maps(up).cpu(),
+        images=pixels.float().cpu(),
+        scores=prepared.scores.float().cpu(),
+        target=prepared.target.describe(),
+        mask=mask.detach().cpu(),
+        masked_scores=torch.stack(scores, 1).float().cpu(),
+        step_sizes=torch.stack(steps, 1).float().cpu(),
+    )
 
 
-def _integrated_direction(model, prepared, baseline, mask, values, generator) -> torch.Tensor:
+def _integrated_direction(model, prepared, baseline, mask, values, noise_source) -> torch.Tensor:
     """(1/S) Σ_s t_s ∇ f(Φ(t_s M) + ε_s), batched over images and path points.
 
     Upsampling is linear, so every point's gradient is taken with respect to its full-resolution mask
@@ -218,7 +229,7 @@ def _integrated_direction(model, prepared, baseline, mask, values, generator) ->
     instead of copying it per point.
     """
     steps, batch = values["ig_steps"], mask.shape[0]
-    up = upsample_mask(mask.detach(), prepared.size)                                   # [B, 1, H, W]
+    up = upsample_mask(mask.detach(), prepared.size)  # [B, 1, H, W]
     delta = prepared.inputs - baseline
     scales = (torch.arange(1, steps + 1, device=mask.device, dtype=mask.dtype) / steps).repeat(batch)
     owner = torch.arange(batch, device=mask.device).repeat_interleave(steps)
@@ -231,8 +242,7 @@ def _integrated_direction(model, prepared, baseline, mask, values, generator) ->
         with torch.enable_grad():
             inputs = torch.addcmul(baseline[rows], delta[rows], leaf)
             if values["noise"] > 0:
-                inputs = inputs.add(torch.randn(inputs.shape, generator=generator, device=inputs.device,
-                                                dtype=inputs.dtype), alpha=values["noise"])
+                inputs = inputs.add(noise_source.like(inputs, owner[lo:hi]), alpha=values["noise"])
             (grad,) = torch.autograd.grad(prepared.target(model.forward(inputs), owner[lo:hi]).sum(), leaf)
         return grad * point_scales
 
@@ -243,7 +253,8 @@ def _integrated_direction(model, prepared, baseline, mask, values, generator) ->
 def _regularisers(mask: torch.Tensor, lambda_l1: torch.Tensor, values: dict) -> torch.Tensor:
     """``[N]``: λ1·mean|1 − M| + λ2·TV_β(M) per mask."""
     return lambda_l1 * (1.0 - mask).abs().flatten(1).mean(1) + values["lambda_tv"] * total_variation(
-        mask, values["tv_beta"])
+        mask, values["tv_beta"]
+    )
 
 
 def _regulariser_gradient(mask, lambda_l1, values) -> torch.Tensor:
@@ -257,7 +268,7 @@ def _masked_scores(model, prepared, baseline, masks, owner=None) -> torch.Tensor
     return score_masks(model, prepared.inputs, baseline, masks, prepared.target, owner)
 
 
-def _objective_data(model, prepared, baseline, masks, owner, values, generator) -> torch.Tensor:
+def _objective_data(model, prepared, baseline, masks, owner, values, noise_source) -> torch.Tensor:
     """The data term of F per mask ``[N]``: the plain masked score, or the IG-averaged noisy score."""
     if values["line_search_objective"] == "plain":
         data = _masked_scores(model, prepared, baseline, masks, owner)
@@ -270,8 +281,7 @@ def _objective_data(model, prepared, baseline, masks, owner, values, generator) 
         def work(lo: int, hi: int) -> torch.Tensor:
             inputs = composite(prepared.inputs, baseline, path[lo:hi], path_owner[lo:hi])
             if values["noise"] > 0:
-                inputs = inputs + values["noise"] * torch.randn(inputs.shape, generator=generator,
-                                                                device=inputs.device, dtype=inputs.dtype)
+                inputs = inputs + values["noise"] * noise_source.like(inputs, path_owner[lo:hi])
             return prepared.target(model.forward(inputs), path_owner[lo:hi])
 
         with torch.no_grad():
@@ -279,33 +289,39 @@ def _objective_data(model, prepared, baseline, masks, owner, values, generator) 
     return data
 
 
-def _line_search(model, prepared, baseline, mask, direction, lambda_l1, scale, values, generator):
+def _line_search(model, prepared, baseline, mask, direction, lambda_l1, scale, values, noise_source):
     """Revised Armijo over α₀·0.2^k (k = 0.. while ≥ 1e-5), every trial of every image in one batched pass.
 
     The data term of F is divided by ``scale`` ``[B]`` (:func:`_score_scale`). Returns the chosen α ``[B]`` (the
     largest accepted; the smallest tried when none is) and the plain masked score of the current mask ``[B]``.
     """
     batch = mask.shape[0]
-    alphas = []
-    alpha = values["alpha"]
-    while alpha >= ALPHA_MIN:
-        alphas.append(alpha)
-        alpha *= SHRINK
-    alphas = torch.tensor(alphas, device=mask.device, dtype=mask.dtype)
-    trials = (mask[:, None] - alphas.view(1, -1, 1, 1, 1) * direction[:, None]).clamp(0, 1)   # [B, K, 1, r, r]
-    candidates = torch.cat([mask[:, None], trials], 1).flatten(0, 1)                          # current first
+    alphas = torch.tensor(line_search_steps(values["alpha"]), device=mask.device, dtype=mask.dtype)
+    trials = (mask[:, None] - alphas.view(1, -1, 1, 1, 1) * direction[:, None]).clamp(0, 1)  # [B, K, 1, r, r]
+    candidates = torch.cat([mask[:, None], trials], 1).flatten(0, 1)  # current first
     owner = torch.arange(batch, device=mask.device).repeat_interleave(len(alphas) + 1)
     with torch.no_grad():
-        data = _objective_data(model, prepared, baseline, candidates, owner, values, generator).view(batch, -1)
+        data = _objective_data(model, prepared, baseline, candidates, owner, values, noise_source).view(batch, -1)
         objective = data / scale.view(-1, 1) + _regularisers(candidates, lambda_l1[owner], values).view(batch, -1)
         norm = direction.flatten(1).pow(2).sum(1)
         accepted = objective[:, 1:] <= objective[:, :1] - ARMIJO_BETA * alphas.view(1, -1) * norm.view(-1, 1)
-        first = torch.where(accepted.any(1), accepted.float().argmax(1), torch.full_like(norm, len(alphas) - 1,
-                                                                                         dtype=torch.long))
+        first = torch.where(
+            accepted.any(1), accepted.float().argmax(1), torch.full_like(norm, len(alphas) - 1, dtype=torch.long)
+        )
         current = data[:, 0]
     if values["line_search_objective"] == "integrated":
         current = _masked_scores(model, prepared, baseline, mask)
     return alphas[first], current
+
+
+def line_search_steps(first: float) -> list[float]:
+    """The step sizes the Armijo line search tries, largest first: ``first``·SHRINK^k for k = 0, 1, … while at
+    least ALPHA_MIN (11 from I-GOS's α₀ = 200)."""
+    steps = []
+    while first >= ALPHA_MIN:
+        steps.append(first)
+        first *= SHRINK
+    return steps
 
 
 def _score_scale(prepared, relative: bool) -> torch.Tensor:

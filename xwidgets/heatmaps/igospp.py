@@ -1,53 +1,22 @@
 """iGOS++: bilateral saliency with a deletion and an insertion mask (Khorram, Lawson, Li; ACM CHIL 2021),
-re-implemented from the paper and METHODS.md section 3.
+re-implemented from the paper. The mathematics, the defaults, the departures from the official code and their
+measurements: ``docs/igospp.md``.
 
-Two low-resolution masks start at ones: a deletion mask M_d and an insertion mask M_i; the saliency mask is their
-product P = M_d ⊙ M_i (low = salient). With D(M) = Φ(I, Ĩ, M) (low M shows the blurred baseline) and
-N(M) = Φ(Ĩ, I, M) (low M reveals the image, everything else blurred)::
+Two low-resolution masks start at ones, a deletion mask M_d and an insertion mask M_i; the saliency mask is their
+product P = M_d ⊙ M_i (low = salient). With D(M) = Φ(I, Ĩ, M) and N(M) = Φ(Ĩ, I, M)::
 
     L = f(D(M_d)) − f(N(M_i)) + f(D(P)) − f(N(P)) + λ1 · mean|1 − P| + λ2 · BTV(P)
 
-Each f term is replaced by an integrated-gradient direction, as in I-GOS: the deletion path runs from the blurred
-baseline to D(M), the insertion path from the image to N(M), with noise at each of the S points. The four IG
-paths of all images go through one micro-batched forward/backward pass; gradients reach each factor through the
-product by the chain rule; the data directions are halved and the regulariser's gradient on P is added.
+Each f term becomes an integrated-gradient direction as in I-GOS (deletion path from the blur to D(M), insertion
+path from the image to N(M)); the four paths of all images go through one micro-batched forward/backward pass,
+gradients reach each factor through the product, the data directions are halved and the regulariser's gradient on P
+is added. The bilateral TV (:func:`bilateral_total_variation`) squares colour differences per channel in both
+directions (the official code is asymmetric); its edge weights are computed once per call (:func:`edge_weights`).
 
-Relative scores (``relative_score``, on by default; a departure from the official code): when the target is a class
-probability, every f above is divided by the target's probability on the image, f_c(·) / f_c(I), in the objective,
-in the line search and in the IG directions alike. λ1 = 1 and λ2 = 20 were set for confident models (f_c(I) near 1),
-where this changes little. For an unsure model the data term is as small as the probability, and P = 1 becomes a
-local minimum of L: leaving 1, a cell raises the L1 term at the rate λ1/r², faster than the data term falls (on
-eight random-weight ResNet-18s at 64², top-1 probabilities 0.003 to 0.011, the largest data gradient of a cell at
-P = 1 was 0.03 to 0.32 × λ1/r²). Every trial of the Armijo test then raised L, with the noise-free plain and
-IG-averaged objectives alike; the step taken (α = 2e-5 to 3e-3, decided by float32 rounding) moved the masks by at
-most about 1e-6, and the map scored like a constant one. IGOS_pp's noisy IG-averaged objective escapes only by
-chance: its noise (about ±5e-4 on L at 64², 10 points) is larger than the change of L it judges. With relative
-scores, on six of these models at the defaults (15 iterations, 20 points, 28×28), the masks' minimum is 0 to 0.67
-instead of 1, and insertion − deletion (``igos`` preset, over the image's probability) is 0.15 to 0.59 (median 0.38)
-instead of 0.007 to 0.25, which equalled a constant map's score on 5 of the 6 images (a random map: −0.05 to 0.03).
-On the toy classifier (top-1 probability median 0.96) at the defaults, 50 images (seed 9300): insertion − deletion
-0.828 instead of 0.811, evidence energy 0.074 instead of 0.081. Logit, similarity and function targets keep their
-own scale.
-
-The bilateral total variation (β = 2, σ = 0.01 on the normalised image)::
-
-    BTV(M) = ½ [ mean|Δx M|^β + mean|Δy M|^β
-               + mean_px exp(−mean_c(Δx I)²/σ) · |Δx up(M)|^β + mean_px exp(−mean_c(Δy I)²/σ) · |Δy up(M)|^β ]
-
-The official code averages the colour difference over channels before squaring in one direction and after in the
-other; here both directions square per channel and then average (a deliberate, symmetric choice).
-
-Step sizes (``optimiser``):
-
-- ``"line_search"``: the revised Armijo line search with a step shared by both masks (all trial steps of all
-  images in one batched pass; ``line_search_objective="plain"`` evaluates each f once without noise, which is
-  deterministic and about S times cheaper than IGOS_pp's noisy IG-averaged objective, ``"integrated"``).
-- ``"nag"``: Nesterov steps on both masks with one fixed step, θ clipped to [0, 1] as in I-GOS, and no line
-  search (the BMVC'23 variant). The step is ``nag_step · (r/28)²`` (:func:`~xwidgets.heatmaps.igos.nag_step`).
-  The README's fixed α = 1000 is not used as is: on 28×28 masks of the toy classifier it bounces the iterates
-  off the [0, 1] box, and the map's quality depended on the iteration count (insertion − deletion on 11 toy
-  images: 0.835 after 15 iterations, −0.44 after 6). With the scaled step 2 the same images give 0.82 after 5
-  iterations and 0.79 after 15 and 30 (line search: 0.76), and 0.78/0.76 at 14×14, 0.82/0.81 at 56×56.
+Departures, each measured in the page: ``relative_score`` (on by default) divides class probabilities by their
+value on the image, so P = 1 is no longer a trap for unsure models; the line search's f is noise-free by default
+(``line_search_objective="plain"``, about S times cheaper than IGOS_pp's ``"integrated"``); NAG's fixed step is
+``nag_step · (r/28)²`` (:func:`~xwidgets.heatmaps.igos.nag_step`) instead of the README's α = 1000.
 """
 
 from __future__ import annotations
@@ -58,12 +27,13 @@ import time
 import torch
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
-from ..core.methods import register
 from ..core.masks import upsample_adjoint, upsample_mask
+from ..core.methods import register
+from ..core.noise import ImageNoise
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched
-from .igos import ALPHA_MIN, ARMIJO_BETA, NAG_STEP, RELATIVE_SCORE, SHRINK, _score_scale, nag_step, total_variation
+from .igos import ARMIJO_BETA, NAG_STEP, RELATIVE_SCORE, _score_scale, line_search_steps, nag_step, total_variation
 from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
 
 __all__ = ["IGOSPP_PARAMS", "IGOSPPResult", "igospp", "bilateral_total_variation"]
@@ -76,15 +46,32 @@ IGOSPP_PARAMS = ParamSet(
     Param("lambda_l1", "float", 1.0, "weight of mean|1 − P| (README: 10 at 224 cells)", low=0.0, high=1000.0),
     Param("lambda_tv", "float", 20.0, "weight of the bilateral total variation", low=0.0, high=1000.0),
     Param("tv_beta", "float", 2.0, "exponent of the total variation", low=1.0, high=3.0),
-    Param("btv_sigma", "float", 0.01, "edge sharpness of the bilateral term (normalised image)", low=1e-4, high=10.0,
-          log=True),
+    Param(
+        "btv_sigma",
+        "float",
+        0.01,
+        "edge sharpness of the bilateral term (normalised image)",
+        low=1e-4,
+        high=10.0,
+        log=True,
+    ),
     Param("noise", "float", 0.2, "std of the Gaussian noise at each IG point (normalised space)", low=0.0, high=2.0),
-    Param("optimiser", "choice", "line_search", "revised Armijo line search, or Nesterov with a fixed step",
-          choices=("line_search", "nag")),
+    Param(
+        "optimiser",
+        "choice",
+        "line_search",
+        "revised Armijo line search, or Nesterov with a fixed step",
+        choices=("line_search", "nag"),
+    ),
     Param("alpha", "float", 1000.0, "initial line-search step", low=1e-3, high=1e5, log=True),
     NAG_STEP,
-    Param("line_search_objective", "choice", "plain", "f in the Armijo test: one noise-free pass, or IG-averaged",
-          choices=("plain", "integrated")),
+    Param(
+        "line_search_objective",
+        "choice",
+        "plain",
+        "f in the Armijo test: one noise-free pass, or IG-averaged",
+        choices=("plain", "integrated"),
+    ),
     RELATIVE_SCORE,
     Param("baseline", "choice", "blur", "the blurred image Ĩ", choices=BASELINE_KINDS),
     Param("blur_kernel", "int", 51, "blur baseline kernel size in pixels (odd)", low=1, high=255, step=2),
@@ -98,21 +85,22 @@ class IGOSPPResult(SaliencyResult):
 
     Attributes:
         mask: the product ``deletion_mask ⊙ insertion_mask``, which the saliency shows.
-        deletion_mask, insertion_mask: the two factors; not separately interpretable (METHODS.md 3e.2).
+        deletion_mask, insertion_mask: the two factors; not separately interpretable (``docs/igospp.md#defaults``).
         objective: ``[B, T]`` the objective L at each iteration (before the step), in relative scores when
             ``relative_score`` applies.
         step_sizes: ``[B, T]``.
     """
 
-    mask: torch.Tensor = None
-    deletion_mask: torch.Tensor = None
-    insertion_mask: torch.Tensor = None
-    objective: torch.Tensor = None
-    step_sizes: torch.Tensor = None
+    mask: torch.Tensor
+    deletion_mask: torch.Tensor
+    insertion_mask: torch.Tensor
+    objective: torch.Tensor
+    step_sizes: torch.Tensor
 
 
-def bilateral_total_variation(masks: torch.Tensor, images: torch.Tensor, beta: float = 2.0,
-                              sigma: float = 0.01) -> torch.Tensor:
+def bilateral_total_variation(
+    masks: torch.Tensor, images: torch.Tensor, beta: float = 2.0, sigma: float = 0.01
+) -> torch.Tensor:
     """``[N]`` BTV of masks ``[N, 1, h, w]`` against the normalised images ``[N, C, H, W]`` they belong to."""
     return _weighted_total_variation(masks, edge_weights(images, sigma), beta)
 
@@ -126,8 +114,9 @@ def edge_weights(images: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torc
     return weight_x, weight_y
 
 
-def _weighted_total_variation(masks: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor],
-                              beta: float) -> torch.Tensor:
+def _weighted_total_variation(
+    masks: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor], beta: float
+) -> torch.Tensor:
     """``[N]`` BTV of masks ``[N, 1, h, w]`` with :func:`edge_weights` ``weights`` (one per mask, or one
     broadcast to all)."""
     weight_x, weight_y = weights
@@ -137,15 +126,31 @@ def _weighted_total_variation(masks: torch.Tensor, weights: tuple[torch.Tensor, 
     return 0.5 * (total_variation(masks, beta) + edge_x + edge_y)
 
 
-@register("igospp", title="iGOS++", kind="heatmap", params=IGOSPP_PARAMS, result=IGOSPPResult,
-          summary="I-GOS with a joint insertion and deletion mask and a bilateral smoothness term",
-          docs="igospp.md", steps={"map": tuple(IGOSPP_PARAMS)},
-          explorer="xwidgets.heatmaps.explorer:HeatmapExplorer", render="show_map",
-          example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igospp")',
-          quick={"iterations": 3, "ig_steps": 4, "resolution": 7})
+@register(
+    "igospp",
+    title="iGOS++",
+    kind="heatmap",
+    params=IGOSPP_PARAMS,
+    result=IGOSPPResult,
+    summary="I-GOS with a joint insertion and deletion mask and a bilateral smoothness term",
+    docs="igospp.md",
+    steps={"map": tuple(IGOSPP_PARAMS)},
+    explorer="xwidgets.heatmaps.explorer:HeatmapExplorer",
+    render="render",
+    example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igospp")',
+    quick={"iterations": 3, "ig_steps": 4, "resolution": 7},
+)
 @shows_progress("igospp")
-def igospp(model, images: object, target: object = None, *, seed: int = 0,
-           size: int | tuple[int, int] | None = None, progress=True, **params) -> IGOSPPResult:
+def igospp(
+    model,
+    images: object,
+    target: object = None,
+    *,
+    seed: int = 0,
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **params,
+) -> IGOSPPResult:
     """iGOS++ saliency of B images, optimised together in batched passes.
 
     Args:
@@ -159,14 +164,21 @@ def igospp(model, images: object, target: object = None, *, seed: int = 0,
     values = IGOSPP_PARAMS.resolve(params)
     progress = as_progress(progress)
     prepared = prepare(model, images, target, size)
-    baseline = model.normalize(make_baseline(prepared.pixels, values["baseline"], blur_kernel=values["blur_kernel"],
-                                             blur_sigma=values["blur_sigma"], seed=seed))
-    generator = torch.Generator(device=model.device).manual_seed(int(seed))
+    baseline = model.normalize(
+        make_baseline(
+            prepared.pixels,
+            values["baseline"],
+            blur_kernel=values["blur_kernel"],
+            blur_sigma=values["blur_sigma"],
+            seed=seed,
+        )
+    )
+    noise_source = ImageNoise(seed, prepared.batch, model.device)
     batch, resolution = prepared.batch, mask_resolution(values["resolution"], prepared.size)
     deletion = torch.ones(batch, 1, resolution, resolution, device=model.device)
     insertion = torch.ones_like(deletion)
     objectives, steps = [], []
-    context = _Context(model, prepared, baseline, values, generator)
+    context = _Context(model, prepared, baseline, values, noise_source)
     theta_previous = (torch.zeros_like(deletion), torch.zeros_like(insertion))
     with model.frozen():
         for iteration in range(values["iterations"]):
@@ -175,8 +187,10 @@ def igospp(model, images: object, target: object = None, *, seed: int = 0,
             if values["optimiser"] == "nag":
                 alpha = torch.full((batch,), nag_step(values["nag_step"], resolution), device=model.device)
                 objective = context.objective(deletion, insertion)
-                theta = ((deletion - alpha[0] * direction_d).clamp(0, 1),
-                         (insertion - alpha[0] * direction_i).clamp(0, 1))
+                theta = (
+                    (deletion - alpha[0] * direction_d).clamp(0, 1),
+                    (insertion - alpha[0] * direction_i).clamp(0, 1),
+                )
                 momentum = iteration / (iteration + 3)
                 deletion, insertion = ((t + momentum * (t - p)).clamp(0, 1) for t, p in zip(theta, theta_previous))
                 theta_previous = theta
@@ -188,46 +202,60 @@ def igospp(model, images: object, target: object = None, *, seed: int = 0,
             steps.append(alpha)
             progress.report((iteration + 1) / values["iterations"], f"iGOS++ iteration {iteration + 1}")
             if progress.wants_partials:
-                progress.stream({"iteration": iteration + 1, "mask": (deletion * insertion).detach().cpu(),
-                                 "deletion_mask": deletion.detach().cpu(), "insertion_mask": insertion.detach().cpu()})
+                progress.stream(
+                    {
+                        "iteration": iteration + 1,
+                        "mask": (deletion * insertion).detach().cpu(),
+                        "deletion_mask": deletion.detach().cpu(),
+                        "insertion_mask": insertion.detach().cpu(),
+                    }
+                )
     product = deletion * insertion
-    return IGOSPPResult(method="igospp", params=values, seed=int(seed), timings={"total": time.perf_counter() - start},
-                        saliency=normalise_maps(upsample_mask(1.0 - product, prepared.size)).cpu(),
-                        images=prepared.pixels.float().cpu(), scores=prepared.scores.float().cpu(),
-                        target=prepared.target.describe(), mask=product.detach().cpu(),
-                        deletion_mask=deletion.detach().cpu(), insertion_mask=insertion.detach().cpu(),
-                        objective=torch.stack(objectives, 1).float().cpu(),
-                        step_sizes=torch.stack(steps, 1).float().cpu())
+    return IGOSPPResult(
+        method="igospp",
+        params=values,
+        seed=int(seed),
+        timings={"total": time.perf_counter() - start},
+        saliency=normalise_maps(upsample_mask(1.0 - product, prepared.size)).cpu(),
+        images=prepared.pixels.float().cpu(),
+        scores=prepared.scores.float().cpu(),
+        target=prepared.target.describe(),
+        mask=product.detach().cpu(),
+        deletion_mask=deletion.detach().cpu(),
+        insertion_mask=insertion.detach().cpu(),
+        objective=torch.stack(objectives, 1).float().cpu(),
+        step_sizes=torch.stack(steps, 1).float().cpu(),
+    )
 
 
 class _Context:
     """The fixed pieces of one optimisation and its batched evaluations."""
 
-    def __init__(self, model, prepared, baseline, values, generator):
+    def __init__(self, model, prepared, baseline, values, noise_source):
         self.model, self.prepared, self.baseline = model, prepared, baseline
-        self.values, self.generator = values, generator
+        self.values, self.noise_source = values, noise_source
         self.scale = _score_scale(prepared, values["relative_score"])
         self.edge_weights = edge_weights(prepared.inputs, values["btv_sigma"])
 
-    def _perturbed(self, up, rows, insert, noisy):
+    def _perturbed(self, up, rows, insert, noise_owner=None):
         """Deletion rows Ĩ + (I − Ĩ)·U, insertion rows I − (I − Ĩ)·U, for full-resolution masks U ``[n, 1, H, W]``
         (low U shows Ĩ in deletion rows and I in insertion rows).
 
         ``rows`` indexes the images (a slice of one image broadcasts it); ``insert`` ``[n]`` bool; plus noise
-        when ``noisy``.
+        when ``noise_owner`` (``[n]``, the image of each row) is given.
         """
         image, blurred = self.prepared.inputs[rows], self.baseline[rows]
         insert = insert.view(-1, 1, 1, 1)
         inputs = torch.addcmul(torch.where(insert, image, blurred), image - blurred, torch.where(insert, -up, up))
-        if noisy and self.values["noise"] > 0:
-            inputs = inputs.add(torch.randn(inputs.shape, generator=self.generator, device=inputs.device,
-                                            dtype=inputs.dtype), alpha=self.values["noise"])
+        if noise_owner is not None and self.values["noise"] > 0:
+            inputs = inputs.add(self.noise_source.like(inputs, noise_owner), alpha=self.values["noise"])
         return inputs
 
     def _regulariser(self, product, owner):
         values = self.values
-        one_image = self.prepared.inputs.shape[0] == 1        # then its weights broadcast, no copy per mask
-        weights = self.edge_weights if one_image else tuple(w[owner] for w in self.edge_weights)
+        one_image = self.prepared.inputs.shape[0] == 1  # then its weights broadcast, no copy per mask
+        vertical, horizontal = self.edge_weights
+        weights = self.edge_weights if one_image else (vertical[owner], horizontal[owner])
         btv = _weighted_total_variation(product, weights, values["tv_beta"])
         return values["lambda_l1"] * (1.0 - product).abs().flatten(1).mean(1) + values["lambda_tv"] * btv
 
@@ -240,8 +268,8 @@ class _Context:
         batch, steps = deletion.shape[0], self.values["ig_steps"]
         product = deletion * insertion
         # the four paths per image: deletion on P, insertion on P, deletion on M_d, insertion on M_i
-        arguments = torch.stack([product, product, deletion, insertion], 1).flatten(0, 1)   # [B·4, 1, r, r]
-        up = upsample_mask(arguments, self.prepared.size)                                   # [B·4, 1, H, W]
+        arguments = torch.stack([product, product, deletion, insertion], 1).flatten(0, 1)  # [B·4, 1, r, r]
+        up = upsample_mask(arguments, self.prepared.size)  # [B·4, 1, H, W]
         insert = torch.tensor([False, True, False, True], device=deletion.device)
         per_path = 4 * steps
         scales = (torch.arange(1, steps + 1, device=deletion.device, dtype=deletion.dtype) / steps).repeat(4 * batch)
@@ -255,7 +283,7 @@ class _Context:
             point_scales = scales[lo:hi].view(-1, 1, 1, 1)
             leaf = (point_scales * up[path[lo:hi]]).requires_grad_(True)
             with torch.enable_grad():
-                inputs = self._perturbed(leaf, rows, row_insert[lo:hi], noisy=True)
+                inputs = self._perturbed(leaf, rows, row_insert[lo:hi], owner[lo:hi])
                 score = self.prepared.target(self.model.forward(inputs), owner[lo:hi]).sum()
                 (grad,) = torch.autograd.grad(score, leaf)
             return grad * point_scales
@@ -267,7 +295,8 @@ class _Context:
         leaf = product.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             (regulariser,) = torch.autograd.grad(
-                self._regulariser(leaf, torch.arange(batch, device=leaf.device)).sum(), leaf)
+                self._regulariser(leaf, torch.arange(batch, device=leaf.device)).sum(), leaf
+            )
         direction_d = 0.5 * (ig[:, 2] + on_product * insertion) + regulariser * insertion
         direction_i = 0.5 * (-ig[:, 3] + on_product * deletion) + regulariser * deletion
         return direction_d, direction_i
@@ -275,23 +304,24 @@ class _Context:
     def _scores(self, masks, owner, insert):
         """f per row: one noise-free pass (``plain``) or the noisy IG average (``integrated``)."""
         if self.values["line_search_objective"] == "plain":
-            def work(lo, hi):
+
+            def plain_scores(lo, hi):
                 up = upsample_mask(masks[lo:hi], self.prepared.size)
-                inputs = self._perturbed(up, owner[lo:hi], insert[lo:hi], noisy=False)
+                inputs = self._perturbed(up, owner[lo:hi], insert[lo:hi])
                 return self.prepared.target(self.model.forward(inputs), owner[lo:hi])
 
-            return microbatched(self.model, masks.shape[0], work)
+            return microbatched(self.model, masks.shape[0], plain_scores)
         steps = self.values["ig_steps"]
         scales = torch.arange(1, steps + 1, device=masks.device, dtype=masks.dtype) / steps
         path = (scales.view(1, -1, 1, 1, 1) * masks[:, None]).flatten(0, 1)
         path_owner, path_insert = owner.repeat_interleave(steps), insert.repeat_interleave(steps)
 
-        def work(lo, hi):
+        def path_scores(lo, hi):
             up = upsample_mask(path[lo:hi], self.prepared.size)
-            inputs = self._perturbed(up, path_owner[lo:hi], path_insert[lo:hi], noisy=True)
+            inputs = self._perturbed(up, path_owner[lo:hi], path_insert[lo:hi], path_owner[lo:hi])
             return self.prepared.target(self.model.forward(inputs), path_owner[lo:hi])
 
-        return microbatched(self.model, path.shape[0], work).view(-1, steps).mean(1)
+        return microbatched(self.model, path.shape[0], path_scores).view(-1, steps).mean(1)
 
     def _objective_rows(self, deletion, insertion, owner):
         """L for N (deletion, insertion) pairs belonging to images ``owner``."""
@@ -310,11 +340,9 @@ class _Context:
     def line_search(self, deletion, insertion, direction_d, direction_i):
         """Revised Armijo with one α for both masks; all trials of all images in one batched evaluation."""
         batch = deletion.shape[0]
-        alphas, alpha = [], self.values["alpha"]
-        while alpha >= ALPHA_MIN:
-            alphas.append(alpha)
-            alpha *= SHRINK
-        alphas = torch.tensor(alphas, device=deletion.device, dtype=deletion.dtype).view(1, -1, 1, 1, 1)
+        alphas = torch.tensor(
+            line_search_steps(self.values["alpha"]), device=deletion.device, dtype=deletion.dtype
+        ).view(1, -1, 1, 1, 1)
         trial_d = torch.cat([deletion[:, None], (deletion[:, None] - alphas * direction_d[:, None]).clamp(0, 1)], 1)
         trial_i = torch.cat([insertion[:, None], (insertion[:, None] - alphas * direction_i[:, None]).clamp(0, 1)], 1)
         trials = trial_d.shape[1]
@@ -325,4 +353,3 @@ class _Context:
         last = torch.full((batch,), trials - 2, device=deletion.device, dtype=torch.long)
         first = torch.where(accepted.any(1), accepted.float().argmax(1), last)
         return alphas.view(-1)[first], objective[:, 0]
-

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import torch
 
-from ..core.errors import invalid
+from ..core.errors import XWidgetsError, invalid
 from ..core.models import Model, check_model
 from ..core.results import Result
 from ..core.targets import Target, resolve_target
 
-__all__ = ["SaliencyResult", "Prepared", "prepare", "mask_resolution", "normalise_maps", "make_result",
-           "DegenerateMapWarning", "degenerate_maps", "warn_degenerate"]
+__all__ = [
+    "SaliencyResult",
+    "Prepared",
+    "prepare",
+    "mask_resolution",
+    "normalise_maps",
+    "make_result",
+    "DegenerateMapWarning",
+    "degenerate_maps",
+    "warn_degenerate",
+]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -29,36 +39,65 @@ class SaliencyResult(Result):
             so carries no saliency; set from ``saliency`` when not given, with a :class:`DegenerateMapWarning`.
     """
 
-    saliency: torch.Tensor = None
-    images: torch.Tensor = None
-    scores: torch.Tensor = None
+    saliency: torch.Tensor
+    images: torch.Tensor | None = None
+    scores: torch.Tensor | None = None
     target: dict = dataclasses.field(default_factory=dict)
-    degenerate: torch.Tensor = None
+    degenerate: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.degenerate is None and self.saliency is not None:
             self.degenerate = degenerate_maps(self.saliency)
             warn_degenerate(self.method, self.degenerate, self.params.get("layer"))
 
-    def figure(self, indices=None, *, titles=None, **style):
-        """A matplotlib figure of the maps over their images (:func:`~xwidgets.heatmaps.figure.saliency_figure`).
+    def figure(self, index: int | list[int] = 0, *, path=None, **style):
+        """A matplotlib figure of map ``index`` over its image, or one panel per index of a list
+        (:func:`~xwidgets.heatmaps.figure.saliency_figure`); saved to ``path`` (``.pdf``, ``.svg``, ``.png``) when
+        given.
 
         Args:
-            indices: which images to draw (default all, at most 8).
-            titles: one per panel (default: the method and the target class).
-            style: ``colormap``, ``alpha``, ``threshold``, ``mode``, ``panel_inches``.
+            index: an image index in ``0..B-1``, or a list of them (``list(range(len(images)))`` for all).
+            path: where to save the figure too.
+            style: ``titles`` (one per panel; default the method and the target class), ``colormap``, ``alpha``,
+                ``threshold``, ``mode``, ``panel_inches``.
         """
+        from ..figures import save_figure
         from .figure import saliency_figure
 
+        indices = self._indices(index)
+        if self.images is None:
+            raise XWidgetsError(
+                f"this {type(self).__name__} holds no images (it was made without images=...), so "
+                "there is nothing to draw its maps over"
+            )
+        titles = style.pop("titles", None) or [self._title(i) for i in indices]
+        figure = saliency_figure(
+            [self.images[i] for i in indices], [self.saliency[i] for i in indices], titles, **style
+        )
+        if path is not None:
+            save_figure(figure, path)
+        return figure
+
+    def _indices(self, index: object) -> list[int]:
+        """``index`` (an int or a list of ints) as a list of image indices, checked."""
         count = self.saliency.shape[0]
-        indices = list(range(min(count, 8))) if indices is None else list(indices)
-        if not indices or any(not isinstance(i, int) or not 0 <= i < count for i in indices):
-            raise invalid("indices", indices, f"image indices in 0..{count - 1}")
-        if titles is None:
-            classes = self.target.get("classes")
-            titles = [self.method + (f" · class {classes[i if len(classes) > 1 else 0]}" if classes else "") for i in indices]
-        return saliency_figure([self.images[i] for i in indices], [self.saliency[i] for i in indices], titles,
-                               **style)
+        given = list(index) if isinstance(index, (list, tuple, range)) else [index]
+        indices = [i for i in given if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count]
+        if not given or len(indices) < len(given):
+            hint = " (to save the figure, pass path=...)" if isinstance(index, (str, Path)) else ""
+            raise invalid("index", index, f"an image index in 0..{count - 1}, or a list of them{hint}")
+        return indices
+
+    def _title(self, index: int) -> str:
+        """``"<method> · class <c>"``: the method's readable name and the image's target class."""
+        from ..core.methods import get_spec
+
+        try:
+            method = get_spec(self.method, kinds=("heatmap",)).title
+        except XWidgetsError:  # a result saved by another version or method family
+            method = self.method
+        classes = self.target.get("classes")
+        return method + (f" · class {classes[index if len(classes) > 1 else 0]}" if classes else "")
 
 
 @dataclasses.dataclass
@@ -76,7 +115,7 @@ class Prepared:
 
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(self.pixels.shape[-2:])
+        return (self.pixels.shape[-2], self.pixels.shape[-1])
 
 
 def prepare(model: Model, images: object, target: object, size: int | tuple[int, int] | None = None) -> Prepared:
@@ -94,8 +133,12 @@ def prepare(model: Model, images: object, target: object, size: int | tuple[int,
 def mask_resolution(resolution: int, size: tuple[int, int]) -> int:
     """``resolution`` checked against the input ``size``: a mask can have at most one cell per pixel."""
     if resolution > min(size):
-        raise invalid("resolution", resolution, f"at most the input's side, {min(size)} (the model's input is "
-                      f"{size[0]}x{size[1]}): a mask has at most one cell per pixel")
+        raise invalid(
+            "resolution",
+            resolution,
+            f"at most the input's side, {min(size)} (the model's input is "
+            f"{size[0]}x{size[1]}): a mask has at most one cell per pixel",
+        )
     return resolution
 
 
@@ -103,7 +146,7 @@ def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
     """Scale each ``[B, 1, H, W]`` map to [0, 1] by its min and max (a constant map becomes zeros, which
     :func:`degenerate_maps` detects and :class:`SaliencyResult` flags). Any positive span reaches 1, however small:
     a random-weight EfficientNet's Grad-CAM spans 1e-16, which an absolute floor on the span had left at 3e-6."""
-    maps = maps.float()                                     # a bfloat16 model's maps normalised in float32
+    maps = maps.float()  # a bfloat16 model's maps normalised in float32
     flat = maps.flatten(1)
     low, high = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
     span = high - low
@@ -127,18 +170,35 @@ def warn_degenerate(method: str, degenerate: torch.Tensor, layer: str | None = N
         return
     shown = ", ".join(map(str, indices[:10])) + (f" and {len(indices) - 10} more" if len(indices) > 10 else "")
     where = f" at layer {layer!r}" if layer is not None else ""
-    advice = (" (is this layer's output negative where the evidence is? the default layer is the rectified output"
-              " of the last spatial block)") if layer is not None else ""
+    advice = (
+        (
+            " (is this layer's output negative where the evidence is? the default layer is the rectified output"
+            " of the last spatial block)"
+        )
+        if layer is not None
+        else ""
+    )
     subject = f"the map of image {shown} is" if len(indices) == 1 else f"the maps of images {shown} are"
-    warnings.warn(f"{method}{where}: {subject} constant before normalisation (e.g. all zero), so there is no "
-                  f"saliency to show ({len(indices)} of {degenerate.numel()} images; result.degenerate marks them)"
-                  f"{advice}",
-                  DegenerateMapWarning, stacklevel=3)
+    warnings.warn(
+        f"{method}{where}: {subject} constant before normalisation (e.g. all zero), so there is no "
+        f"saliency to show ({len(indices)} of {degenerate.numel()} images; result.degenerate marks them)"
+        f"{advice}",
+        DegenerateMapWarning,
+        stacklevel=3,
+    )
 
 
-def make_result(method: str, params: dict, prepared: Prepared, saliency: torch.Tensor, seconds: float,
-                seed: int | None = None) -> SaliencyResult:
+def make_result(
+    method: str, params: dict, prepared: Prepared, saliency: torch.Tensor, seconds: float, seed: int | None = None
+) -> SaliencyResult:
     """Package a method's maps as a :class:`SaliencyResult` (tensors moved to the CPU)."""
-    return SaliencyResult(method=method, params=params, seed=seed, timings={"total": seconds},
-                          saliency=saliency.detach().float().cpu(), images=prepared.pixels.detach().float().cpu(),
-                          scores=prepared.scores.detach().float().cpu(), target=prepared.target.describe())
+    return SaliencyResult(
+        method=method,
+        params=params,
+        seed=seed,
+        timings={"total": seconds},
+        saliency=saliency.detach().float().cpu(),
+        images=prepared.pixels.detach().float().cpu(),
+        scores=prepared.scores.detach().float().cpu(),
+        target=prepared.target.describe(),
+    )

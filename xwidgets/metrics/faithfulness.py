@@ -4,8 +4,8 @@ Pixels (or blocks) are ordered by decreasing saliency. *Deletion* starts from th
 salient pixels with a substrate step by step; *insertion* starts from a substrate and puts the most salient
 pixels back. Every step of every image is scored in micro-batched forwards (:func:`~xwidgets.core.score_masks`).
 
-The three sources differ in ways that change the numbers (METHODS.md 1.2), so each is a preset and every choice
-can be overridden:
+The three sources differ in ways that change the numbers (``docs/metrics.md#presets``), so each is a preset and
+every choice can be overridden:
 
 ============  ==============  =====================  ================  ==========  ======================
 preset        resolution      deletion substrate     insertion subst.  steps       AUC rule
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -57,12 +58,36 @@ DELETION_INSERTION_PARAMS = ParamSet(
 )
 
 PRESETS: dict[str, dict] = {
-    "rise": {"resolution": 0, "steps": 28, "deletion_substrate": "mean", "insertion_substrate": "blur",
-             "blur_kernel": 11, "blur_sigma": 5.0, "auc": "trapezoid", "normalise": False},
-    "igos": {"resolution": 28, "steps": 50, "deletion_substrate": "blur", "insertion_substrate": "blur",
-             "blur_kernel": 51, "blur_sigma": 50.0, "auc": "right_riemann", "normalise": False},
-    "sane": {"resolution": 0, "steps": 100, "deletion_substrate": "grey", "insertion_substrate": "grey",
-             "blur_kernel": 11, "blur_sigma": 5.0, "auc": "trapezoid", "normalise": True},
+    "rise": {
+        "resolution": 0,
+        "steps": 28,
+        "deletion_substrate": "mean",
+        "insertion_substrate": "blur",
+        "blur_kernel": 11,
+        "blur_sigma": 5.0,
+        "auc": "trapezoid",
+        "normalise": False,
+    },
+    "igos": {
+        "resolution": 28,
+        "steps": 50,
+        "deletion_substrate": "blur",
+        "insertion_substrate": "blur",
+        "blur_kernel": 51,
+        "blur_sigma": 50.0,
+        "auc": "right_riemann",
+        "normalise": False,
+    },
+    "sane": {
+        "resolution": 0,
+        "steps": 100,
+        "deletion_substrate": "grey",
+        "insertion_substrate": "grey",
+        "blur_kernel": 11,
+        "blur_sigma": 5.0,
+        "auc": "trapezoid",
+        "normalise": True,
+    },
 }
 
 
@@ -76,14 +101,14 @@ class CurveResult(Result):
         deletion_auc, insertion_auc: ``[B]`` areas under the curves.
     """
 
-    fractions: torch.Tensor = None
-    deletion: torch.Tensor = None
-    insertion: torch.Tensor = None
-    deletion_auc: torch.Tensor = None
-    insertion_auc: torch.Tensor = None
+    fractions: torch.Tensor
+    deletion: torch.Tensor
+    insertion: torch.Tensor
+    deletion_auc: torch.Tensor
+    insertion_auc: torch.Tensor
 
     #: Lower deletion AUC is better, higher insertion AUC is better.
-    higher_is_better = {"deletion_auc": False, "insertion_auc": True}
+    higher_is_better: ClassVar[dict[str, bool]] = {"deletion_auc": False, "insertion_auc": True}
 
     @property
     def difference(self) -> torch.Tensor:
@@ -92,9 +117,17 @@ class CurveResult(Result):
 
 
 @shows_progress("deletion_insertion")
-def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, target: object = None, *,
-                       preset: str = "rise", size: int | tuple[int, int] | None = None, progress=True,
-                       **overrides) -> CurveResult:
+def deletion_insertion(
+    model: Model,
+    images: object,
+    saliency: torch.Tensor,
+    target: object = None,
+    *,
+    preset: str = "rise",
+    size: int | tuple[int, int] | None = None,
+    progress=True,
+    **overrides,
+) -> CurveResult:
     """Deletion and insertion curves of ``saliency`` maps for ``images`` under ``model``.
 
     Args:
@@ -122,8 +155,10 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
     owner = torch.arange(batch, device=pixels.device).repeat_interleave(steps + 1)
 
     curves = {}
-    for name, substrate, keep, part in (("deletion", params["deletion_substrate"], 1.0 - masks, (0.0, 0.5)),
-                                        ("insertion", params["insertion_substrate"], masks, (0.5, 1.0))):
+    for name, substrate, keep, part in (
+        ("deletion", params["deletion_substrate"], 1.0 - masks, (0.0, 0.5)),
+        ("insertion", params["insertion_substrate"], masks, (0.5, 1.0)),
+    ):
         base = model.normalize(_substrate(model, pixels, substrate, params))
         scores = score_masks(model, inputs, base, keep, resolved, owner, progress=progress.part(*part))
         curves[name] = scores.reshape(batch, steps + 1).float().cpu()
@@ -131,15 +166,28 @@ def deletion_insertion(model: Model, images: object, saliency: torch.Tensor, tar
     if params["normalise"]:
         curves = {k: _min_max(v) for k, v in curves.items()}
     aucs = {k: _auc(v, fractions, params["auc"]) for k, v in curves.items()}
-    return CurveResult(method="deletion_insertion", params={"preset": preset, **params,
-                                                            "target": resolved.describe()},
-                       timings={"total": time.perf_counter() - start}, fractions=fractions,
-                       deletion=curves["deletion"], insertion=curves["insertion"],
-                       deletion_auc=aucs["deletion"], insertion_auc=aucs["insertion"])
+    return CurveResult(
+        method="deletion_insertion",
+        params={"preset": preset, **params, "target": resolved.describe()},
+        timings={"total": time.perf_counter() - start},
+        fractions=fractions,
+        deletion=curves["deletion"],
+        insertion=curves["insertion"],
+        deletion_auc=aucs["deletion"],
+        insertion_auc=aucs["insertion"],
+    )
 
 
-def perturbed_images(model: Model, images: object, saliency: torch.Tensor, curve: str = "deletion", *,
-                     preset: str = "rise", size: int | tuple[int, int] | None = None, **overrides) -> torch.Tensor:
+def perturbed_images(
+    model: Model,
+    images: object,
+    saliency: torch.Tensor,
+    curve: str = "deletion",
+    *,
+    preset: str = "rise",
+    size: int | tuple[int, int] | None = None,
+    **overrides,
+) -> torch.Tensor:
     """The images that :func:`deletion_insertion` scores along one curve, in pixel space, for display.
 
     Args:
@@ -173,7 +221,7 @@ def _step_masks(saliency: torch.Tensor, params: dict) -> tuple[torch.Tensor, tor
     cells = order_map.shape[-1] * order_map.shape[-2]
     steps = min(params["steps"], cells)
     counts = torch.linspace(0, cells, steps + 1, device=saliency.device).round().long()
-    rank = _ranks(order_map)                                            # [B, 1, h, w], 0 = most salient
+    rank = _ranks(order_map)  # [B, 1, h, w], 0 = most salient
     kept_first = (rank[:, None] < counts.view(1, -1, 1, 1, 1)).float()  # [B, K+1, 1, h, w]: the top-k cells
     return kept_first.reshape(-1, 1, *order_map.shape[-2:]), counts, cells
 

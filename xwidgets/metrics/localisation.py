@@ -25,12 +25,12 @@ def pointing_game(saliency: object, masks: object, *, tolerance: int = 15) -> to
     maps, truth = _pair(saliency, masks)
     if not isinstance(tolerance, int) or tolerance < 0:
         raise invalid("tolerance", tolerance, "a non-negative number of pixels")
-    batch, height, width = truth.shape
+    height, width = truth.shape[1:]
     flat = maps.flatten(1).argmax(1)
     rows, cols = flat // width, flat % width
     ys = torch.arange(height).view(1, -1, 1)
     xs = torch.arange(width).view(1, 1, -1)
-    disc = (ys - rows.view(-1, 1, 1)) ** 2 + (xs - cols.view(-1, 1, 1)) ** 2 <= tolerance ** 2
+    disc = (ys - rows.view(-1, 1, 1)) ** 2 + (xs - cols.view(-1, 1, 1)) ** 2 <= tolerance**2
     return (disc & truth).flatten(1).any(1)
 
 

@@ -22,8 +22,13 @@ def sag_images(values: dict, size: tuple[int, int]) -> tuple[int, int]:
     """``(forward, gradient)`` images a SAG with the resolved parameter ``values`` scores for one image of
     ``size`` when its search runs every level: the clean passes, the I-GOS heuristic, the empty set and the beam
     search (not the minimisation and the graph)."""
-    heuristic = IGOS_PARAMS.resolve({"resolution": values["grid"], "iterations": values["heuristic_iterations"],
-                                     "ig_steps": values["heuristic_ig_steps"]})
+    heuristic = IGOS_PARAMS.resolve(
+        {
+            "resolution": values["grid"],
+            "iterations": values["heuristic_iterations"],
+            "ig_steps": values["heuristic_ig_steps"],
+        }
+    )
     forward, gradient = image_counts("igos", heuristic, size)
     return 3 + forward + search_images(values), gradient
 
@@ -32,5 +37,7 @@ def search_images(values: dict) -> int:
     """Patch sets the beam search scores when it runs every level: ``successors`` at the first level, then
     ``beam_width`` states each growing by at most ``successors`` of the patches they miss."""
     cells = values["grid"] ** 2
-    return sum((1 if level == 1 else values["beam_width"]) * min(values["successors"], cells - level + 1)
-               for level in range(1, cells + 1))
+    return sum(
+        (1 if level == 1 else values["beam_width"]) * min(values["successors"], cells - level + 1)
+        for level in range(1, cells + 1)
+    )

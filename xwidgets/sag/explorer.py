@@ -6,8 +6,10 @@ learn most from). Right, the graph in a :class:`~xwidgets.views.GraphView`: each
 darkened to 10 %), framed by its relative confidence and labelled with it (with its probability instead where the
 full image gives a class it does not predict less than the floor, so the threshold is absolute), with edges
 coloured by the drop in confidence. Clicking a node enlarges it and loads its patches into the image, to edit
-from there. The search runs through a :class:`~xwidgets.core.runner.Runner`: roots appear as the beam search
-finds them, and a new control value cancels the stale search.
+from there. The search runs on the :class:`~xwidgets.views.explorer.Explorer` base's runner: roots appear as the
+beam search finds them, and a new control value cancels the stale search; a change to ``overlap`` or
+``shown_roots`` only redraws the graph from the roots found (the ``"search"`` step is cached). The editor's score
+runs on a side lane, so it never cancels the search.
 
 How long a search may take depends on the model. The explorer times one pass of the model on the image
 (:func:`~xwidgets.core.cost.pass_time`) and shows the longest search's estimate (:func:`~xwidgets.sag.cost.sag_images`).
@@ -19,40 +21,43 @@ quicker, and the estimate follows the controls).
 
 from __future__ import annotations
 
-import threading
+import html
+from typing import Any
 
 import ipywidgets as widgets
 import torch
 
 from ..core.baselines import make_baseline
 from ..core.cost import INTERACTIVE_SECONDS, device_words, format_seconds, pass_time
-from ..core.errors import XWidgetsError, invalid
+from ..core.errors import invalid
 from ..core.models import Classifier, Model, check_model
-from ..core.runner import Runner
-from ..core.targets import ClassTarget, resolve_target
+from ..core.targets import ClassTarget, class_index
 from ..views import GraphView, HeatmapView, control_for
+from ..views.explorer import Explorer, Shown
 from .cost import sag_images
 from .graph import edge_colour, node_colour, node_label
 from .patches import insertion_images, score_patch_sets
 from .sag import SAG_PARAMS, SAGResult, reference_scores, sag
 
-__all__ = ["SAGExplorer", "CONTROLS"]
+__all__ = ["SAGExplorer", "CONTROLS", "SEARCH_BUDGET"]
 
 #: The parameters the explorer offers as controls (the others keep their values from ``params``).
 CONTROLS = ("threshold", "beam_width", "grid", "max_roots", "overlap", "shown_roots")
-_TOP = 5
 #: The longest search, in estimated seconds, that starts without a click. The estimate is of a search that runs
 #: every level, which most stop well before, so the budget is three times the interactive one.
 SEARCH_BUDGET = 3 * INTERACTIVE_SECONDS
+#: The side lane that scores the editor's patches.
+SCORE_LANE = "score"
 
 
-class SAGExplorer(widgets.VBox):
+class SAGExplorer(Explorer):
     """Explore one image's SAG live.
 
     Args:
         model: a wrapped :class:`~xwidgets.core.models.Classifier`.
         image: one image in any form :func:`~xwidgets.core.images.to_batch` accepts.
-        target: a class index (default: the top-1 class); the top-5 classes are offered as buttons.
+        target: the class, as an index or a class name (default: the top-1 class); the top-5 classes are offered
+            as buttons.
         params: overrides of :data:`~xwidgets.sag.SAG_PARAMS`.
         seed: the heuristic's seed.
         thumbnail_size: the graph's node size in CSS pixels.
@@ -65,13 +70,26 @@ class SAGExplorer(widgets.VBox):
 
     Attributes:
         image_view: the patch editor; ``graph_view`` the graph; ``controls`` the generated controls;
-        result: the last finished :class:`~xwidgets.sag.SAGResult`; ``visible`` the patches shown in the editor;
-        search_button: starts the search; ``estimate_text`` says how long it may take;
-        pass_time: the model's measured :class:`~xwidgets.core.cost.PassTime` on this image.
+        result: the :class:`~xwidgets.sag.SAGResult` shown (``shown.value``); ``visible`` the patches shown in the
+        editor and ``patch_score`` their score, a :class:`~xwidgets.views.explorer.Shown` with the editor settings
+        it was computed with; ``search_button`` starts the search; ``estimate_text`` says how long it may take;
+        ``pass_time`` is the model's measured :class:`~xwidgets.core.cost.PassTime` on this image.
     """
 
-    def __init__(self, model: Model, image: object, *, target: object = None, params: dict | None = None,
-                 seed: int = 0, thumbnail_size: int = 84, graph_width: int | None = 460, run: bool | None = None):
+    work_name = "the SAG search"
+
+    def __init__(
+        self,
+        model: Model,
+        image: object,
+        *,
+        target: object = None,
+        params: dict | None = None,
+        seed: int = 0,
+        thumbnail_size: int = 84,
+        graph_width: int | None = 460,
+        run: bool | None = None,
+    ):
         check_model(model, Classifier)
         if params is not None and not isinstance(params, dict):
             raise invalid("params", params, "a dict of SAG parameter values")
@@ -83,81 +101,79 @@ class SAGExplorer(widgets.VBox):
             raise invalid("image", f"a batch of {pixels.shape[0]} images", "a single image")
         if values["grid"] > min(pixels.shape[-2:]):
             raise invalid("grid", values["grid"], f"at most the input's side, {min(pixels.shape[-2:])}")
-        self.model, self.pixels, self.seed, self._fixed = model, pixels, seed, values
-        self.inputs = model.normalize(pixels)
+        inputs = model.normalize(pixels)
         with torch.no_grad(), model.frozen():
-            output = model.forward(self.inputs)
-        if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
-            raise invalid("target", target, "a class index (or None for the top-1 class)")
-        resolve_target(target, model, output)
-        self._probabilities = torch.softmax(output.float(), 1)[0].cpu()
-        top = torch.topk(self._probabilities, min(_TOP, self._probabilities.shape[0])).indices.tolist()
-        if target is not None and target not in top:
-            top.append(target)
-        self.target_selector = widgets.ToggleButtons(
-            options=[(f"{self._label(c)}  p = {float(self._probabilities[c]):.3f}", c) for c in top],
-            value=top[0] if target is None else target, description="target", style={"button_width": "auto"})
-        self.target_selector.add_class("xw-target")
-
-        self.runner, self._scorer = Runner(stream_interval=0.1), Runner()
-        self.result: SAGResult | None = None
-        self.error: BaseException | None = None
-        self._token = 0
-        self._done = threading.Event()
-        self._done.set()
+            probabilities = torch.softmax(model.forward(inputs).float(), 1)[0].cpu()
+        if target is not None:
+            target = class_index(target, model.labels, probabilities.shape[0])
+        super().__init__()
+        self.model, self.pixels, self.inputs, self.seed, self._fixed = model, pixels, inputs, seed, values
+        self._probabilities = probabilities
         self.visible: list[int] = list(range(values["grid"] ** 2))
-        self._visible_score: float | None = None
-
-        self.image_view = HeatmapView(pixels[0], None, colormap="gray", alpha=0.55, threshold=0.5,
-                                      title="click patches to hide or show them", display_width=280,
-                                      show_controls=False, show_legend=False)
-        self.image_view.add_class("xw-sag-image")
-        self.score_text = widgets.HTML("")
-        self.score_text.add_class("xw-sag-score")
-        self.show_all = widgets.Button(description="show all patches", layout=widgets.Layout(width="138px"))
-        self.hide_all = widgets.Button(description="hide all patches", layout=widgets.Layout(width="138px"))
-        self.show_all.add_class("xw-sag-show-all")
-        self.hide_all.add_class("xw-sag-hide-all")
-        self.graph_view = GraphView([], [], title="", thumbnail_size=thumbnail_size, enlarged_size=224,
-                                    display_width=graph_width)
-        self.graph_view.add_class("xw-sag-graph")
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="280px"))
-        self.status = widgets.HTML("")
-        self.status.add_class("xw-run-status")
-        self.dnf_text = widgets.HTML("")
-        self.dnf_text.add_class("xw-sag-dnf")
-        self.search_button = widgets.Button(description="search", icon="play", layout=widgets.Layout(width="138px"))
-        self.search_button.add_class("xw-sag-search")
-        self.estimate_text = widgets.HTML("")
-        self.estimate_text.add_class("xw-estimate")
+        self.patch_score: Shown | None = None
+        self.target_selector = self.target_picker(model, pixels, target)
         self.pass_time = pass_time(model, pixels)
-        self.controls = {name: control_for(SAG_PARAMS[name], values[name]) for name in CONTROLS}
-        self.controls["grid"].max = min(SAG_PARAMS["grid"].high, min(pixels.shape[-2:]))
-
-        for control in self.controls.values():
-            control.layout.width = "300px"
-        left = widgets.VBox([self.image_view, self.score_text, widgets.HBox([self.show_all, self.hide_all]),
-                             widgets.HBox([self.search_button, self.estimate_text]), self.progress, self.status,
-                             *self.controls.values()],
-                            layout=widgets.Layout(margin="0 12px 0 0", width="304px"))
-        right = widgets.VBox([self.dnf_text, self.graph_view], layout=widgets.Layout(flex="1 1 0", min_width="0"))
-        super().__init__([self.target_selector, widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row"))])
-        self.add_class("xw-sag-explorer")
-
-        self.image_view.on_click(self._on_patch_click)
-        self.graph_view.on_select(self._on_node)
-        self.show_all.on_click(lambda _: self.set_visible(range(self.grid ** 2)))
-        self.hide_all.on_click(lambda _: self.set_visible([]))
-        self.search_button.on_click(lambda _: self.run())
-        self.target_selector.observe(lambda change: self._rerun(), names="value")
-        for name, control in self.controls.items():
-            control.observe(self._on_control, names="value")
-        self.set_visible(self.visible)
+        self._build(values, thumbnail_size, graph_width)
+        editor = (*self.controls.values(), self.target_selector)
+        for control in editor:  # the editor follows every setting, quiet changes too
+            control.observe(self._on_setting, names="value")
+        self.watch({**self.controls, "target": self.target_selector}, self._rerun)
+        self._draw_visible()
+        self._score_visible()
         self._show_estimate()
         if run or (run is None and self.interactive):
             self.run()
         elif run is None:
             self.status.value = self._waiting_message()
+
+    def _build(self, values: dict, thumbnail_size: int, graph_width: int | None) -> None:
+        self.image_view = HeatmapView(
+            self.pixels[0],
+            None,
+            colormap="gray",
+            alpha=0.55,
+            threshold=0.5,
+            title="click patches to hide or show them",
+            display_width=280,
+            show_controls=False,
+            show_legend=False,
+        )
+        self.image_view.add_class("xw-sag-image")
+        self.score_text = _html("xw-sag-score")
+        self.show_all = _button("show all patches", "xw-sag-show-all")
+        self.hide_all = _button("hide all patches", "xw-sag-hide-all")
+        self.search_button = _button("search", "xw-sag-search", icon="play")
+        self.estimate_text = _html("xw-estimate")
+        self.summary_text = _html("xw-sag-summary")
+        self.dnf_text = _html("xw-sag-dnf")
+        self.graph_view = GraphView(
+            [], [], title="", thumbnail_size=thumbnail_size, enlarged_size=224, display_width=graph_width
+        )
+        self.graph_view.add_class("xw-sag-graph")
+        self.controls = {name: control_for(SAG_PARAMS[name], values[name]) for name in CONTROLS}
+        self.controls["grid"].max = min(self.controls["grid"].max, self.pixels.shape[-2], self.pixels.shape[-1])
+        for control in self.controls.values():
+            control.layout.width = "300px"
+        left = widgets.VBox(
+            [
+                self.image_view,
+                self.score_text,
+                widgets.HBox([self.show_all, self.hide_all]),
+                widgets.HBox([self.search_button, self.estimate_text]),
+                self.progress_box,
+                self.summary_text,
+                *self.controls.values(),
+            ],
+            layout=widgets.Layout(margin="0 12px 0 0", width="304px"),
+        )
+        right = widgets.VBox([self.dnf_text, self.graph_view], layout=widgets.Layout(flex="1 1 0", min_width="0"))
+        self.children = [self.target_selector, widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row"))]
+        self.add_class("xw-sag-explorer")
+        self.image_view.on_click(self._on_patch_click)
+        self.graph_view.on_select(self._on_node)
+        self.show_all.on_click(lambda _: self.set_visible(range(self.grid**2)))
+        self.hide_all.on_click(lambda _: self.set_visible([]))
+        self.search_button.on_click(lambda _: self.run())
 
     # ---------------------------------------------------------------------------------------- settings
     def _label(self, index: int) -> str:
@@ -174,19 +190,19 @@ class SAGExplorer(widgets.VBox):
         return {**self._fixed, **{name: control.value for name, control in self.controls.items()}}
 
     @property
-    def target(self) -> ClassTarget:
-        return ClassTarget([self.target_selector.value])
+    def settings(self) -> dict:
+        """What a search now would run with: every parameter and the target's class index."""
+        return {**self.params, "target": int(self.target_selector.value)}
 
-    def _on_control(self, change) -> None:
-        if change["owner"] is self.controls["grid"]:
-            self.visible = list(range(self.grid ** 2))
-            self._draw_visible()
-        self._rerun()
+    @property
+    def result(self) -> SAGResult | None:
+        """The SAG shown (None before the first search ends, or after a setting cleared it)."""
+        return None if self.shown is None else self.shown.value
 
     # -------------------------------------------------------------------------------------- estimates
     def estimate(self) -> float:
         """Estimated seconds of the longest search at the current settings (every beam level run)."""
-        forward, gradient = sag_images(self.params, tuple(self.pixels.shape[-2:]))
+        forward, gradient = sag_images(self.params, (self.pixels.shape[-2], self.pixels.shape[-1]))
         return self.pass_time.seconds(forward, gradient)
 
     @property
@@ -195,116 +211,114 @@ class SAGExplorer(widgets.VBox):
         return self.estimate() <= SEARCH_BUDGET
 
     def _show_estimate(self) -> None:
-        self.estimate_text.value = (f"<span style='color:#57606a;font-size:12px'>longest search "
-                                    f"{format_seconds(self.estimate())} on {device_words(self.model)}</span>")
+        self.estimate_text.value = (
+            f"<span style='color:#57606a;font-size:12px'>longest search "
+            f"{format_seconds(self.estimate())} on {device_words(self.model)}</span>"
+        )
 
     def _waiting_message(self) -> str:
-        return (f"<i>Not started: the longest search (all {self.grid ** 2} beam levels) would take "
-                f"{format_seconds(self.estimate())} on {device_words(self.model)}. Press search, or lower grid or "
-                "beam width first.</i>")
+        return (
+            f"<i>Not started: the longest search (all {self.grid**2} beam levels) would take "
+            f"{format_seconds(self.estimate())} on {device_words(self.model)}. Press search, or lower grid or "
+            "beam width first.</i>"
+        )
 
     def _rerun(self) -> None:
-        """A new setting: search again at once when that is quick, else cancel the stale search and wait."""
+        """A new setting: search again at once when that is quick, else drop the stale graph and wait."""
         self._show_estimate()
         if self.interactive:
             self.run()
-            return
-        self.runner.cancel()
-        self._token += 1
-        self._done.set()
-        self.progress.value, self.progress.bar_style = 0.0, ""
-        self.graph_view.set_graph([], [])
-        self.dnf_text.value = ""
-        self.status.value = self._waiting_message()
+        else:
+            self.clear(self._waiting_message())
 
     # ---------------------------------------------------------------------------------------- search
     def run(self) -> None:
         """Start the search with the current controls and target; a running search is cancelled."""
-        self._token += 1
-        token = self._token
-        self._done.clear()
-        self.error = None
-        self.progress.value, self.progress.bar_style = 0.0, ""
-        self.status.value = f"searching… (longest {format_seconds(self.estimate())})"
-        self.graph_view.set_graph([], [])
-        self.dnf_text.value = ""
-        params, target = self.params, self.target
+        settings = self.settings
+        params = {name: value for name, value in settings.items() if name != "target"}
 
         def work(progress):
             with self.model.lock:
-                return sag(self.model, self.pixels, target, seed=self.seed, progress=progress, **params)
+                return sag(
+                    self.model,
+                    self.pixels,
+                    settings["target"],
+                    seed=self.seed,
+                    cache=self.steps,
+                    progress=progress,
+                    **params,
+                )
 
-        self.runner.submit(work, on_progress=lambda f, m: self._on_progress(token, f, m),
-                           on_partial=lambda state: self._on_partial(token, state),
-                           on_done=lambda result: self._on_done(token, result),
-                           on_error=lambda error: self._on_error(token, error))
+        self.start(work, settings, message=f"searching… (longest {format_seconds(self.estimate())})")
 
-    def wait(self, timeout: float | None = None) -> SAGExplorer:
-        """Block until the current search has ended (for scripts and notebooks executed headless); ``timeout`` in
-        seconds, None to wait however long it takes. Returns at once when no search was started."""
-        if not self._done.wait(timeout):
-            raise XWidgetsError(f"the SAG search did not finish within timeout={timeout} s")
-        if self.error is not None:
-            raise self.error
-        return self
-
-    def _on_progress(self, token: int, fraction: float, message: str) -> None:
-        if token == self._token:
-            self.progress.value = fraction
-            self.status.value = message.replace("&", "&amp;").replace("<", "&lt;")
-
-    def _on_partial(self, token: int, state: dict) -> None:
-        if token != self._token or state.get("phase") != "search":
+    def show_partial(self, state: dict, settings: dict) -> None:
+        """Draw the roots found so far, level by level."""
+        if state.get("phase") != "search":
             return
         roots, floored = state["roots"][0], state["floored"][0]
-        nodes = [self._view_node(f"root{i}", root["patches"], root["score"], root["relative"], 0, i, floored)
-                 for i, root in enumerate(roots)]
-        self.graph_view.set_graph(nodes, [])
-        self.status.value = f"beam search level {state['level']}: {len(roots)} root(s) so far…"
+        self.graph_view.set_graph(
+            [
+                self._view_node({**root, "id": f"root{i}", "level": 0, "order": i}, settings, floored)
+                for i, root in enumerate(roots)
+            ],
+            [],
+        )
+        self.dnf_text.value = (
+            f"<b>{html.escape(self._label(settings['target']))}</b>: beam search level "
+            f"{state['level']}, {len(roots)} root(s) so far…"
+        )
+        self.summary_text.value = ""  # the cost of the graph no longer drawn
 
-    def _on_done(self, token: int, result: SAGResult) -> None:
-        if token != self._token:
+    def render(self) -> None:
+        """Draw the graph, its roots' formula and the search's cost from :attr:`shown` (empty when None)."""
+        if self.shown is None:
+            self.graph_view.set_graph([], [])
+            self.dnf_text.value = self.summary_text.value = ""
             return
-        self.result = result
-        nodes = [self._view_node(n["id"], n["patches"], n["score"], n["relative"], n["level"], n["order"],
-                                 result.floored[0]) for n in result.nodes[0]]
-        edges = [{"source": e["source"], "target": e["target"], "colour": edge_colour(e["drop"]),
-                  "width": 1.5 + 3.0 * min(max(e["drop"], 0.0), 1.0), "label": f"−P{e['removed']}"}
-                 for e in result.edges[0]]
-        self.graph_view.set_graph(nodes, edges)
-        shown = len(result.shown[0])
-        note = result.note(0).replace("&", "&amp;").replace("<", "&lt;")
-        self.dnf_text.value = (f"<b>{len(result.roots[0])}</b> root(s), <b>{shown}</b> diverse shown: "
-                               f"<code>{(result.dnf(0) or 'none').replace('&', '&amp;')}</code>"
-                               + (f"<br><i>{note}</i>" if note else ""))
-        self.progress.value, self.progress.bar_style = 1.0, "success"
-        self.status.value = (f"SAG: {result.timings['total']:.2f} s · {result.stats['forward_images']} forward "
-                             f"passes · {result.stats['levels']} beam level(s)")
-        self._done.set()
+        result, settings = self.shown.value, self.shown.settings
+        self.graph_view.set_graph(
+            [self._view_node(n, settings, result.floored[0]) for n in result.nodes[0]],
+            [
+                {
+                    "source": e["source"],
+                    "target": e["target"],
+                    "colour": edge_colour(e["drop"]),
+                    "width": 1.5 + 3.0 * min(max(e["drop"], 0.0), 1.0),
+                    "label": f"−P{e['removed']}",
+                }
+                for e in result.edges[0]
+            ],
+        )
+        note = html.escape(result.note(0))
+        self.dnf_text.value = (
+            f"<b>{html.escape(self._label(settings['target']))}</b>: "
+            f"<b>{len(result.roots[0])}</b> root(s), <b>{len(result.shown[0])}</b> diverse shown: "
+            f"<code>{html.escape(result.dnf(0) or 'none')}</code>" + (f"<br><i>{note}</i>" if note else "")
+        )
+        self.summary_text.value = (
+            f"SAG: {result.timings['total']:.2f} s · {result.stats['forward_images']} "
+            f"forward passes · {result.stats['levels']} beam level(s)"
+        )
 
-    def _on_error(self, token: int, error: BaseException) -> None:
-        if token != self._token:
-            return
-        self.error = error
-        self.progress.bar_style = "danger"
-        self.status.value = "error: " + str(error).replace("&", "&amp;").replace("<", "&lt;")
-        self._done.set()
-
-    def _view_node(self, node_id: str, patches, score: float, relative: float, level: int, order: float,
-                   floored: bool) -> dict:
-        params = self.params
-        image = insertion_images(self.pixels[0], [patches], params["grid"], params["patches"])[0]
+    def _view_node(self, node: dict, settings: dict, floored: bool) -> dict:
+        image = insertion_images(self.pixels[0], [node["patches"]], settings["grid"], settings["patches"])[0]
         if max(image.shape[-2:]) > 96:
             image = torch.nn.functional.interpolate(image[None], size=(96, 96), mode="area")[0]
-        return {"id": node_id, "image": image.clamp(0, 1), "label": node_label(score, relative, floored),
-                "level": int(level), "order": float(order), "colour": node_colour(relative),
-                "detail": f"{' & '.join(f'P{p}' for p in sorted(patches))} · p = {score:.3f}"}
+        return {
+            "id": node["id"],
+            "image": image.clamp(0, 1),
+            "label": node_label(node["score"], node["relative"], floored),
+            "level": int(node["level"]),
+            "order": float(node["order"]),
+            "colour": node_colour(node["relative"]),
+            "detail": f"{' & '.join(f'P{p}' for p in sorted(node['patches']))} · p = {node['score']:.3f}",
+        }
 
     # ---------------------------------------------------------------------------------------- patches
     def _on_node(self, node_id: str) -> None:
-        if self.result is None:
+        if self.shown is None or self.shown.settings["grid"] != self.grid:
             return
-        node = next((n for n in self.result.nodes[0] if n["id"] == node_id), None)
+        node = next((n for n in self.shown.value.nodes[0] if n["id"] == node_id), None)
         if node is not None:
             self.set_visible(node["patches"])
 
@@ -319,84 +333,114 @@ class SAGExplorer(widgets.VBox):
         return row * grid + col
 
     def _on_patch_click(self, x: int, y: int, value) -> None:
-        patch = self._patch_at(int(x), int(y))
-        visible = set(self.visible)
-        visible.symmetric_difference_update({patch})
-        self.set_visible(sorted(visible))
+        self.set_visible(sorted(set(self.visible) ^ {self._patch_at(int(x), int(y))}))
+
+    def _on_setting(self, change) -> None:
+        if change["owner"] is self.controls["grid"]:
+            self.visible = list(range(self.grid**2))
+            self._draw_visible()
+        self._score_visible()
 
     def set_visible(self, patches) -> None:
         """Show exactly ``patches`` in the editor and score what is shown (one forward pass, off the kernel)."""
-        cells = self.grid ** 2
+        cells = self.grid**2
         patches = sorted({int(p) for p in patches})
         if any(not 0 <= p < cells for p in patches):
             raise invalid("patches", patches, f"patch numbers in 0..{cells - 1}")
         self.visible = patches
         self._draw_visible()
-        params, target, pixels = self.params, self.target, self.pixels
+        self._score_visible()
 
-        def work(progress):
+    def _editor_settings(self) -> dict:
+        return {**self.settings, "visible": tuple(self.visible)}
+
+    def _score_visible(self) -> None:
+        """Score the editor's patches for the current target and parameters on the side lane; until the score
+        comes, the text says what is being scored (never an older score)."""
+        settings = self._editor_settings()
+        self.patch_score = None
+        self._draw_score(settings, None)
+
+        def work():
             with self.model.lock:
-                baseline = self.model.normalize(make_baseline(pixels, params["baseline"],
-                                                              blur_kernel=params["blur_kernel"],
-                                                              blur_sigma=params["blur_sigma"], seed=self.seed))
-                resolved = resolve_target(target, self.model, self.model.forward(self.inputs).detach())
+                baseline = self.model.normalize(
+                    make_baseline(
+                        self.pixels,
+                        settings["baseline"],
+                        blur_kernel=settings["blur_kernel"],
+                        blur_sigma=settings["blur_sigma"],
+                        seed=self.seed,
+                    )
+                )
                 with self.model.frozen():
-                    return score_patch_sets(self.model, self.inputs, baseline, resolved, [patches], [0],
-                                            params["grid"], params["patches"])
+                    scores = score_patch_sets(
+                        self.model,
+                        self.inputs,
+                        baseline,
+                        ClassTarget([settings["target"]]),
+                        [list(settings["visible"])],
+                        [0],
+                        settings["grid"],
+                        settings["patches"],
+                    )
+            return float(scores[0])
 
-        self._scorer.submit(work, on_done=lambda score: self._on_score(patches, float(score[0])))
+        self.side(SCORE_LANE, work, lambda score: self._on_score(score, settings))
 
-    def wait_score(self, timeout: float | None = 30.0) -> float:
-        """Block until the editor's score is computed; returns it."""
-        job = self._scorer.job
-        if job is not None:
-            job.result(timeout)
-        return self._visible_score
-
-    def _on_score(self, patches: list[int], score: float) -> None:
-        if patches != self.visible:
+    def _on_score(self, score: float, settings: dict) -> None:
+        if settings != self._editor_settings():
             return
-        self._visible_score = score
-        target = self.target_selector.value
-        full, params = float(self._probabilities[target]), self.params
+        self.patch_score = Shown(score, settings)
+        self._draw_score(settings, score)
+
+    def wait_score(self, timeout: float | None = 30.0) -> float | None:
+        """Block until the editor's score is computed; returns it."""
+        self.wait_side(SCORE_LANE, timeout)
+        return None if self.patch_score is None else self.patch_score.value
+
+    def _draw_score(self, settings: dict, score: float | None) -> None:
+        """The editor's text for ``settings`` (visible patches, target, parameters) and their ``score`` (None:
+        pending)."""
+        target, cells = settings["target"], settings["grid"] ** 2
+        full = float(self._probabilities[target])
         predicted = torch.tensor([target == int(self._probabilities.argmax())])
-        reference = float(reference_scores(torch.tensor([full]), predicted, params["floor"])[0])
-        label = self._label(target)
-        shown = f"{len(patches)} of {self.grid ** 2} patches shown · p({label}) = <b>{score:.3f}</b> · "
+        reference = float(reference_scores(torch.tensor([full]), predicted, settings["floor"])[0])
+        value = "…" if score is None else f"<b>{score:.3f}</b>"
+        text = f"{len(settings['visible'])} of {cells} patches shown · p({html.escape(self._label(target))}) = {value}"
         if reference > full:
-            self.score_text.value = shown + (f"the full image gives only p = {full:.2g} (below the floor "
-                                             f"{params['floor']:g}): a root needs p ≥ "
-                                             f"{params['threshold'] * reference:.3f}")
-        else:
-            self.score_text.value = shown + f"<b>{100 * score / reference:.0f}%</b> of the full image"
+            text += (
+                f" · the full image gives only p = {full:.2g} (below the floor {settings['floor']:g}): a root "
+                f"needs p ≥ {settings['threshold'] * reference:.3f}"
+            )
+        elif score is not None:
+            text += f" · <b>{100 * score / reference:.0f}%</b> of the full image"
+        self.score_text.value = text
 
     def _draw_visible(self) -> None:
         params = self.params
         shown = insertion_images(self.pixels[0], [self.visible], params["grid"], params["patches"], 0.25)[0]
-        self.image_view.set_data(image=shown, heatmap=_grid_lines(self.pixels.shape[-2:], params["grid"],
-                                                                  params["patches"]))
+        size = (self.pixels.shape[-2], self.pixels.shape[-1])
+        self.image_view.set_data(image=shown, heatmap=_grid_lines(size, params["grid"], params["patches"]))
 
     # ---------------------------------------------------------------------------------------- output
-    def figure(self, path=None, **style):
-        """The current graph for a paper (:func:`~xwidgets.sag.figure.graph_figure`), saved to ``path``
-        (``.pdf``, ``.svg`` or ``.png``) when given."""
-        if self.result is None:
-            raise XWidgetsError("no SAG yet: wait for the search to finish (explorer.wait()) before figure()")
-        label = self._label(self.target_selector.value)
-        style.setdefault("title", f"{label} · {self.result.dnf(0) or 'no root found'}")
-        return self.result.figure(0, path=path, **style)
+    def draw_figure(self, **style: Any):
+        """The graph shown, for a paper (:func:`~xwidgets.sag.figure.graph_figure`), titled with the target it
+        was searched for and its roots."""
+        result, settings = self.current.value, self.current.settings
+        style.setdefault("title", f"{self._label(settings['target'])} · {result.dnf(0) or 'no root found'}")
+        return result.figure(0, **style)
 
-    def close(self) -> None:
-        """Cancel the runs, wait for their threads, and close every child widget."""
-        for runner in (getattr(self, "runner", None), getattr(self, "_scorer", None)):
-            if runner is not None:
-                runner.close()
-        for widget in (*getattr(self, "controls", {}).values(), *(getattr(self, n, None) for n in (
-                "image_view", "graph_view", "score_text", "show_all", "hide_all", "progress", "status",
-                "dnf_text", "target_selector", "search_button", "estimate_text")), *self.children):
-            if widget is not None:
-                widget.close()
-        super().close()
+
+def _html(css_class: str) -> widgets.HTML:
+    label = widgets.HTML("")
+    label.add_class(css_class)
+    return label
+
+
+def _button(description: str, css_class: str, *, icon: str = "") -> widgets.Button:
+    button = widgets.Button(description=description, icon=icon, layout=widgets.Layout(width="138px"))
+    button.add_class(css_class)
+    return button
 
 
 def _grid_lines(size: tuple[int, int], grid: int, patches: str) -> torch.Tensor:
@@ -406,7 +450,7 @@ def _grid_lines(size: tuple[int, int], grid: int, patches: str) -> torch.Tensor:
     for count, axis in ((height, 0), (width, 1)):
         if patches == "hard":
             borders = [round(i * count / grid) for i in range(1, grid)]
-        else:                                   # halfway between the bilinear cells' centres
+        else:  # halfway between the bilinear cells' centres
             borders = [round((i + 0.5) * (count - 1) / (grid - 1)) for i in range(grid - 1)]
         for b in borders:
             if axis == 0:

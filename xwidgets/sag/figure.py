@@ -22,8 +22,9 @@ from .graph import edge_colour, node_colour, node_label
 __all__ = ["graph_figure"]
 
 
-def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float = 1.0, title: str | None = None
-                 ) -> Figure:
+def graph_figure(
+    result, index: int = 0, *, path=None, thumbnail_inches: float = 1.0, title: str | None = None
+) -> Figure:
     """Draw image ``index`` of a :class:`~xwidgets.sag.SAGResult`: the graph below its diverse roots.
 
     Args:
@@ -46,7 +47,7 @@ def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float =
         height = len(levels) * cell_h + top
         figure = PaperFigure(figsize=(width, height))
         axes = {}
-        images = result.insertion_images([n["patches"] for n in nodes], index) if nodes else None
+        images = result.insertion_images([n["patches"] for n in nodes], index) if nodes else result.images[:0]
         position = {n["id"]: i for i, n in enumerate(nodes)}
         for row_number, level in enumerate(levels):
             row = rows[level]
@@ -54,8 +55,9 @@ def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float =
             for column, node in enumerate(row):
                 left = left0 + column * cell_w + (cell_w - thumbnail_inches) / 2
                 bottom = height - top - (row_number + 1) * cell_h + (cell_h - thumbnail_inches) * 0.6
-                ax = figure.add_axes((left / width, bottom / height, thumbnail_inches / width,
-                                      thumbnail_inches / height))
+                ax = figure.add_axes(
+                    (left / width, bottom / height, thumbnail_inches / width, thumbnail_inches / height)
+                )
                 picture = images[position[node["id"]]].permute(1, 2, 0).clamp(0, 1).numpy()
                 ax.imshow(picture, interpolation="nearest")
                 ax.set_xticks([])
@@ -69,12 +71,26 @@ def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float =
         for edge in edges:
             source, target = axes[edge["source"]], axes[edge["target"]]
             colour = edge_colour(edge["drop"])
-            arrow = ConnectionPatch(xyA=(0.5, 0.0), coordsA=source.transAxes, xyB=(0.5, 1.0), coordsB=target.transAxes,
-                                    arrowstyle="-|>", color=colour, linewidth=1.0 + 2.0 * min(max(edge["drop"], 0), 1),
-                                    shrinkA=14, shrinkB=2)
+            arrow = ConnectionPatch(
+                xyA=(0.5, 0.0),
+                coordsA=source.transAxes,
+                xyB=(0.5, 1.0),
+                coordsB=target.transAxes,
+                arrowstyle="-|>",
+                color=colour,
+                linewidth=1.0 + 2.0 * min(max(edge["drop"], 0), 1),
+                shrinkA=14,
+                shrinkB=2,
+            )
             figure.add_artist(arrow)
-            target.add_patch(Rectangle(*_patch_box(edge["removed"], grid, size, result.params["patches"]),
-                                       fill=False, edgecolor="#D55E00", linewidth=1.2))
+            target.add_patch(
+                Rectangle(
+                    *_patch_box(edge["removed"], grid, size, result.params["patches"]),
+                    fill=False,
+                    edgecolor="#D55E00",
+                    linewidth=1.2,
+                )
+            )
         figure.suptitle(heading, y=1 - 0.12 / height, fontsize=8)
         if path is not None:
             save_figure(figure, path)
@@ -84,8 +100,12 @@ def graph_figure(result, index: int = 0, *, path=None, thumbnail_inches: float =
 def _heading(result, index: int, width: float, title: str | None) -> str:
     """``title`` (default: the class and the roots' DNF), then the result's note wrapped to ``width`` inches."""
     classes = result.target.get("classes")
-    first = title if title is not None else (f"class {classes[index if len(classes) > 1 else 0]} · "
-                                             if classes else "") + (result.dnf(index) or "no root found")
+    first = (
+        title
+        if title is not None
+        else (f"class {classes[index if len(classes) > 1 else 0]} · " if classes else "")
+        + (result.dnf(index) or "no root found")
+    )
     note = result.note(index)
     return first + ("\n" + textwrap.fill(note, width=int(width / 0.06)) if note else "")
 

@@ -1,4 +1,4 @@
-"""The patch-deletion graph below a SAG's roots (METHODS.md 4a, step 4).
+"""The patch-deletion graph below a SAG's roots (``docs/sag.md``, step 4).
 
 Each shown root is a node. A node whose confidence, relative to the reference score (the full image's score, or
 for a class the model does not predict the floor when that is higher; :mod:`xwidgets.sag.sag`), is above
@@ -52,8 +52,14 @@ def dnf(roots: Sequence[dict]) -> str:
     return " | ".join(" & ".join(f"P{p}" for p in sorted(root["patches"])) or "∅" for root in roots)
 
 
-def deletion_graph(roots: Sequence[dict], reference: float, score: Callable[[Sequence[PatchSet]], torch.Tensor], *,
-                   expand_threshold: float, removals_per_node: int) -> tuple[list[dict], list[dict]]:
+def deletion_graph(
+    roots: Sequence[dict],
+    reference: float,
+    score: Callable[[Sequence[PatchSet]], torch.Tensor],
+    *,
+    expand_threshold: float,
+    removals_per_node: int,
+) -> tuple[list[dict], list[dict]]:
     """Nodes and edges of one image's graph.
 
     Args:
@@ -95,24 +101,36 @@ def deletion_graph(roots: Sequence[dict], reference: float, score: Callable[[Seq
         values = score(list(new.values())).tolist() if new else []
         for (child_key, child), value in zip(new.items(), values):
             nodes[child_key] = _node(len(nodes), list(child), value, reference, level, [])
-        for parent, child, removed in links:
-            if not any(e["source"] == nodes[parent]["id"] and e["target"] == nodes[child]["id"] for e in edges):
-                edges.append({"source": nodes[parent]["id"], "target": nodes[child]["id"], "removed": removed,
-                              "drop": nodes[parent]["relative"] - nodes[child]["relative"]})
+        for parent, child_key, removed in links:
+            if not any(e["source"] == nodes[parent]["id"] and e["target"] == nodes[child_key]["id"] for e in edges):
+                edges.append(
+                    {
+                        "source": nodes[parent]["id"],
+                        "target": nodes[child_key]["id"],
+                        "removed": removed,
+                        "drop": nodes[parent]["relative"] - nodes[child_key]["relative"],
+                    }
+                )
             for index in nodes[parent]["roots"]:
-                if index not in nodes[child]["roots"]:
-                    nodes[child]["roots"].append(index)
+                if index not in nodes[child_key]["roots"]:
+                    nodes[child_key]["roots"].append(index)
         frontier = list(new)
     ordered = list(nodes.values())
     _order_rows(ordered, edges)
     return ordered, edges
 
 
-def _node(number: int, patches: Sequence[int], value: float, reference: float, level: int,
-          roots: list[int]) -> dict:
+def _node(number: int, patches: Sequence[int], value: float, reference: float, level: int, roots: list[int]) -> dict:
     relative = value / reference if reference > 0 else 0.0
-    return {"id": f"n{number}", "patches": list(patches), "score": value, "relative": relative, "level": level,
-            "order": 0.0, "roots": roots}
+    return {
+        "id": f"n{number}",
+        "patches": list(patches),
+        "score": value,
+        "relative": relative,
+        "level": level,
+        "order": 0.0,
+        "roots": roots,
+    }
 
 
 def _order_rows(nodes: list[dict], edges: list[dict]) -> None:
@@ -127,8 +145,10 @@ def _order_rows(nodes: list[dict], edges: list[dict]) -> None:
         if level == 0:
             keys = [float(i) for i in range(len(row))]
         else:
-            keys = [sum(by_id[p]["order"] for p in parents.get(n["id"], [])) / max(len(parents.get(n["id"], [])), 1)
-                    for n in row]
+            keys = [
+                sum(by_id[p]["order"] for p in parents.get(n["id"], [])) / max(len(parents.get(n["id"], [])), 1)
+                for n in row
+            ]
         ranked = sorted(range(len(row)), key=lambda i: (keys[i], i))
         for position, i in enumerate(ranked):
             row[i]["order"] = float(position)

@@ -1,4 +1,4 @@
-"""SAG's search for minimal sufficient explanations (roots), re-implemented from METHODS.md section 4.
+"""SAG's search for minimal sufficient explanations (roots), re-implemented from the paper (``docs/sag.md``).
 
 1. :func:`heuristic_ranking`: a short I-GOS run on the g×g grid (black baseline, 2 iterations, 20 IG steps,
    λ1 = 1, λTV = 20); patches are ranked by the mask, lowest (most salient) first.
@@ -54,8 +54,13 @@ def heuristic_ranking(masks: torch.Tensor) -> list[list[int]]:
     return [torch.sort(row, stable=True).indices.tolist() for row in flat]
 
 
-def minimise(owners: Sequence[int], sets: Sequence[PatchSet], thresholds: Sequence[float], scores: Sequence[float],
-             scorer: Scorer) -> tuple[list[PatchSet], list[float]]:
+def minimise(
+    owners: Sequence[int],
+    sets: Sequence[PatchSet],
+    thresholds: Sequence[float],
+    scores: Sequence[float],
+    scorer: Scorer,
+) -> tuple[list[PatchSet], list[float]]:
     """Shrink each set by greedy single-patch removal while its image's score stays ≥ its threshold.
 
     Each set is swept from its last patch (least salient in search order) to its first; a patch whose removal
@@ -93,10 +98,18 @@ def minimise(owners: Sequence[int], sets: Sequence[PatchSet], thresholds: Sequen
     return current, values
 
 
-def beam_search(rankings: Sequence[Sequence[int]], thresholds: Sequence[float], scorer: Scorer, *,
-                baseline_scores: Sequence[float], beam_width: int, successors: int, max_roots: int,
-                progress: Progress, on_level: Callable[[int, list[list[dict]]], None] | None = None
-                ) -> tuple[list[list[dict]], dict]:
+def beam_search(
+    rankings: Sequence[Sequence[int]],
+    thresholds: Sequence[float],
+    scorer: Scorer,
+    *,
+    baseline_scores: Sequence[float],
+    beam_width: int,
+    successors: int,
+    max_roots: int,
+    progress: Progress,
+    on_level: Callable[[int, list[list[dict]]], None] | None = None,
+) -> tuple[list[list[dict]], dict]:
     """Beam search for the roots of B images at once.
 
     Args:
@@ -147,8 +160,11 @@ def beam_search(rankings: Sequence[Sequence[int]], thresholds: Sequence[float], 
         values = scorer(owners, sets).tolist()
         scored += len(sets)
         order = sorted(range(len(sets)), key=lambda i: -values[i])
-        waiting = [i for i in order if values[i] >= thresholds[owners[i]]
-                   and not any(root <= frozenset(sets[i]) for root in found[owners[i]])]
+        waiting = [
+            i
+            for i in order
+            if values[i] >= thresholds[owners[i]] and not any(root <= frozenset(sets[i]) for root in found[owners[i]])
+        ]
         while waiting:
             # minimise, best first, only as many passing successors per image as it still needs roots; those
             # whose minimal set was already found make room for the next ones
@@ -162,8 +178,13 @@ def beam_search(rankings: Sequence[Sequence[int]], thresholds: Sequence[float], 
                 break
             chosen = set(batch_now)
             waiting = [i for i in waiting if i not in chosen]
-            minimal, minimal_scores = minimise([owners[i] for i in batch_now], [sets[i] for i in batch_now],
-                                               thresholds, [values[i] for i in batch_now], scorer)
+            minimal, minimal_scores = minimise(
+                [owners[i] for i in batch_now],
+                [sets[i] for i in batch_now],
+                thresholds,
+                [values[i] for i in batch_now],
+                scorer,
+            )
             for i, patches, value in zip(batch_now, minimal, minimal_scores):
                 image = owners[i]
                 key = frozenset(patches)
@@ -207,7 +228,7 @@ def diverse_subset(roots: Sequence[dict], overlap: int) -> list[int]:
         for position, i in enumerate(candidates):
             if len(chosen) + len(candidates) - position < best_key[0]:
                 return
-            grow(chosen + [i], [j for j in candidates[position + 1:] if j in compatible[i]])
+            grow(chosen + [i], [j for j in candidates[position + 1 :] if j in compatible[i]])
 
     grow([], list(range(count)))
     return sorted(best, key=lambda i: -scores[i])

@@ -1,4 +1,4 @@
-"""Pair saliency for similarity models after SANE (Plummer et al., ECCV 2020; METHODS.md section 8(a), (b)).
+"""Pair saliency for similarity models after SANE (Plummer et al., ECCV 2020; ``docs/similarity.md``).
 
 The score explained is the cosine similarity ``s(q, r)`` between the embedding of a (perturbed) query q and the
 embedding of its reference r. A map lives on the query: high = the pixels whose presence keeps the pair similar.
@@ -27,18 +27,14 @@ normalisation, so the mean of the K maps is the map of the mean score, and the m
 ``<ê(q ⊙ M_i), ê(r ⊙ R_k)>`` is the product of the N query embeddings with the mean of the K unit reference
 embeddings (one matrix product).
 
-Choices where METHODS.md leaves the details open (SANE's code is not copied):
+Choices where SANE's description leaves the details open (SANE's code is not copied; each is spelled out in
+``docs/similarity.md#pair-sliding-window`` and ``docs/similarity.md#pair-mask``):
 
-- Sliding window: the query canvas is padded by ``window // 4`` pixels on each side (128 px for 32 px windows on
-  112 px, SANE's canvas), the windows are centred on it, and a pixel's saliency is the mean over the windows that
-  cover it, so edge pixels are on the centre's scale. Reference occluders (variable mode) use no padding:
-  ``reference_window`` 32 at ``reference_stride`` 16 gives SANE's 6×6 = 36 on 112 px.
-- Mask: M starts at 1 (keep everything); the noise (σ = ``noise``) is added to the perturbed input in normalised
-  space, drawn afresh at every step from the local generator, as in the common Fong & Vedaldi re-implementation
-  whose defaults (lr 0.1, 500 steps, λ1 0.01, λTV 0.2, β 3, median blur 11) SANE's match; M is clamped to [0, 1]
-  after each step. The TV term is ``mean|ΔM|^β`` over rows plus over columns at mask resolution. Variable mode:
-  SANE's 8×16 mask over q‖r is kept as two 8×8 halves, one per image (L1 over all 128 cells, TV within each
-  half, no seam term between the two images). The median blur replicates the edges (OpenCV's border).
+- Sliding window: the query canvas is padded by ``window // 4`` pixels on each side and a pixel's saliency is the
+  mean over the windows that cover it; reference occluders (variable mode) use no padding.
+- Mask: M starts at 1; fresh noise in normalised space at every step from the local generator; M clamped to [0, 1]
+  after each step; TV over rows plus columns at mask resolution; in variable mode two 8×8 halves (one per image, no
+  seam term); the median blur replicates the edges.
 - Maps of every method are min-max normalised per pair; ``raw`` keeps the values before. A pair whose similarity
   moves by at most :data:`FLAT_SIMILARITY` under every perturbation gets an all-zero map (never NaN).
 """
@@ -52,67 +48,129 @@ import torch
 import torch.nn.functional as F
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
+from ..core.deprecation import warn_deprecated
 from ..core.errors import InvalidArgument, XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.masks import composite, upsample_mask
+from ..core.methods import register
 from ..core.models import Classifier, Embedder, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import Progress, as_progress, shows_progress
+from ..core.runner import Progress, shows_progress
 from ..core.scoring import microbatched
 from ..heatmaps.baselines import draw_rise_cells, render_rise_masks, rise_masks
 from ..heatmaps.result import normalise_maps
 
-__all__ = ["SALIENCY_METHODS", "REFERENCE_MODES", "PAIR_PARAMS", "PairSaliency", "pair_saliency", "rise_masks",
-           "median_blur"]
+__all__ = [
+    "REFERENCE_MODES",
+    "RISE_PAIR_PARAMS",
+    "SLIDING_WINDOW_PAIR_PARAMS",
+    "MASK_PAIR_PARAMS",
+    "PairSaliency",
+    "pair_rise",
+    "pair_sliding_window",
+    "pair_mask",
+    "pair_method_title",
+    "pair_saliency",
+    "prepare_images",
+    "rise_masks",
+    "median_blur",
+]
 
-SALIENCY_METHODS = ("rise", "sliding_window", "mask")
 REFERENCE_MODES = ("fixed", "variable")
 
 #: A pair whose similarity moves less than this under every perturbation is "flat": its map is all zeros.
 FLAT_SIMILARITY = 1e-6
 
-PAIR_PARAMS: dict[str, ParamSet] = {
-    "rise": ParamSet(
-        "pair saliency (rise)",
-        Param("masks", "int", 2000, "random masks on the query (SANE: 2000 at 112 px)", low=1, high=20000),
-        Param("grid", "int", 8, "cells per side of the random binary grid (SANE: 8)", low=2, high=64),
-        Param("keep", "float", 0.5, "probability that a cell is kept (SANE: 0.5)", low=0.01, high=0.99),
-        Param("normalise_by", "choice", "frequency", "divide by each pixel's kept count (SANE) or by N·p (RISE)",
-              choices=("frequency", "probability")),
-        Param("baseline", "choice", "mean", "what masked pixels become ('mean': zero in normalised space, SANE)",
-              choices=BASELINE_KINDS),
-        Param("reference_masks", "int", 30, "random masks on the reference when reference_mode='variable' "
-              "(SANE: 30)", low=1, high=2000),
+#: The names the pair methods had before the method registry (``pair_saliency(method=...)``), deprecated.
+OLD_METHOD_NAMES = {"rise": "pair_rise", "sliding_window": "pair_sliding_window", "mask": "pair_mask"}
+
+
+def _reference_mode() -> Param:
+    return Param(
+        "reference_mode",
+        "choice",
+        "fixed",
+        "keep the reference's unperturbed embedding (SANE's main setting) or perturb the reference too",
+        choices=REFERENCE_MODES,
+    )
+
+
+RISE_PAIR_PARAMS = ParamSet(
+    "pair_rise",
+    Param("masks", "int", 2000, "random masks on the query (SANE: 2000 at 112 px)", low=1, high=20000),
+    Param("grid", "int", 8, "cells per side of the random binary grid (SANE: 8)", low=2, high=64),
+    Param("keep", "float", 0.5, "probability that a cell is kept (SANE: 0.5)", low=0.01, high=0.99),
+    Param(
+        "normalise_by",
+        "choice",
+        "frequency",
+        "divide by each pixel's kept count (SANE) or by N·p (RISE)",
+        choices=("frequency", "probability"),
     ),
-    "sliding_window": ParamSet(
-        "pair saliency (sliding_window)",
-        Param("window", "int", 32, "side of the square occluder on the query in pixels (SANE: 32)", low=1,
-              high=1024),
-        Param("stride", "int", 4, "step between query occluders in pixels (SANE: 4)", low=1, high=1024),
-        Param("baseline", "choice", "mean", "what occluded pixels become ('mean': zero in normalised space)",
-              choices=BASELINE_KINDS),
-        Param("reference_window", "int", 32, "side of the reference occluder when reference_mode='variable'",
-              low=1, high=1024),
-        Param("reference_stride", "int", 16, "step between reference occluders (SANE: 6×6 = 36 at 112 px)",
-              low=1, high=1024),
+    Param(
+        "baseline",
+        "choice",
+        "mean",
+        "what masked pixels become ('mean': zero in normalised space, SANE)",
+        choices=BASELINE_KINDS,
     ),
-    "mask": ParamSet(
-        "pair saliency (mask)",
-        Param("iterations", "int", 500, "Adam steps (SANE: 500)", low=1, high=10000),
-        Param("lr", "float", 0.1, "Adam learning rate (SANE: 0.1)", low=1e-4, high=10.0, log=True),
-        Param("l1", "float", 0.01, "weight λ1 of mean|1 − M| (SANE: 0.01)", low=0.0, high=100.0),
-        Param("tv", "float", 0.2, "weight λTV of the total variation (SANE: 0.2)", low=0.0, high=100.0),
-        Param("tv_beta", "float", 3.0, "exponent β of the total variation (SANE: 3)", low=1.0, high=10.0),
-        Param("resolution", "int", 8, "mask cells per side, upsampled bilinearly (SANE: 8)", low=2, high=256),
-        Param("noise", "float", 0.2, "std of the Gaussian noise added to the perturbed input in normalised "
-              "space, drawn afresh each step (SANE: 0.2)", low=0.0, high=10.0),
-        Param("baseline", "choice", "median", "what deleted pixels become (SANE: a median blur)",
-              choices=("median", *BASELINE_KINDS)),
-        Param("median_kernel", "int", 11, "side of the median filter in pixels, odd (SANE: 11)", low=1, high=101,
-              step=2),
+    _reference_mode(),
+    Param(
+        "reference_masks",
+        "int",
+        30,
+        "random masks on the reference when reference_mode='variable' (SANE: 30)",
+        low=1,
+        high=2000,
     ),
-}
+)
+SLIDING_WINDOW_PAIR_PARAMS = ParamSet(
+    "pair_sliding_window",
+    Param("window", "int", 32, "side of the square occluder on the query in pixels (SANE: 32)", low=1, high=1024),
+    Param("stride", "int", 4, "step between query occluders in pixels (SANE: 4)", low=1, high=1024),
+    Param(
+        "baseline",
+        "choice",
+        "mean",
+        "what occluded pixels become ('mean': zero in normalised space)",
+        choices=BASELINE_KINDS,
+    ),
+    _reference_mode(),
+    Param(
+        "reference_window", "int", 32, "side of the reference occluder when reference_mode='variable'", low=1, high=1024
+    ),
+    Param(
+        "reference_stride", "int", 16, "step between reference occluders (SANE: 6×6 = 36 at 112 px)", low=1, high=1024
+    ),
+)
+MASK_PAIR_PARAMS = ParamSet(
+    "pair_mask",
+    Param("iterations", "int", 500, "Adam steps (SANE: 500)", low=1, high=10000),
+    Param("lr", "float", 0.1, "Adam learning rate (SANE: 0.1)", low=1e-4, high=10.0, log=True),
+    Param("l1", "float", 0.01, "weight λ1 of mean|1 − M| (SANE: 0.01)", low=0.0, high=100.0),
+    Param("tv", "float", 0.2, "weight λTV of the total variation (SANE: 0.2)", low=0.0, high=100.0),
+    Param("tv_beta", "float", 3.0, "exponent β of the total variation (SANE: 3)", low=1.0, high=10.0),
+    Param("resolution", "int", 8, "mask cells per side, upsampled bilinearly (SANE: 8)", low=2, high=256),
+    Param(
+        "noise",
+        "float",
+        0.2,
+        "std of the Gaussian noise added to the perturbed input in normalised "
+        "space, drawn afresh each step (SANE: 0.2)",
+        low=0.0,
+        high=10.0,
+    ),
+    Param(
+        "baseline",
+        "choice",
+        "median",
+        "what deleted pixels become (SANE: a median blur)",
+        choices=("median", *BASELINE_KINDS),
+    ),
+    Param("median_kernel", "int", 11, "side of the median filter in pixels, odd (SANE: 11)", low=1, high=101, step=2),
+    _reference_mode(),
+)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -124,9 +182,9 @@ class PairSaliency(Result):
         references: ``[B, 3, H, W]`` the references, likewise (a single reference is repeated B times).
         maps: ``[B, 1, H, W]`` float in [0, 1] on the query; high = important for the match. All zeros for a
             pair whose similarity never changes.
-        raw: ``[B, 1, H, W]`` the maps before min-max normalisation: for ``rise`` the similarity-weighted mask
-            average (a similarity), for ``sliding_window`` the mean of ``1 − s`` over the covering windows, for
-            ``mask`` ``1 − M`` upsampled.
+        raw: ``[B, 1, H, W]`` the maps before min-max normalisation: for ``pair_rise`` the similarity-weighted mask
+            average (a similarity), for ``pair_sliding_window`` the mean of ``1 − s`` over the covering windows,
+            for ``pair_mask`` ``1 − M`` upsampled.
         similarity: ``[B]`` the cosine similarity of each unperturbed pair.
         reference_maps: ``[B, 1, H, W]`` in [0, 1] on the reference, or None; only the variable-reference mask
             method yields them.
@@ -136,33 +194,36 @@ class PairSaliency(Result):
         forward_passes: images the embedder ran on (clean and perturbed, queries and references).
     """
 
-    queries: torch.Tensor = None
-    references: torch.Tensor = None
-    maps: torch.Tensor = None
-    raw: torch.Tensor = None
-    similarity: torch.Tensor = None
+    queries: torch.Tensor
+    references: torch.Tensor
+    maps: torch.Tensor
+    raw: torch.Tensor
+    similarity: torch.Tensor
     reference_maps: torch.Tensor | None = None
     reference_raw: torch.Tensor | None = None
     reference_mode: str = "fixed"
     forward_passes: int = 0
 
-    def figure(self, indices=None, **style):
-        """A matplotlib figure: for each pair, the query with its map, then the reference (with its map when the
-        method made one). ``indices`` picks pairs (default the first 4); ``style`` as in
-        :func:`~xwidgets.heatmaps.figure.saliency_figure` (``colormap``, ``alpha``, ``threshold``, ``mode``,
-        ``panel_inches``)."""
-        from ..heatmaps.figure import saliency_figure
+    def __len__(self) -> int:
+        return int(self.maps.shape[0])
 
-        count = self.maps.shape[0]
-        indices = list(range(min(count, 4))) if indices is None else list(indices)
-        if not indices or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < count for i in indices):
-            raise invalid("indices", indices, f"pair indices in 0..{count - 1}")
-        images, maps, titles = [], [], []
-        for i in indices:
-            images += [self.queries[i], self.references[i]]
-            maps += [self.maps[i], None if self.reference_maps is None else self.reference_maps[i]]
-            titles += [f"{self.method} · s = {float(self.similarity[i]):.2f}", "reference"]
-        return saliency_figure(images, maps, titles, **style)
+    def figure(self, index: int | list[int] = 0, *, path=None, **style):
+        """A matplotlib figure: for pair ``index`` (or each pair of a list of indices), the query with its map, then
+        the reference (with its map when the method made one); saved to ``path`` (``.pdf``, ``.svg``, ``.png``)
+        when given. ``style``: ``colormap``, ``alpha``, ``threshold``, ``panel_inches``, ``title``
+        (:func:`~xwidgets.similarity.figure.pair_figure`)."""
+        from .figure import pair_figure
+
+        return pair_figure(self, index, path=path, method_title=pair_method_title(self.method), **style)
+
+
+def pair_method_title(name: str) -> str:
+    """The readable title of a pair saliency method (``"pair_rise"`` -> ``"RISE (pair)"``); an unknown name (a
+    result saved by another version) is returned as it is."""
+    from ..core.methods import specs
+
+    titles = {spec.name: spec.title for spec in specs("pair")}
+    return titles.get(OLD_METHOD_NAMES.get(name, name), name)
 
 
 @dataclasses.dataclass
@@ -182,56 +243,174 @@ class _Pairs:
 
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(self.queries.shape[-2:])
+        return self.queries.shape[-2], self.queries.shape[-1]
 
 
-@shows_progress("similarity.pair_saliency")
-def pair_saliency(embedder: Embedder, queries: object, references: object, *, method: str = "rise",
-                  reference_mode: str = "fixed", seed: int = 0, progress=True, **params) -> PairSaliency:
-    """Explain why each query matches its reference under ``embedder``: a saliency map on the query.
+_PAIR_EXAMPLE = (
+    "xw.explain(xw.toy.embedder(), xw.toy.dataset(2, seed=0).images(), "
+    'reference=xw.toy.dataset(2, seed=1).images(), method="{name}")'
+)
+
+
+@register(
+    "pair_rise",
+    title="RISE (pair)",
+    kind="pair",
+    params=RISE_PAIR_PARAMS,
+    result=PairSaliency,
+    summary="the similarity-weighted average of random smooth masks on the query (forward passes only)",
+    docs="similarity.md#pair-rise",
+    steps={"map": tuple(RISE_PAIR_PARAMS)},
+    inputs=("reference",),
+    explorer="xwidgets.similarity.explorer:MatchExplorer",
+    render="draw_pair",
+    example=_PAIR_EXAMPLE.format(name="pair_rise"),
+    quick={"masks": 100, "reference_masks": 4},
+)
+@shows_progress("pair_rise")
+def pair_rise(
+    embedder: Embedder,
+    queries: object,
+    target: object = None,
+    *,
+    reference: object = None,
+    seed: int = 0,
+    progress=True,
+    **params,
+) -> PairSaliency:
+    """RISE for a pair: ``sal(λ) = Σ_i s(q ⊙ M_i, r) M_i(λ) / Σ_i M_i(λ)`` over random smooth masks ``M_i`` on the
+    query, normalised per pixel by its sampling frequency (SANE; see ``docs/similarity.md``).
 
     Args:
         embedder: an :class:`~xwidgets.core.models.Embedder` whose module returns ``[N, D]`` vectors.
         queries: B images in any form :func:`~xwidgets.core.images.to_batch` accepts (a list may mix sizes when
             the model's preprocessing resizes).
-        references: B images (one per query, pairwise) or one image compared with every query.
-        method: one of :data:`SALIENCY_METHODS`.
-        reference_mode: ``"fixed"`` (the reference's unperturbed embedding, SANE's main setting) or
-            ``"variable"`` (the reference is perturbed too; see the module docs for the N + K cost).
-        seed: seeds the local generator of the random masks (``rise``) and of the noise (``mask``).
-        progress: a :class:`~xwidgets.core.runner.Progress` or ``callback(fraction, message)``; the work is
-            cancellable between micro-batches and iterations, and ``rise``/``mask`` stream their current
-            ``{"maps": [B, 1, H, W]}``.
-        params: the method's parameters, declared in :data:`PAIR_PARAMS` (defaults from SANE):
-
-            - ``rise``: masks, grid, keep, normalise_by, baseline, reference_masks (K);
-            - ``sliding_window``: window, stride (query occluders on a canvas padded by ``window // 4`` on each
-              side: 625 windows of 32 px at stride 4 on 112 px, as SANE's 128 px canvas), baseline,
-              reference_window, reference_stride (reference occluders without padding: 6×6 at 112 px);
-            - ``mask``: iterations, lr, l1, tv, tv_beta, resolution, noise, baseline, median_kernel.
+        target: must be None: the score explained is the cosine similarity to ``reference``.
+        reference: B images (one per query, pairwise) or one image compared with every query.
+        seed: seeds the local generator of the random masks.
+        progress: True (a bar), False, a :class:`~xwidgets.core.runner.Progress` or ``callback(fraction,
+            message)``; cancellable between micro-batches; streams the current ``{"maps": [B, 1, H, W]}``.
+        params: :data:`RISE_PAIR_PARAMS` (defaults from SANE).
 
     Returns:
-        :class:`PairSaliency` with ``maps [B, 1, H, W]`` in [0, 1] at the model's input size.
-
-    Cost (forward passes per pair): rise N (+ K variable); sliding_window 625 at 112 px (+ 36 variable); mask
-    ``iterations`` forward+backward (× 2 variable); plus 2 clean passes.
+        :class:`PairSaliency` with ``maps [B, 1, H, W]`` in [0, 1] at the model's input size. Cost: ``masks``
+        forward passes per pair (+ ``reference_masks`` when variable), plus 2 clean passes.
     """
+    return _explain_pairs("pair_rise", embedder, queries, target, reference, seed, progress, params)
+
+
+@register(
+    "pair_sliding_window",
+    title="Sliding window (pair)",
+    kind="pair",
+    params=SLIDING_WINDOW_PAIR_PARAMS,
+    result=PairSaliency,
+    summary="the similarity drop when square windows of the query are occluded",
+    docs="similarity.md#pair-sliding-window",
+    steps={"map": tuple(SLIDING_WINDOW_PAIR_PARAMS)},
+    inputs=("reference",),
+    explorer="xwidgets.similarity.explorer:MatchExplorer",
+    render="draw_pair",
+    example=_PAIR_EXAMPLE.format(name="pair_sliding_window"),
+    quick={"stride": 16},
+)
+@shows_progress("pair_sliding_window")
+def pair_sliding_window(
+    embedder: Embedder,
+    queries: object,
+    target: object = None,
+    *,
+    reference: object = None,
+    seed: int = 0,
+    progress=True,
+    **params,
+) -> PairSaliency:
+    """Sliding-window occlusion for a pair: each query pixel's saliency is the mean of ``1 − s(occluded q, r)``
+    over the windows that cover it (see ``docs/similarity.md``). Deterministic but for a ``"noise"`` baseline.
+
+    Args:
+        embedder, queries, target, reference, progress: as :func:`pair_rise`.
+        seed: seeds the ``"noise"`` baseline (the only random part).
+        params: :data:`SLIDING_WINDOW_PAIR_PARAMS`: query occluders slide over a canvas padded by ``window // 4``
+            on each side (625 windows of 32 px at stride 4 on 112 px, as SANE's 128 px canvas); reference
+            occluders (variable mode) have no padding (6×6 at 112 px).
+
+    Returns:
+        :class:`PairSaliency`. Cost per pair: 625 forward passes at 112 px (+ 36 variable), plus 2 clean passes.
+    """
+    return _explain_pairs("pair_sliding_window", embedder, queries, target, reference, seed, progress, params)
+
+
+@register(
+    "pair_mask",
+    title="Mask optimisation (pair)",
+    kind="pair",
+    params=MASK_PAIR_PARAMS,
+    result=PairSaliency,
+    summary="a smooth mask on the query optimised to delete the similarity (meaningful perturbation)",
+    docs="similarity.md#pair-mask",
+    steps={"map": tuple(MASK_PAIR_PARAMS)},
+    inputs=("reference",),
+    explorer="xwidgets.similarity.explorer:MatchExplorer",
+    render="draw_pair",
+    example=_PAIR_EXAMPLE.format(name="pair_mask"),
+    quick={"iterations": 10},
+)
+@shows_progress("pair_mask")
+def pair_mask(
+    embedder: Embedder,
+    queries: object,
+    target: object = None,
+    *,
+    reference: object = None,
+    seed: int = 0,
+    progress=True,
+    **params,
+) -> PairSaliency:
+    """Meaningful perturbation for a pair: Adam on a coarse mask M (1 keeps the pixel) that minimises the
+    similarity plus ``λ1·mean|1 − M| + λTV·TV_β(M)`` against a median-blurred baseline; the map is ``1 − M``
+    (see ``docs/similarity.md``). With ``reference_mode="variable"`` a second mask on the reference is optimised
+    jointly and returned as ``reference_maps``.
+
+    Args:
+        embedder, queries, target, reference, progress: as :func:`pair_rise`; streams the current maps every 10
+            steps.
+        seed: seeds the noise added at each step.
+        params: :data:`MASK_PAIR_PARAMS`.
+
+    Returns:
+        :class:`PairSaliency`. Cost per pair: ``iterations`` forward + backward passes (× 2 variable), plus 2
+        clean passes.
+    """
+    return _explain_pairs("pair_mask", embedder, queries, target, reference, seed, progress, params)
+
+
+def _explain_pairs(
+    name: str,
+    embedder: Embedder,
+    queries: object,
+    target: object,
+    reference: object,
+    seed: int,
+    progress: Progress,
+    params: dict,
+) -> PairSaliency:
+    """The body the three pair methods share: check the call, prepare the pairs, run the method's loop, normalise."""
     start = time.perf_counter()
-    if method not in SALIENCY_METHODS:
-        raise invalid("method", method, "one of " + ", ".join(repr(m) for m in SALIENCY_METHODS))
-    if reference_mode not in REFERENCE_MODES:
-        raise invalid("reference_mode", reference_mode, "'fixed' or 'variable'")
-    values = PAIR_PARAMS[method].resolve(params)
+    if target is not None:
+        raise invalid("target", target, f"None: {name} explains the cosine similarity to reference=")
+    if reference is None:
+        raise invalid("reference", None, f"the reference images of {name} (one per query, or one for all)")
+    values = _KERNELS[name][1].resolve(params)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise invalid("seed", seed, "an int")
-    progress = as_progress(progress)
     _check_embedder(embedder)
     progress.check()
+    mode = values["reference_mode"]
     with embedder.lock, embedder.frozen():
         before = embedder.images_forwarded
-        pairs = _prepare_pairs(embedder, queries, references)
-        kernel = {"rise": _rise, "sliding_window": _sliding_window, "mask": _mask}[method]
-        raw, spread, reference_raw = kernel(embedder, pairs, values, reference_mode, seed, progress)
+        pairs = _prepare_pairs(embedder, queries, reference)
+        raw, spread, reference_raw = _KERNELS[name][0](embedder, pairs, values, mode, seed, progress)
         forwards = embedder.images_forwarded - before
     if not bool(torch.isfinite(raw).all()):
         raise XWidgetsError(f"embedder {embedder.name!r} returned NaN or infinite embeddings for perturbed images")
@@ -242,56 +421,104 @@ def pair_saliency(embedder: Embedder, queries: object, references: object, *, me
         reference_maps = torch.where(flat, torch.zeros_like(reference_raw), normalise_maps(reference_raw)).float().cpu()
         reference_raw = reference_raw.detach().float().cpu()
     similarity = (pairs.query_unit * pairs.reference_unit).sum(1)
-    return PairSaliency(method=method, params=values, seed=None if method == "sliding_window" else seed,
-                        timings={"total": time.perf_counter() - start}, queries=pairs.queries.float().cpu(),
-                        references=pairs.references.float().cpu(), maps=maps.float().cpu(),
-                        raw=raw.detach().float().cpu(), similarity=similarity.float().cpu(),
-                        reference_maps=reference_maps, reference_raw=reference_raw, reference_mode=reference_mode,
-                        forward_passes=int(forwards))
+    seeded = name != "pair_sliding_window" or values["baseline"] == "noise"
+    return PairSaliency(
+        method=name,
+        params=values,
+        seed=seed if seeded else None,
+        timings={"total": time.perf_counter() - start},
+        queries=pairs.queries.float().cpu(),
+        references=pairs.references.float().cpu(),
+        maps=maps.float().cpu(),
+        raw=raw.detach().float().cpu(),
+        similarity=similarity.float().cpu(),
+        reference_maps=reference_maps,
+        reference_raw=reference_raw,
+        reference_mode=mode,
+        forward_passes=int(forwards),
+    )
+
+
+def pair_saliency(embedder: Embedder, queries: object, references: object, *, method: str = "rise", **params):
+    """Deprecated: use ``xw.explain(embedder, queries, reference=references, method="pair_rise", **params)``
+    (``"pair_sliding_window"``, ``"pair_mask"``). Kept for one release."""
+    warn_deprecated(
+        "xw.similarity.pair_saliency(embedder, queries, references, method=...) is deprecated: use "
+        "xw.explain(embedder, queries, reference=references, method='pair_rise' | 'pair_sliding_window' | "
+        "'pair_mask')"
+    )
+    if method not in OLD_METHOD_NAMES:
+        raise invalid("method", method, "one of " + ", ".join(repr(m) for m in OLD_METHOD_NAMES))
+    return _KERNELS[OLD_METHOD_NAMES[method]][2](embedder, queries, reference=references, **params)
+
+
+def __getattr__(name: str):
+    """``SALIENCY_METHODS`` and ``PAIR_PARAMS`` (deprecated) are read from the method registry."""
+    if name in ("SALIENCY_METHODS", "PAIR_PARAMS"):
+        warn_deprecated(
+            f"xw.similarity.{name} is deprecated: use xw.methods('pair') and xw.core.methods.get_spec(name).params"
+        )
+        if name == "SALIENCY_METHODS":
+            return tuple(OLD_METHOD_NAMES)
+        return {old: _KERNELS[new][1] for old, new in OLD_METHOD_NAMES.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ------------------------------------------------------------------------------------------------ preparation
 def _check_embedder(embedder: object) -> None:
     if isinstance(embedder, Classifier):
-        raise invalid("embedder", f"a Classifier ({embedder.name})",
-                      "an xwidgets Embedder: pair saliency explains the cosine similarity of two embeddings "
-                      "(wrap the module with xw.Embedder)")
+        raise invalid(
+            "embedder",
+            f"a Classifier ({embedder.name})",
+            "an xwidgets Embedder: pair saliency explains the cosine similarity of two embeddings "
+            "(wrap the module with xw.Embedder)",
+        )
     check_model(embedder, Embedder, name="embedder")
 
 
-def _read(embedder: Embedder, images: object, name: str) -> torch.Tensor:
+def prepare_images(embedder: Embedder, images: object, name: str) -> torch.Tensor:
     """Images -> ``[n, 3, H, W]`` pixel space at the model's size; a list may mix sizes if the model resizes."""
     if not isinstance(images, (list, tuple)) or not images:
         return embedder.prepare(images, name=name)
     parts = [to_batch(image, name=f"{name}[{i}]") for i, image in enumerate(images)]
     sizes = {tuple(p.shape[-2:]) for p in parts}
     if len(sizes) > 1 and embedder.preprocessing.resize is None:
-        raise invalid(name, f"images of sizes {sorted(sizes)}",
-                      "images of one size, or a model whose preprocessing resizes them")
+        raise invalid(
+            name, f"images of sizes {sorted(sizes)}", "images of one size, or a model whose preprocessing resizes them"
+        )
     return torch.cat([embedder.prepare(p, name=f"{name}[{i}]") for i, p in enumerate(parts)])
 
 
 def _prepare_pairs(embedder: Embedder, queries: object, references: object) -> _Pairs:
-    query_pixels = _read(embedder, queries, "queries")
-    reference_pixels = _read(embedder, references, "references")
+    query_pixels = prepare_images(embedder, queries, "queries")
+    reference_pixels = prepare_images(embedder, references, "references")
     count, given = int(query_pixels.shape[0]), int(reference_pixels.shape[0])
     if given == 1 and count > 1:
         reference_pixels = reference_pixels.expand(count, -1, -1, -1).contiguous()
     elif given != count:
-        raise invalid("references", f"{given} images for {count} queries",
-                      f"one reference per query ({count}) or a single reference for all")
+        raise invalid(
+            "references",
+            f"{given} images for {count} queries",
+            f"one reference per query ({count}) or a single reference for all",
+        )
     if query_pixels.shape[-2:] != reference_pixels.shape[-2:]:
         (h, w), (qh, qw) = reference_pixels.shape[-2:], query_pixels.shape[-2:]
-        raise invalid("references", f"images of size {h}x{w} while the queries are {qh}x{qw}",
-                      "references of the queries' size, or a model whose preprocessing resizes both to one size")
+        raise invalid(
+            "references",
+            f"images of size {h}x{w} while the queries are {qh}x{qw}",
+            "references of the queries' size, or a model whose preprocessing resizes both to one size",
+        )
     query_inputs, reference_inputs = embedder.normalize(query_pixels), embedder.normalize(reference_pixels)
     with torch.no_grad():
         query_unit = _unit(embedder, query_inputs)
         reference_unit = _unit(embedder, reference_inputs)
     for name, unit in (("queries", query_unit), ("references", reference_unit)):
         if not bool(torch.isfinite(unit).all()):
-            raise invalid("embedder", f"{embedder.name!r}, which returns NaN or infinite embeddings for the {name}",
-                          "finite embeddings (check the model and the images)")
+            raise invalid(
+                "embedder",
+                f"{embedder.name!r}, which returns NaN or infinite embeddings for the {name}",
+                "finite embeddings (check the model and the images)",
+            )
     return _Pairs(query_pixels, reference_pixels, query_inputs, reference_inputs, query_unit, reference_unit)
 
 
@@ -302,8 +529,11 @@ def _unit(embedder: Embedder, inputs: torch.Tensor) -> torch.Tensor:
     except InvalidArgument as error:
         if error.argument != "model output":
             raise
-        raise invalid("embedder", f"{embedder.name!r}, whose module returns {error.given} for {inputs.shape[0]} "
-                      "images", "a module returning embedding vectors [N, D] (flatten or pool its output)") from None
+        raise invalid(
+            "embedder",
+            f"{embedder.name!r}, whose module returns {error.given} for {inputs.shape[0]} images",
+            "a module returning embedding vectors [N, D] (flatten or pool its output)",
+        ) from None
     return F.normalize(output.float(), dim=1)
 
 
@@ -348,8 +578,13 @@ def _rise(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
         ref_cells, ref_shifts = draw_rise_cells(k, size, values["grid"], values["keep"], generator)
         share = k / (k + count)
         reference = _mean_perturbed_embedding(
-            embedder, pairs.reference_inputs, _baseline(embedder, pairs.references, values["baseline"], seed), k,
-            lambda lo, hi: render_rise_masks(ref_cells[lo:hi], ref_shifts[lo:hi], size, device), progress.part(0, share))
+            embedder,
+            pairs.reference_inputs,
+            _baseline(embedder, pairs.references, values["baseline"], seed),
+            k,
+            lambda lo, hi: render_rise_masks(ref_cells[lo:hi], ref_shifts[lo:hi], size, device),
+            progress.part(0, share),
+        )
         query_progress = progress.part(share, 1.0)
     baseline = _baseline(embedder, pairs.queries, values["baseline"], seed)
     total = torch.zeros(batch, 1, *size, device=device)
@@ -371,8 +606,14 @@ def _rise(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     return total / denominator, high - low, None
 
 
-def _scores(embedder, inputs: torch.Tensor, baselines: torch.Tensor, masks: torch.Tensor, reference: torch.Tensor,
-            progress: Progress) -> torch.Tensor:
+def _scores(
+    embedder,
+    inputs: torch.Tensor,
+    baselines: torch.Tensor,
+    masks: torch.Tensor,
+    reference: torch.Tensor,
+    progress: Progress,
+) -> torch.Tensor:
     """Scores ``[n, B]``: ``<ê(composite of pair b with mask i), reference[b]>`` for n masks shared by B pairs."""
     batch = inputs.shape[0]
     owner = torch.arange(batch, device=inputs.device).repeat(masks.shape[0])
@@ -397,7 +638,7 @@ def _mean_perturbed_embedding(embedder, inputs, baselines, count: int, masks_for
     """``[B, D]``: the mean over ``count`` masks (shared by the B pairs) of the unit embeddings of the perturbed
     references; its dot product with a unit query embedding is the mean cosine over the K references."""
     batch = inputs.shape[0]
-    total = 0.0
+    total = torch.zeros((), device=inputs.device)
     chunk = max(1, 256 // batch)
     for lo in range(0, count, chunk):
         hi = min(count, lo + chunk)
@@ -450,20 +691,28 @@ def _sliding_window(embedder, pairs: _Pairs, values: dict, mode: str, seed: int,
         k = ref_rows.shape[0] * ref_cols.shape[0]
         share = k / (k + count)
         reference = _mean_perturbed_embedding(
-            embedder, pairs.reference_inputs, _baseline(embedder, pairs.references, values["baseline"], seed), k,
-            lambda lo, hi: _window_masks(ref_rows, ref_cols, lo, hi), progress.part(0, share))
+            embedder,
+            pairs.reference_inputs,
+            _baseline(embedder, pairs.references, values["baseline"], seed),
+            k,
+            lambda lo, hi: _window_masks(ref_rows, ref_cols, lo, hi),
+            progress.part(0, share),
+        )
         query_progress = progress.part(share, 1.0)
     baseline = _baseline(embedder, pairs.queries, values["baseline"], seed)
-    scores = []
+    chunks = []
     chunk = max(1, 256 // batch)
     for lo in range(0, count, chunk):
         hi = min(count, lo + chunk)
-        scores.append(_scores(embedder, pairs.query_inputs, baseline, _window_masks(rows, cols, lo, hi), reference,
-                              query_progress))
+        chunks.append(
+            _scores(
+                embedder, pairs.query_inputs, baseline, _window_masks(rows, cols, lo, hi), reference, query_progress
+            )
+        )
         query_progress.report(hi / count, "occluders on the queries")
-    scores = torch.cat(scores).T                                          # [B, count]
+    scores = torch.cat(chunks).T  # [B, count]
     drops = (1.0 - scores).view(batch, rows.shape[0], cols.shape[0])
-    covered = rows.sum(0)[:, None] * cols.sum(0)[None, :]                 # windows covering each pixel
+    covered = rows.sum(0)[:, None] * cols.sum(0)[None, :]  # windows covering each pixel
     raw = torch.einsum("bij,iy,jx->byx", drops, rows, cols) / covered.clamp_min(1.0)
     return raw[:, None], scores.max(1).values - scores.min(1).values, None
 
@@ -481,13 +730,18 @@ def _mask(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     resolution = values["resolution"]
     if resolution > min(size):
         raise invalid("resolution", resolution, f"at most the input's side, {min(size)}")
-    generator = torch.Generator().manual_seed(seed)
+    generators = [torch.Generator().manual_seed(seed) for _ in range(batch)]  # one per pair: batch-invariant
     variable = mode == "variable"
-    sides = [(pairs.query_inputs, _baseline(embedder, pairs.queries, values["baseline"], seed,
-                                            values["median_kernel"]))]
+    sides = [
+        (pairs.query_inputs, _baseline(embedder, pairs.queries, values["baseline"], seed, values["median_kernel"]))
+    ]
     if variable:
-        sides.append((pairs.reference_inputs, _baseline(embedder, pairs.references, values["baseline"], seed,
-                                                        values["median_kernel"])))
+        sides.append(
+            (
+                pairs.reference_inputs,
+                _baseline(embedder, pairs.references, values["baseline"], seed, values["median_kernel"]),
+            )
+        )
     masks = [torch.ones(batch, 1, resolution, resolution, device=device, requires_grad=True) for _ in sides]
     optimiser = torch.optim.Adam(masks, lr=values["lr"])
     iterations, sigma = values["iterations"], values["noise"]
@@ -496,9 +750,12 @@ def _mask(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     for step in range(iterations):
         progress.check()
         optimiser.zero_grad(set_to_none=True)
-        noise = [torch.randn(inputs.shape, generator=generator).to(device) * sigma for inputs, _ in sides]
+        noise = [
+            torch.stack([torch.randn(inputs.shape[1:], generator=g) for g in generators]).to(device) * sigma
+            for inputs, _ in sides
+        ]
 
-        def work(lo: int, hi: int) -> torch.Tensor:
+        def work(lo: int, hi: int, noise: list[torch.Tensor] = noise) -> torch.Tensor:
             progress.check()
             with torch.enable_grad():
                 units = []
@@ -524,3 +781,11 @@ def _mask(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
             progress.stream({"maps": (1.0 - upsample_mask(masks[0].detach(), size)).cpu(), "iteration": step + 1})
     maps = [1.0 - upsample_mask(m.detach(), size) for m in masks]
     return maps[0], high - low, maps[1] if variable else None
+
+
+#: Each pair method's loop, its declared parameters and its registered kernel.
+_KERNELS = {
+    "pair_rise": (_rise, RISE_PAIR_PARAMS, pair_rise),
+    "pair_sliding_window": (_sliding_window, SLIDING_WINDOW_PAIR_PARAMS, pair_sliding_window),
+    "pair_mask": (_mask, MASK_PAIR_PARAMS, pair_mask),
+}

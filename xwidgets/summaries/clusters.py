@@ -1,5 +1,5 @@
 """Summaries: affinity propagation over the proposals' matching scores, then SSIM-based acceptance of clusters and
-of their samples (METHODS.md section 6, steps 6 to 8 of the official second stage).
+of their samples (``docs/summaries.md``; steps 6 to 8 of the official second stage).
 
 - **Clustering** (:func:`cluster_proposals`): scikit-learn's affinity propagation on ``S − max(S)`` with the
   preference ``preference_factor · median`` of those (negative) similarities; the official factor 1.3 makes the
@@ -14,20 +14,11 @@ of their samples (METHODS.md section 6, steps 6 to 8 of the official second stag
   when fewer than ``sample_share`` (60 %) of its SSIMs fall below the class-wide median of all pairwise SSIMs.
 
 Departure from the official acceptance rule, ``median ≥ ssim_factor × class median``: SSIM lies in [-1, 1], and
-with a negative class median that product inverts, so a *higher* factor became *more lenient*. Without the
-official warping, crops of a part whose texture shifts from image to image (stripes, spots) often have an SSIM
-near or below 0: on 16 toy zebra warblers the only cluster had median −0.014 and was rejected at factor 0.9 and
-at 0.0 but accepted at 1.1. The threshold used here is ``class median − (1 − ssim_factor) · |class median|``: the
-official ``ssim_factor × class median`` whenever the class median is ≥ 0, and non-decreasing in ``ssim_factor``
-for every sign, so a higher factor is always at least as strict; at factor 1 it is the class median itself.
-Measured on the 11 toy species × 5 image seeds (16 images, masks at a third of the official steps): the official
-rule summarised 9 or 10 of the 11 species per seed (zebra warbler and spotwing, one cluster of negative median,
-got none on 4 and 3 seeds) and accepted more at factor 1.1 than at 0.9 six times; this rule summarises 10 or 11
-(the 11th had one proposal only) with no inversion, at the same share of samples on evidence parts.
-With a single cluster the class median is that cluster's own median, so the relative test has nothing to compare
-it with and reduces to ``ssim_factor ≤ 1`` (accepted at the default 0.9, as the median cluster of several would
-be; never above 1 unless its median is exactly 0); its samples are still pruned. The sample rule compares SSIMs
-with the median directly, without a factor, so it has no sign problem and is unchanged.
+with a negative class median (common without the official warping) that product inverts, so a *higher* factor
+became *more lenient*. The threshold used here is ``class median − (1 − ssim_factor) · |class median|``: the
+official rule whenever the class median is ≥ 0, and non-decreasing in ``ssim_factor`` for every sign. With a
+single cluster the test reduces to ``ssim_factor ≤ 1``; its samples are still pruned. The sample rule has no
+factor and is unchanged. Measured on the toy world in ``docs/summaries.md#departures-from-the-official-code``.
 """
 
 from __future__ import annotations
@@ -37,9 +28,6 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.metrics import structural_similarity
-from sklearn.cluster import AffinityPropagation
-from sklearn.exceptions import ConvergenceWarning
 
 from ..core.errors import invalid
 
@@ -48,8 +36,9 @@ __all__ = ["cluster_proposals", "accept_clusters", "judge_clusters", "pairwise_s
 _CROP = 32
 
 
-def cluster_proposals(scores: torch.Tensor, image: torch.Tensor, *, preference_factor: float = 1.3,
-                      top: int = 10, seed: int = 0) -> list[dict]:
+def cluster_proposals(
+    scores: torch.Tensor, image: torch.Tensor, *, preference_factor: float = 1.3, top: int = 10, seed: int = 0
+) -> list[dict]:
     """Clusters of proposals, each ``{"exemplar": p, "members": [p, ...]}`` (exemplar first, one member per
     image). ``scores`` is the ``[P, P]`` matching matrix, ``image`` the ``[P]`` image of each proposal."""
     count = scores.shape[0]
@@ -60,10 +49,14 @@ def cluster_proposals(scores: torch.Tensor, image: torch.Tensor, *, preference_f
     similarity = (scores - scores.max()).double().numpy()
     off_diagonal = similarity[~np.eye(count, dtype=bool)]
     preference = preference_factor * float(np.median(off_diagonal))
+    from sklearn.cluster import AffinityPropagation  # sklearn costs a second at import: load it on first use
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = AffinityPropagation(affinity="precomputed", preference=preference, random_state=seed,
-                                    max_iter=400, convergence_iter=30).fit(similarity)
+        model = AffinityPropagation(
+            affinity="precomputed", preference=preference, random_state=seed, max_iter=400, convergence_iter=30
+        ).fit(similarity)
     exemplars = model.cluster_centers_indices_
     if exemplars is None or len(exemplars) == 0:
         return []
@@ -79,7 +72,7 @@ def cluster_proposals(scores: torch.Tensor, image: torch.Tensor, *, preference_f
                 continue
             if owner not in best or scores[exemplar, member] > scores[exemplar, best[owner]]:
                 best[owner] = int(member)
-        ranked = sorted(best.values(), key=lambda m: -float(scores[exemplar, m]))[:top - 1]
+        ranked = sorted(best.values(), key=lambda m: -float(scores[exemplar, m]))[: top - 1]
         clusters.append({"exemplar": int(exemplar), "members": [int(exemplar), *ranked]})
     return clusters
 
@@ -94,13 +87,16 @@ def _crops(images: torch.Tensor, boxes: torch.Tensor, image: torch.Tensor, membe
     return torch.stack(crops).numpy()
 
 
-def pairwise_ssim(images: torch.Tensor, boxes: torch.Tensor, image: torch.Tensor,
-                  members: list[int]) -> np.ndarray | None:
+def pairwise_ssim(
+    images: torch.Tensor, boxes: torch.Tensor, image: torch.Tensor, members: list[int]
+) -> np.ndarray | None:
     """``[M, M]`` SSIM in [-1, 1] (ones on the diagonal) between the grey crops of ``members``, each resized to
     32 × 32; None for fewer than two members. ``images`` is ``[N, 3, H, W]`` in [0, 1]; ``boxes`` ``[P, 4]``
     (x0, y0, x1, y1) and ``image`` ``[P]`` describe the proposals."""
     if len(members) < 2:
         return None
+    from skimage.metrics import structural_similarity  # loads scipy: on first use, not at import
+
     crops = _crops(images, boxes, image, members)
     matrix = np.ones((len(members), len(members)))
     for a in range(len(members)):
@@ -122,8 +118,14 @@ def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
     return matrix[~np.eye(len(matrix), dtype=bool)]
 
 
-def judge_clusters(clusters: list[dict], pairwise: list[np.ndarray | None], *, ssim_factor: float = 0.9,
-                   sample_share: float = 0.6, min_members: int = 2) -> list[dict]:
+def judge_clusters(
+    clusters: list[dict],
+    pairwise: list[np.ndarray | None],
+    *,
+    ssim_factor: float = 0.9,
+    sample_share: float = 0.6,
+    min_members: int = 2,
+) -> list[dict]:
     """Add ``"ssim"`` (median pairwise SSIM, NaN without a pair), ``"accepted"`` and ``"samples"`` (the kept
     members) to each cluster, given each cluster's ``[M, M]`` SSIM matrix over its ``members`` (None for one).
 
@@ -151,13 +153,22 @@ def judge_clusters(clusters: list[dict], pairwise: list[np.ndarray | None], *, s
     return result
 
 
-def accept_clusters(clusters: list[dict], images: torch.Tensor, boxes: torch.Tensor, image: torch.Tensor, *,
-                    ssim_factor: float = 0.9, sample_share: float = 0.6, min_members: int = 2) -> list[dict]:
+def accept_clusters(
+    clusters: list[dict],
+    images: torch.Tensor,
+    boxes: torch.Tensor,
+    image: torch.Tensor,
+    *,
+    ssim_factor: float = 0.9,
+    sample_share: float = 0.6,
+    min_members: int = 2,
+) -> list[dict]:
     """:func:`judge_clusters` on the SSIMs of each cluster's crops (:func:`pairwise_ssim`).
 
     Clusters with fewer than ``min_members`` members (a part seen in one image only) are never accepted.
     ``images`` is ``[N, 3, H, W]`` in [0, 1]; ``boxes`` and ``image`` describe the proposals.
     """
     pairwise = [pairwise_ssim(images, boxes, image, cluster["members"]) for cluster in clusters]
-    return judge_clusters(clusters, pairwise, ssim_factor=ssim_factor, sample_share=sample_share,
-                          min_members=min_members)
+    return judge_clusters(
+        clusters, pairwise, ssim_factor=ssim_factor, sample_share=sample_share, min_members=min_members
+    )

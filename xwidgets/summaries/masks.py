@@ -1,5 +1,5 @@
 """Crisp masks for visual summaries (Carletti, Godi, Aghaei, Cristani; arXiv 1801.09103), the first step of the
-pipeline, re-implemented from METHODS.md section 6.
+pipeline (the mathematics: ``docs/summaries.md``).
 
 A Fong–Vedaldi deletion game in two stages, for B images of one class optimised together. A mask M in [0, 1]
 keeps a pixel at 1 and replaces it by a blurred copy at 0; with p_c the target's softmax probability::
@@ -14,7 +14,7 @@ keeps a pixel at 1 and replaces it by a blurred copy at 0; with p_c the target's
 
 Masks are clamped to [0, 1] after every step. The saliency is ``1 − M`` (high = what the network needs).
 
-Choices of ours, where METHODS.md gives no value or the official code does something we do not copy:
+Choices of ours, where the paper gives no value or the official code does something we do not copy:
 
 - pixel sizes (the baseline blur 11 px / σ 10 and the mask blur σ 5) are given at 224 px and scaled to the image
   side;
@@ -60,14 +60,27 @@ CRISP_PARAMS = ParamSet(
     Param("sharp_tv", "float", 1.0, "weight of TV_β in the sharp stage", low=0.0, high=100.0),
     Param("lasso", "float", 2.0, "weight of the binarising mean|M(1 − M)| in the sharp stage", low=0.0, high=100.0),
     Param("tv_beta", "float", 3.0, "exponent β of the total variation", low=1.0, high=5.0),
-    Param("mask_blur", "float", 5.0, "σ in px (at 224) of the blur of the smooth stage's upsampled mask", low=0.0,
-          high=50.0),
-    Param("blur_gradient", "bool", True, "differentiate through the mask blur (False: the official "
-          "straight-through blur)"),
+    Param(
+        "mask_blur",
+        "float",
+        5.0,
+        "σ in px (at 224) of the blur of the smooth stage's upsampled mask",
+        low=0.0,
+        high=50.0,
+    ),
+    Param(
+        "blur_gradient", "bool", True, "differentiate through the mask blur (False: the official straight-through blur)"
+    ),
     Param("baseline_kernel", "int", 11, "baseline blur kernel in px at 224 (odd)", low=1, high=255, step=2),
     Param("baseline_sigma", "float", 10.0, "baseline blur σ in px at 224", low=0.1, high=200.0),
-    Param("disc_radius", "float", 0.25, "radius of the initial disc of zeros, as a fraction of the side", low=0.0,
-          high=1.0),
+    Param(
+        "disc_radius",
+        "float",
+        0.25,
+        "radius of the initial disc of zeros, as a fraction of the side",
+        low=0.0,
+        high=1.0,
+    ),
 )
 
 
@@ -84,12 +97,12 @@ class CrispMasks(Result):
         target: the class index; ``skipped``: ``[{"index": i, "reason": text}]`` for the images left out.
     """
 
-    saliency: torch.Tensor = None
-    smooth: torch.Tensor = None
-    images: torch.Tensor = None
-    indices: torch.Tensor = None
-    scores: torch.Tensor = None
-    masked_scores: torch.Tensor = None
+    saliency: torch.Tensor
+    smooth: torch.Tensor
+    images: torch.Tensor
+    indices: torch.Tensor
+    scores: torch.Tensor
+    masked_scores: torch.Tensor
     target: int = 0
     skipped: list = dataclasses.field(default_factory=list)
 
@@ -125,10 +138,12 @@ def _stage(model, inputs, baselines, target, mask, iterations, weights, values, 
         progress.check()
         full = expand(mask)
         probabilities = torch.softmax(model.forward(composite(inputs, baselines, full)).float(), dim=1)
-        loss = (probabilities[rows, target]
-                + weights["l1"] * (1 - mask).abs().flatten(1).mean(1)
-                + weights["tv"] * total_variation(mask, values["tv_beta"])
-                + weights["lasso"] * (mask * (1 - mask)).abs().flatten(1).mean(1))
+        loss = (
+            probabilities[rows, target]
+            + weights["l1"] * (1 - mask).abs().flatten(1).mean(1)
+            + weights["tv"] * total_variation(mask, values["tv_beta"])
+            + weights["lasso"] * (mask * (1 - mask)).abs().flatten(1).mean(1)
+        )
         optimiser.zero_grad()
         loss.sum().backward()
         optimiser.step()
@@ -140,52 +155,91 @@ def _stage(model, inputs, baselines, target, mask, iterations, weights, values, 
     return mask.detach()
 
 
-def _classified(model: Classifier, images: object, target: int):
-    """``(pixels of the images classified as target, their indices, their probabilities, skipped list)``."""
+def _classified(model: Classifier, images: object, target: int, keep_all: bool = False):
+    """``(pixels of the images classified as target, their indices, their probabilities, skipped list)``; with
+    ``keep_all`` every image is kept (and none skipped), whatever its class."""
     pixels = model.prepare(images)
     with torch.no_grad(), model.frozen():
-        logits = torch.cat([model.forward(model.normalize(pixels[i:i + model.max_batch]))
-                            for i in range(0, pixels.shape[0], model.max_batch)]).float()
+        logits = torch.cat(
+            [
+                model.forward(model.normalize(pixels[i : i + model.max_batch]))
+                for i in range(0, pixels.shape[0], model.max_batch)
+            ]
+        ).float()
     classes = logits.shape[1]
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < classes:
         raise invalid("target", target, f"a class index in 0..{classes - 1}")
     predicted = logits.argmax(1)
+    if keep_all:
+        predicted = torch.full_like(predicted, target)
     kept = (predicted == target).nonzero().flatten()
-    label = (lambda c: model.labels[c]) if model.labels else str
-    skipped = [{"index": int(i), "reason": f"classified as {label(int(predicted[i]))}, not {label(target)}"}
-               for i in (predicted != target).nonzero().flatten().tolist()]
+    labels = model.labels
+    label = (lambda c: labels[c]) if labels else str
+    skipped = [
+        {"index": int(i), "reason": f"classified as {label(int(predicted[i]))}, not {label(target)}"}
+        for i in (predicted != target).nonzero().flatten().tolist()
+    ]
     if kept.numel() == 0:
-        raise invalid("images", f"{pixels.shape[0]} images, none of them classified as {label(target)}",
-                      "images the model assigns to the target class (every image was skipped)")
+        raise invalid(
+            "images",
+            f"{pixels.shape[0]} images, none of them classified as {label(target)}",
+            "images the model assigns to the target class (every image was skipped)",
+        )
     return pixels[kept], kept, torch.softmax(logits[kept], 1)[:, target].cpu(), skipped
 
 
 @shows_progress("igos_masks")
-def igos_masks(model: Classifier, images: object, target: int, *, progress=True, **params) -> CrispMasks:
-    """I-GOS maps of the images classified as ``target``, as :class:`CrispMasks` (``smooth`` holds I-GOS's raw
-    low-resolution mask). ``params`` are I-GOS's (:data:`~xwidgets.heatmaps.IGOS_PARAMS`)."""
+def igos_masks(
+    model: Classifier, images: object, target: int, *, keep_all: bool = False, progress=True, **params
+) -> CrispMasks:
+    """I-GOS maps of the images classified as ``target`` (of every image with ``keep_all``), as
+    :class:`CrispMasks` (``smooth`` holds I-GOS's raw low-resolution mask). ``params`` are I-GOS's
+    (:data:`~xwidgets.heatmaps.IGOS_PARAMS`)."""
     from ..heatmaps.igos import igos
 
     check_model(model, Classifier)
     started = time.perf_counter()
-    pixels, kept, scores, skipped = _classified(model, images, target)
+    pixels, kept, scores, skipped = _classified(model, images, target, keep_all)
     result = igos(model, pixels, target, progress=progress, **params)
     values = {**CRISP_PARAMS.defaults(), "method": "igos", "igos": result.params}
-    return CrispMasks(method="igos_masks", params=values, timings={"masks": time.perf_counter() - started},
-                      saliency=result.saliency.cpu(), smooth=result.mask.cpu(), images=pixels.float().cpu(),
-                      indices=kept.cpu(), scores=scores, masked_scores=result.masked_scores[:, -1].cpu(),
-                      target=target, skipped=skipped)
+    return CrispMasks(
+        method="igos_masks",
+        params=values,
+        timings={"masks": time.perf_counter() - started},
+        saliency=result.saliency.cpu(),
+        smooth=result.mask.cpu(),
+        images=pixels.float().cpu(),
+        indices=kept.cpu(),
+        scores=scores,
+        masked_scores=result.masked_scores[:, -1].cpu(),
+        target=target,
+        skipped=skipped,
+    )
 
 
 @shows_progress("crisp_masks")
-def crisp_masks(model: Classifier, images: object, target: int, *, progress=True, **params) -> CrispMasks:
+def crisp_masks(
+    model: Classifier,
+    images: object,
+    target: int,
+    *,
+    keep_all: bool = False,
+    batch_size: int | None = None,
+    progress=True,
+    **params,
+) -> CrispMasks:
     """The two-stage crisp masks of ``images`` for class ``target``, optimised in micro-batches of
     ``model.max_batch`` images.
 
     Args:
         model: a :class:`~xwidgets.core.models.Classifier`.
         images: the images of one class, in any form :func:`~xwidgets.core.images.to_batch` accepts.
-        target: the class index; images whose top-1 class is another one are skipped (listed in ``skipped``).
+        target: the class index; images whose top-1 class is another one are skipped (listed in ``skipped``)
+            unless ``keep_all`` (new images explained for the class, :meth:`SummaryResult.explain`).
+        batch_size: images optimised together (default ``model.max_batch``). The sharp stage's binarising term
+            turns the float32 differences between a batched and a single forward (about 1e-6 in the logits) into
+            mask pixels that flip, so where an image's answer must not depend on the images beside it
+            (:meth:`SummaryResult.explain`) the masks are made one image at a time (``batch_size=1``).
         progress: a :class:`~xwidgets.core.runner.Progress` or ``callback(fraction, message)``; cancellable.
         params: any of :data:`CRISP_PARAMS`.
 
@@ -196,16 +250,19 @@ def crisp_masks(model: Classifier, images: object, target: int, *, progress=True
     values = CRISP_PARAMS.resolve(params)
     progress = as_progress(progress)
     started = time.perf_counter()
-    pixels, kept, scores, skipped = _classified(model, images, target)
+    pixels, kept, scores, skipped = _classified(model, images, target, keep_all)
     count, (height, width) = pixels.shape[0], pixels.shape[-2:]
     side = values["smooth_resolution"]
     scale = min(height, width) / 224
-    total = max(1, (values["smooth_iterations"] + values["sharp_iterations"]) * -(-count // model.max_batch))
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise invalid("batch_size", batch_size, "a positive number of images, or None (the model's max_batch)")
+    step = batch_size or model.max_batch
+    total = max(1, (values["smooth_iterations"] + values["sharp_iterations"]) * -(-count // step))
     done = [0]
     smooth_parts, sharp_parts, masked = [], [], []
     with model.frozen():
-        for start in range(0, count, model.max_batch):
-            chunk = pixels[start:start + model.max_batch]
+        for start in range(0, count, step):
+            chunk = pixels[start : start + step]
             inputs = model.normalize(chunk)
             baselines = model.normalize(scaled_blur(chunk, values["baseline_kernel"], values["baseline_sigma"]))
             target_rows = torch.full((chunk.shape[0],), target, device=chunk.device, dtype=torch.long)
@@ -214,23 +271,52 @@ def crisp_masks(model: Classifier, images: object, target: int, *, progress=True
                 up = upsample_mask(mask, (height, width))
                 return _blurred(up, values["mask_blur"] * scale, values["blur_gradient"])
 
-            smooth = _stage(model, inputs, baselines, target_rows,
-                            _disc(chunk.shape[0], side, values["disc_radius"], chunk.device, torch.float32),
-                            values["smooth_iterations"], {"l1": values["smooth_l1"], "tv": values["smooth_tv"],
-                                                          "lasso": 0.0},
-                            values, expand_smooth, progress, done, total)
+            smooth = _stage(
+                model,
+                inputs,
+                baselines,
+                target_rows,
+                _disc(chunk.shape[0], side, values["disc_radius"], chunk.device, torch.float32),
+                values["smooth_iterations"],
+                {"l1": values["smooth_l1"], "tv": values["smooth_tv"], "lasso": 0.0},
+                values,
+                expand_smooth,
+                progress,
+                done,
+                total,
+            )
             with torch.no_grad():
                 start_mask = expand_smooth(smooth).clamp(0.0, 1.0)
-            sharp = _stage(model, inputs, baselines, target_rows, start_mask, values["sharp_iterations"],
-                           {"l1": values["sharp_l1"], "tv": values["sharp_tv"], "lasso": values["lasso"]},
-                           values, lambda mask: mask, progress, done, total)
+            sharp = _stage(
+                model,
+                inputs,
+                baselines,
+                target_rows,
+                start_mask,
+                values["sharp_iterations"],
+                {"l1": values["sharp_l1"], "tv": values["sharp_tv"], "lasso": values["lasso"]},
+                values,
+                lambda mask: mask,
+                progress,
+                done,
+                total,
+            )
             with torch.no_grad():
                 probabilities = torch.softmax(model.forward(composite(inputs, baselines, sharp)).float(), dim=1)
             smooth_parts.append(smooth.cpu())
             sharp_parts.append(sharp.cpu())
             masked.append(probabilities[:, target].cpu())
     progress.report(1.0, "crisp masks done")
-    return CrispMasks(method="crisp_masks", params=values, timings={"masks": time.perf_counter() - started},
-                      saliency=1.0 - torch.cat(sharp_parts), smooth=torch.cat(smooth_parts),
-                      images=pixels.float().cpu(), indices=kept.cpu(), scores=scores,
-                      masked_scores=torch.cat(masked), target=target, skipped=skipped)
+    return CrispMasks(
+        method="crisp_masks",
+        params=values,
+        timings={"masks": time.perf_counter() - started},
+        saliency=1.0 - torch.cat(sharp_parts),
+        smooth=torch.cat(smooth_parts),
+        images=pixels.float().cpu(),
+        indices=kept.cpu(),
+        scores=scores,
+        masked_scores=torch.cat(masked),
+        target=target,
+        skipped=skipped,
+    )

@@ -1,5 +1,5 @@
 """Region proposals on the salient parts of each image, and a proposal-flow-style matching score between the
-proposals of different images (the second stage of visual summaries, METHODS.md section 6).
+proposals of different images (the second stage of visual summaries, ``docs/summaries.md``).
 
 The official second stage is MATLAB: SelectiveSearch boxes, HOG descriptors and Proposal Flow's local offset
 matching (LOM). Here, in Python:
@@ -27,11 +27,10 @@ import dataclasses
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.segmentation import felzenszwalb
-from torchvision.ops import roi_align
 
+from ..core.errors import XWidgetsError
 from ..core.hooks import record_layer
-from ..core.layers import layer_map
+from ..core.layers import spatial_activation
 from ..core.models import Classifier
 from .masks import CrispMasks
 from .regions import Regions
@@ -60,8 +59,16 @@ class Proposals:
     def __len__(self) -> int:
         return int(self.image.shape[0])
 
+    def described(self) -> torch.Tensor:
+        """``[P, D]`` the descriptors; raises before :func:`describe_proposals` filled them."""
+        if self.descriptors is None:
+            raise XWidgetsError("the proposals have no descriptors yet: describe them with describe_proposals")
+        return self.descriptors
+
 
 def _segment_boxes(image: np.ndarray, min_pixels: int) -> list[tuple[int, int, int, int]]:
+    from skimage.segmentation import felzenszwalb  # loads scipy: on first use, not at import
+
     boxes = []
     for scale in _SCALES:
         segments = felzenszwalb(image, scale=scale, sigma=0.5, min_size=max(4, min_pixels // 2))
@@ -93,8 +100,9 @@ def _prune(boxes: list, coverage: list, overlap: float = 0.5, scale_ratio: float
     return sorted(kept)
 
 
-def proposals(masks: CrispMasks, regions: Regions, *, coverage: float = 0.75, min_area: float = 0.005,
-              mask_threshold: float = 0.5) -> Proposals:
+def proposals(
+    masks: CrispMasks, regions: Regions, *, coverage: float = 0.75, min_area: float = 0.005, mask_threshold: float = 0.5
+) -> Proposals:
     """Proposals of every image whose box the crisp mask covers by more than ``coverage``.
 
     ``min_area`` is the smallest box, as a fraction of the image. The regions' own boxes are always candidates.
@@ -106,7 +114,9 @@ def proposals(masks: CrispMasks, regions: Regions, *, coverage: float = 0.75, mi
     all_boxes, owners, covers = [], [], []
     for row in range(images.shape[0]):
         candidates = _segment_boxes(images[row], min_pixels)
-        candidates += [tuple(int(v) for v in box) for box in regions.boxes[regions.image == row].tolist()]
+        candidates += [
+            (int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in regions.boxes[regions.image == row].tolist()
+        ]
         boxes, cover = [], []
         for box in dict.fromkeys(candidates):
             x0, y0, x1, y1 = box
@@ -118,20 +128,27 @@ def proposals(masks: CrispMasks, regions: Regions, *, coverage: float = 0.75, mi
             all_boxes.append(boxes[i])
             owners.append(row)
             covers.append(cover[i])
-    return Proposals(torch.tensor(all_boxes, dtype=torch.float32).reshape(-1, 4),
-                     torch.tensor(owners, dtype=torch.long), torch.tensor(covers, dtype=torch.float32))
+    return Proposals(
+        torch.tensor(all_boxes, dtype=torch.float32).reshape(-1, 4),
+        torch.tensor(owners, dtype=torch.long),
+        torch.tensor(covers, dtype=torch.float32),
+    )
 
 
-def describe_proposals(model: Classifier, masks: CrispMasks, found: Proposals, layer: str, *,
-                       pooled: int = 3) -> Proposals:
+def describe_proposals(
+    model: Classifier, masks: CrispMasks, found: Proposals, layer: str, *, pooled: int = 3
+) -> Proposals:
     """Fill ``found.descriptors`` with ROI-aligned, L2-normalised features of ``layer`` (``[P, C·pooled²]``), read
     as a map on the image grid (:func:`~xwidgets.core.layers.layer_map`)."""
+    from torchvision.ops import roi_align  # torchvision.ops costs seconds at import: load it on first use
+
     pixels = masks.images.to(model.device, model.dtype)
     pieces = []
     with torch.no_grad(), model.frozen(), record_layer(model.module, layer) as record:
         for start in range(0, pixels.shape[0], model.max_batch):
-            model.forward(model.normalize(pixels[start:start + model.max_batch]))
-            pieces.append(layer_map(record.activation, tuple(pixels.shape[-2:]), layer=layer).float())
+            batch = pixels[start : start + model.max_batch]
+            model.forward(model.normalize(batch))
+            pieces.append(spatial_activation(record, layer, batch).float())
     activation = torch.cat(pieces)
     scale = activation.shape[-1] / pixels.shape[-1]
     rois = torch.cat([found.image.float().unsqueeze(1), found.boxes], dim=1).to(activation.device)
@@ -143,11 +160,13 @@ def describe_proposals(model: Classifier, masks: CrispMasks, found: Proposals, l
 def match_scores(found: Proposals, *, sigma: float = 0.1) -> torch.Tensor:
     """``[P, P]`` matching scores between proposals of different images (see the module docstring); pairs within
     one image get the lowest score of the matrix, so that clusters gather parts of different images."""
-    descriptors = found.descriptors
+    descriptors = found.described()
     appearance = (descriptors @ descriptors.T).clamp(min=0)
     size = torch.maximum(found.boxes[:, 2], found.boxes[:, 3]).max().clamp(min=1)
-    centres = torch.stack([(found.boxes[:, 0] + found.boxes[:, 2]) / 2,
-                           (found.boxes[:, 1] + found.boxes[:, 3]) / 2], dim=1) / size
+    centres = (
+        torch.stack([(found.boxes[:, 0] + found.boxes[:, 2]) / 2, (found.boxes[:, 1] + found.boxes[:, 3]) / 2], dim=1)
+        / size
+    )
     scores = torch.zeros_like(appearance)
     images = found.image.unique().tolist()
     for i in images:
@@ -156,14 +175,14 @@ def match_scores(found: Proposals, *, sigma: float = 0.1) -> torch.Tensor:
             if i == j:
                 continue
             cols = (found.image == j).nonzero().flatten()
-            block = appearance[rows][:, cols]                                  # [a, b]
+            block = appearance[rows][:, cols]  # [a, b]
             offsets = centres[cols].unsqueeze(0) - centres[rows].unsqueeze(1)  # [a, b, 2]
-            best = block.argmax(dim=1)                                          # each a' votes with its best b'
-            vote_offset = offsets[torch.arange(len(rows)), best]               # [a', 2]
-            vote_weight = block[torch.arange(len(rows)), best]                 # [a']
+            best = block.argmax(dim=1)  # each a' votes with its best b'
+            vote_offset = offsets[torch.arange(len(rows)), best]  # [a', 2]
+            vote_weight = block[torch.arange(len(rows)), best]  # [a']
             distance = (offsets.unsqueeze(2) - vote_offset.view(1, 1, -1, 2)).pow(2).sum(-1)  # [a, b, a']
-            agreement = torch.exp(-distance / (2 * sigma ** 2)) * vote_weight.view(1, 1, -1)
-            others = 1 - torch.eye(len(rows)).unsqueeze(1)                     # a' ≠ a
+            agreement = torch.exp(-distance / (2 * sigma**2)) * vote_weight.view(1, 1, -1)
+            others = 1 - torch.eye(len(rows)).unsqueeze(1)  # a' ≠ a
             consistency = (agreement * others).sum(-1) / max(1, len(rows) - 1)
             scores[rows.unsqueeze(1), cols.unsqueeze(0)] = block * (1 + consistency.clamp(0, 1)) / 2
     same = found.image.unsqueeze(0) == found.image.unsqueeze(1)

@@ -1,5 +1,5 @@
 """Salient regions of crisp masks: threshold, 8-connected components, a minimum area, and a ranking by how much
-hiding each region lowers the target's probability (METHODS.md section 6, the official ``rank_regions``).
+hiding each region lowers the target's probability (``docs/summaries.md``; the official ``rank_regions``).
 
 A region is hidden by replacing its pixels with the same blurred copy the masks were optimised against; every
 region of every image is scored in one micro-batched forward. The drop is relative to the image's own
@@ -13,7 +13,6 @@ import dataclasses
 
 import numpy as np
 import torch
-from skimage.measure import label
 
 from ..core.errors import invalid
 from ..core.masks import composite
@@ -27,10 +26,16 @@ __all__ = ["REGION_PARAMS", "Regions", "salient_regions"]
 
 REGION_PARAMS = ParamSet(
     "regions",
-    Param("mask_threshold", "float", 0.5, "saliency at or above which a pixel belongs to a region", low=0.01,
-          high=0.99, step=0.01),
-    Param("min_area", "float", 0.01, "smallest region kept, as a fraction of the image", low=0.0, high=0.5,
-          step=0.005),
+    Param(
+        "mask_threshold",
+        "float",
+        0.5,
+        "saliency at or above which a pixel belongs to a region",
+        low=0.01,
+        high=0.99,
+        step=0.01,
+    ),
+    Param("min_area", "float", 0.01, "smallest region kept, as a fraction of the image", low=0.0, high=0.5, step=0.005),
     Param("top_k", "int", 3, "regions kept per image, the largest drops first", low=1, high=20),
 )
 
@@ -61,6 +66,8 @@ class Regions:
 
 def _components(saliency: np.ndarray, threshold: float, min_pixels: float) -> list[np.ndarray]:
     """The 8-connected components of ``saliency >= threshold`` with at least ``min_pixels`` pixels."""
+    from skimage.measure import label  # loads scipy: on first use, not at import
+
     labels = label(saliency >= threshold, connectivity=2)
     return [labels == index for index in range(1, int(labels.max()) + 1) if (labels == index).sum() >= min_pixels]
 
@@ -87,8 +94,14 @@ def salient_regions(model: Classifier, masks: CrispMasks, **params) -> Regions:
             owners.append(row)
     if not candidates:
         empty = torch.zeros(0, dtype=torch.long)
-        return Regions(torch.zeros(0, height, width, dtype=torch.bool), empty, torch.zeros(0, 4),
-                       torch.zeros(0), torch.zeros(0), values)
+        return Regions(
+            torch.zeros(0, height, width, dtype=torch.bool),
+            empty,
+            torch.zeros(0, 4),
+            torch.zeros(0),
+            torch.zeros(0),
+            values,
+        )
     region_masks = torch.from_numpy(np.stack(candidates))
     owner = torch.tensor(owners, dtype=torch.long)
     pixels = masks.images.to(model.device, model.dtype)
@@ -98,22 +111,31 @@ def salient_regions(model: Classifier, masks: CrispMasks, **params) -> Regions:
     keep = (~region_masks).to(model.device, model.dtype).unsqueeze(1)
     target = ClassTarget([masks.target] * pixels.shape[0])
     with torch.no_grad():
-        hidden = score(model, composite(inputs, baselines, keep, owner.to(model.device)), target,
-                       owner.to(model.device)).float().cpu()
+        hidden = (
+            score(model, composite(inputs, baselines, keep, owner.to(model.device)), target, owner.to(model.device))
+            .float()
+            .cpu()
+        )
     base = masks.scores[owner].float()
     drops = (base - hidden) / base.clamp(min=1e-12)
-    chosen = []
+    best = []
     for row in range(saliency.shape[0]):
         members = (owner == row).nonzero().flatten()
         order = members[drops[members].argsort(descending=True)]
-        chosen.extend(order[:values["top_k"]].tolist())
-    chosen = torch.tensor(chosen, dtype=torch.long)
+        best.extend(order[: values["top_k"]].tolist())
+    chosen = torch.tensor(best, dtype=torch.long)
     kept_masks = region_masks[chosen]
     ys = kept_masks.any(dim=2)
     xs = kept_masks.any(dim=1)
     boxes = torch.stack([_first(xs), _first(ys), _last(xs) + 1, _last(ys) + 1], dim=1).float()
-    return Regions(masks=kept_masks, image=owner[chosen], boxes=boxes,
-                   areas=kept_masks.flatten(1).float().mean(1), drops=drops[chosen], params=values)
+    return Regions(
+        masks=kept_masks,
+        image=owner[chosen],
+        boxes=boxes,
+        areas=kept_masks.flatten(1).float().mean(1),
+        drops=drops[chosen],
+        params=values,
+    )
 
 
 def _first(rows: torch.Tensor) -> torch.Tensor:

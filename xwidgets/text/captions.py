@@ -1,4 +1,4 @@
-"""Caption loaders: the toy world's captions, and caption files in the CUB layout.
+"""Caption loaders: caption files in the CUB layout (the toy world's captions: :func:`xwidgets.toy.captions`).
 
 The CUB-200-2011 captions of Reed et al. (CVPR 2016, "text_c10") mirror the image tree: the captions of
 ``images/001.Black_footed_Albatross/Black_Footed_Albatross_0001_796111.jpg`` are the lines of
@@ -13,9 +13,13 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.deprecation import moved
 from ..core.errors import invalid
 
-__all__ = ["CaptionedImages", "toy_captions", "read_captions", "load_cub", "IMAGE_SUFFIXES"]
+__all__ = ["CaptionedImages", "read_captions", "load_cub", "IMAGE_SUFFIXES"]
+
+#: ``toy_captions`` moved to :func:`xwidgets.toy.captions` (kept until the next release, with a DeprecationWarning).
+__getattr__ = moved(__name__, {"toy_captions": "xwidgets.toy:captions"})
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -40,18 +44,7 @@ class CaptionedImages:
         return len(self.paths)
 
 
-def toy_captions(data: object) -> list[list[str]]:
-    """The captions of toy samples: a :class:`~xwidgets.toy.ToyDataset` or a sequence of toy samples."""
-    samples = getattr(data, "samples", data)
-    if isinstance(samples, (str, bytes)) or not isinstance(samples, Sequence) or not samples:
-        raise invalid("data", type(data).__name__, "a toy dataset (xw.toy.dataset) or a non-empty list of samples")
-    if not all(hasattr(s, "captions") for s in samples):
-        raise invalid("data", "items without captions", "toy samples (each has .captions)")
-    return [list(s.captions) for s in samples]
-
-
-def read_captions(image_paths: Sequence[str | Path], images_root: str | Path,
-                  text_root: str | Path) -> list[list[str]]:
+def read_captions(image_paths: Sequence[str | Path], images_root: str | Path, text_root: str | Path) -> list[list[str]]:
     """The captions of each image: the lines of the ``.txt`` file at the image's path under ``text_root``.
 
     Raises naming the images whose caption file is missing or empty.
@@ -74,16 +67,27 @@ def read_captions(image_paths: Sequence[str | Path], images_root: str | Path,
             empty.append(str(relative))
         captions.append(lines)
     if missing:
-        raise invalid("text_root", f"no caption file for {len(missing)} of {len(image_paths)} images, e.g. "
-                      f"{missing[:3]}", f"a .txt file per image under {text_root}, mirroring the image tree")
+        raise invalid(
+            "text_root",
+            f"no caption file for {len(missing)} of {len(image_paths)} images, e.g. {missing[:3]}",
+            f"a .txt file per image under {text_root}, mirroring the image tree",
+        )
     if empty:
-        raise invalid("text_root", f"empty caption files for {len(empty)} images, e.g. {empty[:3]}",
-                      "at least one caption line per image")
+        raise invalid(
+            "text_root",
+            f"empty caption files for {len(empty)} images, e.g. {empty[:3]}",
+            "at least one caption line per image",
+        )
     return captions
 
 
-def load_cub(images_root: str | Path, text_root: str | Path, *, classes: Sequence[str] | int | None = None,
-             per_class: int | None = None) -> CaptionedImages:
+def load_cub(
+    images_root: str | Path,
+    text_root: str | Path,
+    *,
+    classes: Sequence[str] | int | None = None,
+    per_class: int | None = None,
+) -> CaptionedImages:
     """Images and captions in the CUB layout: ``images_root/<class>/<image>`` and ``text_root/<class>/<image>.txt``.
 
     Args:
@@ -116,8 +120,11 @@ def load_cub(images_root: str | Path, text_root: str | Path, *, classes: Sequenc
         paths.extend(files)
         labels.extend([label] * len(files))
     if not paths:
-        raise invalid("images_root", f"{images_root} with no images in {folders[:3]}",
-                      f"image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
+        raise invalid(
+            "images_root",
+            f"{images_root} with no images in {folders[:3]}",
+            f"image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders",
+        )
     return CaptionedImages(paths, read_captions(paths, images_root, text_root), labels, list(folders))
 
 

@@ -23,9 +23,17 @@ __all__ = ["text_figure", "GROUNDING_THRESHOLD"]
 GROUNDING_THRESHOLD = 0.25
 
 
-def text_figure(explanation, index: int = 0, *, path=None, colormap: str = "viridis", alpha: float = 0.6,
-                threshold: float = GROUNDING_THRESHOLD, panel_inches: float = 1.6, title: str | None = None
-                ) -> Figure:
+def text_figure(
+    explanation,
+    index: int = 0,
+    *,
+    path=None,
+    colormap: str = "viridis",
+    alpha: float = 0.6,
+    threshold: float = GROUNDING_THRESHOLD,
+    panel_inches: float = 1.6,
+    title: str | None = None,
+) -> Figure:
     """Draw image ``index`` of a :class:`~xwidgets.text.TextExplanation`.
 
     Args:
@@ -46,8 +54,9 @@ def text_figure(explanation, index: int = 0, *, path=None, colormap: str = "viri
         axes[0].set_title(explanation.class_names[index])
         for axis, word in zip(axes[1:], words):
             heat = explanation.map(word["attributes"], index)
-            axis.imshow(blend(image, heat.numpy(), colormap=colormap, alpha=alpha, threshold=threshold),
-                        interpolation="nearest")
+            axis.imshow(
+                blend(image, heat.numpy(), colormap=colormap, alpha=alpha, threshold=threshold), interpolation="nearest"
+            )
             axis.set_title(word["phrase"])
         for axis in axes:
             axis.set_axis_off()

@@ -1,9 +1,10 @@
 """Measuring textual explanations against ground truth: sentence precision and recall, how often the named words
 are true of the image, attribute-retrieval mAP, and grounding pointing accuracy.
 
-Ground truth comes as attribute ids of the model's vocabulary. For the toy world, :func:`toy_attribute_labels`
-mines each sample's complete description (every visible attribute) and :func:`toy_evidence_attributes` its
-evidence phrases (the attributes its species rule depends on) with the model's own lexicon.
+Ground truth comes as attribute ids of the model's vocabulary. For the toy world,
+:func:`xwidgets.toy.vocabulary_labels` mines each sample's complete description (every visible attribute) and
+:func:`xwidgets.toy.evidence_attributes` its evidence phrases (the attributes its species rule depends on) with the
+model's own lexicon.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..core.deprecation import moved
 from ..core.errors import invalid
 from ..metrics.localisation import pointing_game
 from .model import TextExplanation
-from .vocabulary import Vocabulary, mine_attributes
 
-__all__ = ["sentence_scores", "phrase_truth", "average_precision", "retrieval_map", "pointing_accuracy",
-           "toy_attribute_labels", "toy_evidence_attributes"]
+__all__ = ["sentence_scores", "phrase_truth", "average_precision", "retrieval_map", "pointing_accuracy"]
+
+#: Names that moved to :mod:`xwidgets.toy` (kept until the next release, with a DeprecationWarning).
+__getattr__ = moved(
+    __name__,
+    {
+        "toy_attribute_labels": "xwidgets.toy:vocabulary_labels",
+        "toy_evidence_attributes": "xwidgets.toy:evidence_attributes",
+    },
+)
 
 
 def sentence_scores(explanation: TextExplanation, truths: Sequence[set[str]]) -> dict[str, float]:
@@ -37,13 +46,16 @@ def sentence_scores(explanation: TextExplanation, truths: Sequence[set[str]]) ->
         precision.append(hits / max(len(named), 1))
         if truth:
             recall.append(hits / len(truth))
-    return {"precision": float(np.mean(precision)), "recall": float(np.mean(recall)) if recall else float("nan"),
-            "images": len(truths)}
+    return {
+        "precision": float(np.mean(precision)),
+        "recall": float(np.mean(recall)) if recall else float("nan"),
+        "images": len(truths),
+    }
 
 
 def phrase_truth(explanation: TextExplanation, truths: Sequence[set[str]]) -> dict:
     """How often the sentences' words are true of their images, against ``truths`` (per image, the set of
-    attribute ids the image shows; for the toy world, the rows of :func:`toy_attribute_labels`).
+    attribute ids the image shows; for the toy world, the rows of :func:`xwidgets.toy.vocabulary_labels`).
 
     Returns ``named_true``, the share of all named attributes that are true (pooled over images); ``by_position``,
     per phrase position (first, second, ...), the share of sentences with a phrase there whose attributes are all
@@ -60,9 +72,12 @@ def phrase_truth(explanation: TextExplanation, truths: Sequence[set[str]]) -> di
             if position == len(by_position):
                 by_position.append([])
             by_position[position].append(all(true))
-    return {"named_true": hits / max(named, 1), "by_position": [float(np.mean(p)) for p in by_position],
-            "counts": [len(p) for p in by_position],
-            "phrases": float(np.mean([len(g) for g in explanation.sentence_attributes]))}
+    return {
+        "named_true": hits / max(named, 1),
+        "by_position": [float(np.mean(p)) for p in by_position],
+        "counts": [len(p) for p in by_position],
+        "phrases": float(np.mean([len(g) for g in explanation.sentence_attributes])),
+    }
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -79,21 +94,30 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
 def retrieval_map(scores: torch.Tensor, labels: np.ndarray, columns: Sequence[int] | None = None) -> dict:
     """Mean average precision of ranking images by ``scores`` ``[N, A]`` for each attribute column with at least
     one positive and one negative in ``labels`` ``[N, A]``; also the chance level (mean positive rate)."""
-    scores = scores.numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    values = scores.numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
     labels = np.asarray(labels, dtype=bool)
-    if scores.shape != labels.shape:
-        raise invalid("labels", f"shape {list(labels.shape)}", f"the scores' shape {list(scores.shape)}")
+    if values.shape != labels.shape:
+        raise invalid("labels", f"shape {list(labels.shape)}", f"the scores' shape {list(values.shape)}")
     columns = range(labels.shape[1]) if columns is None else columns
     usable = [a for a in columns if 0 < labels[:, a].sum() < len(labels)]
     if not usable:
         raise invalid("labels", "no attribute with both positive and negative images", "a mixed set of images")
-    aps = [average_precision(scores[:, a], labels[:, a]) for a in usable]
-    return {"map": float(np.mean(aps)), "chance": float(np.mean([labels[:, a].mean() for a in usable])),
-            "attributes": len(usable), "per_attribute": dict(zip(usable, aps))}
+    aps = [average_precision(values[:, a], labels[:, a]) for a in usable]
+    return {
+        "map": float(np.mean(aps)),
+        "chance": float(np.mean([labels[:, a].mean() for a in usable])),
+        "attributes": len(usable),
+        "per_attribute": dict(zip(usable, aps)),
+    }
 
 
-def pointing_accuracy(explanation: TextExplanation, attributes: Sequence[Sequence[str]],
-                      part_masks: Sequence[dict[str, np.ndarray]], *, tolerance: int = 0) -> dict:
+def pointing_accuracy(
+    explanation: TextExplanation,
+    attributes: Sequence[Sequence[str]],
+    part_masks: Sequence[dict[str, np.ndarray]],
+    *,
+    tolerance: int = 0,
+) -> dict:
     """The share of (image, attribute) pairs whose grounding map peaks on the attribute's part.
 
     Args:
@@ -118,22 +142,8 @@ def pointing_accuracy(explanation: TextExplanation, attributes: Sequence[Sequenc
     by_part: dict[str, list[bool]] = {}
     for part, hit in zip(parts, hits.tolist()):
         by_part.setdefault(part, []).append(hit)
-    return {"accuracy": float(hits.float().mean()), "pairs": len(parts),
-            "by_part": {part: float(np.mean(v)) for part, v in by_part.items()}}
-
-
-def toy_attribute_labels(vocabulary: Vocabulary, samples: Sequence) -> np.ndarray:
-    """``[N, A]`` bool: the vocabulary attributes each toy sample truly shows (from its complete description)."""
-    positions = {a: i for i, a in enumerate(vocabulary.attributes)}
-    labels = np.zeros((len(samples), len(vocabulary)), dtype=bool)
-    for n, sample in enumerate(samples):
-        for attribute in mine_attributes(sample.description, vocabulary.lexicon):
-            if attribute in positions:
-                labels[n, positions[attribute]] = True
-    return labels
-
-
-def toy_evidence_attributes(vocabulary: Vocabulary, sample) -> set[str]:
-    """The vocabulary attributes a toy sample's species rule depends on, e.g. ``{"yellow head", "red eye"}``."""
-    found = {a for phrase in sample.evidence_phrases for a in mine_attributes(phrase, vocabulary.lexicon)}
-    return found & set(vocabulary.attributes)
+    return {
+        "accuracy": float(hits.float().mean()),
+        "pairs": len(parts),
+        "by_part": {part: float(np.mean(v)) for part, v in by_part.items()},
+    }

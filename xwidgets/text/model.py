@@ -1,9 +1,10 @@
 """Filter-level attribute distributions: fitting them from captions, and explaining decisions in words.
 
 After Guo, Anderson, Pearson and Farrell, "Fine-grained textual summarization" / "Semantic Network Interpretation"
-(arXiv 1805.08969; METHODS.md section 7). No official code exists; this module is the estimator written down.
+(arXiv 1805.08969; ``docs/text.md``). No official code exists; this module is the estimator written down.
 
-**Fitting** (:func:`fit`, one batched pass over captioned images, no gradients). For a convolutional layer with
+**Fitting** (:func:`fit`, or ``xw.fit(model, data, target=None, *, method="text", captions=...)``; one batched pass
+over captioned images, no gradients). For a convolutional layer with
 filters f and an image x, let r_f(x) be the filter's spatial mean response. Over the N described images
 (those whose captions name a vocabulary attribute):
 
@@ -45,19 +46,11 @@ is of another kind (a pattern beside a colour) and it ranks within the top 2·``
 repeated, and the sentence stops when the evidence runs out: "This is a spotwing because it has spotted blue
 wings." rather than "... spotted blue wings, a red head and green eyes." for a bird without either.
 
-*Departure (the stopping rule; measured on the toy world, fit on 440 captioned images, 110 held-out images
-explained for their species, 5 seeds).* Naming a fixed ``words`` parts by lift named attributes the image does
-not have: 55 % of named attributes were true of the image (first phrase 87 %, second 41 %, third 10 %; random
-phrases 13 %). The decision-level mix p(a|x,y) favours every attribute of the class's captions, and lift
-p(a|x,y)/p(a) amplifies rare attributes whose few caption mentions make their prior small. The evidence
-e(a) is an absolute probability gain, which such attributes cannot reach; with ``min_evidence`` = 0.4 the named
-attributes are true 84–88 % of the time while the rule's attributes are all still named (recall 1.0).
-Weighting the mix by the image's own evidence p̂(a|x) instead (a product of experts p(a|x,y)·p̂(a|x)/p(a), or
-requiring p̂(a|x) > p(a)) did not help (3 seeds, same floor: named-true 0.85–0.87 against 0.87, rule recall
-0.97–0.995 against 1.0): on this layer p̂(a|x) and p(a|x,y) mix the same class-selective filters and rank the
-attributes alike. Neither tells which clause of a disjunctive species an image satisfies (within such a species,
-p̂(a|x) separates the images that show a clause's attribute from those that do not at AUC 0.57–0.63); the
-remaining false words are those clauses'.
+*Departure (the stopping rule).* Naming a fixed ``words`` parts by lift named attributes the image does not have
+(lift amplifies rare attributes whose prior is small); the evidence e(a) is an absolute gain such attributes cannot
+reach, so with ``min_evidence`` = 0.4 far more of the named attributes are true of the image, with the species
+rule's attributes all still named. Weighting by the image's own p̂(a|x) did not help. Measured on the toy world in
+``docs/text.md#departures-and-choices``.
 
 **Grounding**: attribute a's map on image x sums the filters' activation maps, each divided by the filter's mean
 response s_f, weighted by how much more likely a is under the filter than a priori::
@@ -74,35 +67,57 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..concepts.features import (Features, default_layer_on, extract_features, image_count, image_source,
-                                 read_images, spatial_activation)
+from ..concepts.features import Features, extract_features
+from ..core.deprecation import warn_deprecated
 from ..core.errors import invalid
 from ..core.hooks import find_layer, record_layer
-from ..core.layers import layer_map
+from ..core.layers import default_layer_on, layer_map, spatial_activation
+from ..core.methods import register
 from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
+from ..core.sources import image_count, image_source, read_images
 from ..core.targets import class_index
+from .captions import CaptionedImages
 from .vocabulary import BIRD_LEXICON, Lexicon, Vocabulary, build_vocabulary, caption_distribution, check_captions
 
 __all__ = ["TEXT_PARAMS", "TextModel", "TextExplanation", "fit", "compose_sentence", "supported_attributes"]
 
 TEXT_PARAMS = ParamSet(
     "text",
-    Param("min_images", "int", 5, "an attribute enters the vocabulary when the captions of this many images name it",
-          low=1, high=100000),
+    Param(
+        "min_images",
+        "int",
+        5,
+        "an attribute enters the vocabulary when the captions of this many images name it",
+        low=1,
+        high=100000,
+    ),
     Param("words", "int", 3, "parts named in the sentence", low=1, high=8),
-    Param("rank", "choice", "lift", "rank attributes by lift p(a|x,y)/p(a) or by probability p(a|x,y)",
-          choices=("lift", "probability")),
-    Param("min_evidence", "float", 0.4, "name an attribute only while its evidence p(a|x,y) − p(a) is at least "
-          "this fraction of the strongest attribute's (0: every attribute above its prior)", low=0.0, high=1.0,
-          step=0.05),
+    Param(
+        "rank",
+        "choice",
+        "lift",
+        "rank attributes by lift p(a|x,y)/p(a) or by probability p(a|x,y)",
+        choices=("lift", "probability"),
+    ),
+    Param(
+        "min_evidence",
+        "float",
+        0.4,
+        "name an attribute only while its evidence p(a|x,y) − p(a) is at least "
+        "this fraction of the strongest attribute's (0: every attribute above its prior)",
+        low=0.0,
+        high=1.0,
+        step=0.05,
+    ),
 )
 
 
@@ -123,23 +138,25 @@ class TextModel(Result):
         layer, layer_shape: the layer and its ``[C, h, w]`` output for one image.
         model_name, labels: the classifier's name and class names.
         images, described: images seen, and those whose captions named a vocabulary attribute.
+        target: the class :meth:`~TextModel.explain` explains by default (None: each image's top-1 class).
     """
 
     attributes: list = dataclasses.field(default_factory=list)
     image_counts: list = dataclasses.field(default_factory=list)
     lexicon: dict = dataclasses.field(default_factory=dict)
-    attribute_given_filter: torch.Tensor = None
-    prior: torch.Tensor = None
-    filter_mean: torch.Tensor = None
-    filter_mass: torch.Tensor = None
-    filter_scale: torch.Tensor = None
-    alive: torch.Tensor = None
+    attribute_given_filter: torch.Tensor
+    prior: torch.Tensor
+    filter_mean: torch.Tensor
+    filter_mass: torch.Tensor
+    filter_scale: torch.Tensor
+    alive: torch.Tensor
     layer: str = ""
     layer_shape: list = dataclasses.field(default_factory=list)
     model_name: str = ""
     labels: list | None = None
     images: int = 0
     described: int = 0
+    target: int | None = None
 
     def __post_init__(self):
         self.model: Classifier | None = None
@@ -148,8 +165,12 @@ class TextModel(Result):
     @property
     def vocabulary(self) -> Vocabulary:
         """The attribute vocabulary, with its lexicon (renders attributes as phrases)."""
-        lexicon = Lexicon(self.lexicon["adjectives"], self.lexicon["parts"], frozenset(self.lexicon["plural_parts"]),
-                          self.lexicon.get("synonyms", {}))
+        lexicon = Lexicon(
+            self.lexicon["adjectives"],
+            self.lexicon["parts"],
+            frozenset(self.lexicon["plural_parts"]),
+            self.lexicon.get("synonyms", {}),
+        )
         return Vocabulary(tuple(self.attributes), tuple(self.image_counts), lexicon)
 
     # ------------------------------------------------------------------------------------- image level
@@ -163,9 +184,15 @@ class TextModel(Result):
         return torch.where(total > 0, likelihood / total.clamp_min(1e-30), uniform)
 
     @shows_progress("text.attribute_scores")
-    def attribute_scores(self, images: object = None, model: Classifier | None = None, *,
-                         features: Features | None = None, batch_size: int | None = None,
-                         progress=True) -> torch.Tensor:
+    def attribute_scores(
+        self,
+        images: object = None,
+        model: Classifier | None = None,
+        *,
+        features: Features | None = None,
+        batch_size: int | None = None,
+        progress=True,
+    ) -> torch.Tensor:
         """``[N, A]`` p̂(a|x) = Σ_f p(a|f) p(f|x), computed through the network, for ranking images.
 
         Pass ``images`` (one batched pass) or ``features`` read from this layer by
@@ -174,8 +201,9 @@ class TextModel(Result):
         if features is None:
             if images is None:
                 raise invalid("images", None, "images to score, or features=...")
-            features = extract_features(self._model_arg(model), images, self.layer, batch_size=batch_size,
-                                        progress=progress)
+            features = extract_features(
+                self._model_arg(model), images, self.layer, batch_size=batch_size, progress=progress
+            )
         self._check_features(features)
         return self.filter_posterior(features.features) @ self.attribute_given_filter
 
@@ -193,15 +221,25 @@ class TextModel(Result):
 
     # ---------------------------------------------------------------------------------- decision level
     @shows_progress("text.explain")
-    def explain(self, images: object, model: Classifier | None = None, *, target: object = None,
-                batch_size: int | None = None, progress=True, **params) -> TextExplanation:
+    def explain(
+        self,
+        images: object,
+        model: Classifier | None = None,
+        *,
+        target: object = None,
+        batch_size: int | None = None,
+        progress=True,
+        **params,
+    ) -> TextExplanation:
         """Explain the model's decision on each image in words, with grounding maps for every attribute.
 
         Args:
             images: one image, a ``[B, 3, H, W]`` tensor or a sequence of single images.
             model: the classifier the model was fitted on; default the one :func:`fit` attached (pass it after
                 a load).
-            target: the class to explain: None (each image's top-1), an index, a label, or one per image.
+            target: the class to explain: None (the class :func:`fit` was given, else each image's top-1), an
+                index, a label, or one per image. An image whose top-1 class is another one is told so ("This is
+                not a goldcap but an ember thrush; of a goldcap it has red eyes.").
             batch_size: images per forward and backward pass (default the model's ``max_batch``).
             progress: True (a progress bar after a second), False, a Progress or ``callback(fraction, message)``.
             words, rank, min_evidence: see :data:`TEXT_PARAMS`.
@@ -209,6 +247,7 @@ class TextModel(Result):
         Cost: one forward and one backward pass per batch; the rest are matrix products.
         """
         model = self._model_arg(model)
+        target = self.target if target is None else target
         settings = TEXT_PARAMS.resolve({**params})
         images = image_source(images)
         count = image_count(images)
@@ -216,10 +255,15 @@ class TextModel(Result):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise invalid("batch_size", repr(batch_size), "a positive int, or None for the model's max_batch")
         started = time.perf_counter()
-        parts: dict[str, list] = {k: [] for k in ("images", "classes", "logits", "contributions", "responses",
-                                                   "activations")}
-        with model.lock, model.frozen(), torch.enable_grad(), \
-                record_layer(model.module, self.layer, gradients=True) as record:
+        parts: dict[str, list] = {
+            k: [] for k in ("images", "classes", "predicted", "logits", "contributions", "responses", "activations")
+        }
+        with (
+            model.lock,
+            model.frozen(),
+            torch.enable_grad(),
+            record_layer(model.module, self.layer, gradients=True) as record,
+        ):
             for start in range(0, count, batch_size):
                 progress.check()
                 stop = min(start + batch_size, count)
@@ -229,18 +273,23 @@ class TextModel(Result):
                 activation = spatial_activation(record, self.layer, pixels)
                 self._check_channels(activation.shape[1])
                 if not bool(torch.isfinite(output).all()):
-                    raise invalid("images", "images for which the model outputs NaN or infinity",
-                                  "finite images in [0, 1]")
+                    raise invalid(
+                        "images", "images for which the model outputs NaN or infinity", "finite images in [0, 1]"
+                    )
                 classes = _classes(target, model, output, start, stop, count)
                 scores = output.gather(1, classes[:, None].to(output.device))[:, 0]
                 scores.sum().backward()
                 if record.gradient is None:
-                    raise invalid("layer", f"{self.layer!r}, which is not on the path to the class score",
-                                  "a convolutional layer the logits depend on")
-                gradient = layer_map(record.gradient, tuple(pixels.shape[-2:]), layer=self.layer)
+                    raise invalid(
+                        "layer",
+                        f"{self.layer!r}, which is not on the path to the class score",
+                        "a convolutional layer the logits depend on",
+                    )
+                gradient = layer_map(record.gradient, (pixels.shape[-2], pixels.shape[-1]), layer=self.layer)
                 contribution = (activation * gradient).sum(dim=(2, 3))
                 parts["images"].append(pixels.detach().float().cpu())
                 parts["classes"].append(classes.cpu())
+                parts["predicted"].append(output.detach().argmax(1).cpu())
                 parts["logits"].append(scores.detach().float().cpu())
                 parts["contributions"].append(contribution.detach().float().cpu())
                 parts["responses"].append(activation.detach().float().mean(dim=(2, 3)).cpu())
@@ -259,7 +308,7 @@ class TextModel(Result):
         weights = torch.where(total > 0, positive / total.clamp_min(1e-30), self.filter_posterior(state["responses"]))
         probabilities = weights @ self.attribute_given_filter
         lift = probabilities / self.prior.clamp_min(1e-12)
-        grounding_weights = (self.attribute_given_filter - self.prior).clamp_min(0)        # [C, A]
+        grounding_weights = (self.attribute_given_filter - self.prior).clamp_min(0)  # [C, A]
         scaled = activations / self.filter_scale.clamp_min(1e-12)[None, :, None, None]
         grounding = torch.einsum("ca,bchw->bahw", grounding_weights, scaled)
         vocabulary = self.vocabulary
@@ -270,32 +319,60 @@ class TextModel(Result):
             key = lift[b] if settings["rank"] == "lift" else probabilities[b]
             order = key.argsort(descending=True, stable=True).tolist()
             order = supported_attributes(order, evidence[b], settings["min_evidence"])
-            sentence, groups, named = compose_sentence(order, vocabulary, names[b], settings["words"])
+            predicted = int(state["predicted"][b])
+            sentence, groups, named = compose_sentence(
+                order,
+                vocabulary,
+                names[b],
+                settings["words"],
+                predicted=None if predicted == int(state["classes"][b]) else self._class_name(predicted),
+            )
             sentences.append(sentence)
             chosen.append(groups)
             phrases.append(named)
         return TextExplanation(
-            method="text", params={"layer": self.layer, **settings}, images=state["images"],
-            classes=state["classes"], class_names=names, logits=state["logits"], attribute_probabilities=probabilities,
-            lift=lift, filter_weights=weights, contributions=contributions, activations=activations,
-            grounding=grounding, sentences=sentences, sentence_attributes=chosen, sentence_phrases=phrases, attributes=list(self.attributes),
-            phrases=[vocabulary.phrase(a) for a in self.attributes], prior=self.prior.clone(),
-            attribute_given_filter=self.attribute_given_filter.clone())
+            method="text",
+            params={"layer": self.layer, **settings},
+            images=state["images"],
+            classes=state["classes"],
+            class_names=names,
+            logits=state["logits"],
+            attribute_probabilities=probabilities,
+            lift=lift,
+            filter_weights=weights,
+            contributions=contributions,
+            activations=activations,
+            grounding=grounding,
+            sentences=sentences,
+            sentence_attributes=chosen,
+            sentence_phrases=phrases,
+            attributes=list(self.attributes),
+            phrases=[vocabulary.phrase(a) for a in self.attributes],
+            prior=self.prior.clone(),
+            attribute_given_filter=self.attribute_given_filter.clone(),
+        )
 
     # ---------------------------------------------------------------------------------------- checks
     def _model_arg(self, model: Classifier | None) -> Classifier:
         model = model if model is not None else self.model
         if model is None:
-            raise invalid("model", None, f"the classifier this text model was fitted on ({self.model_name}); a "
-                          "loaded model has none attached, so pass it")
+            raise invalid(
+                "model",
+                None,
+                f"the classifier this text model was fitted on ({self.model_name}); a "
+                "loaded model has none attached, so pass it",
+            )
         check_model(model, Classifier)
         find_layer(model.module, self.layer)
         return model
 
     def _check_channels(self, channels: int) -> None:
         if channels != self.layer_shape[0]:
-            raise invalid("model", f"a layer {self.layer!r} with {channels} channels",
-                          f"the model the text model was fitted on ({self.model_name}, {self.layer_shape[0]} channels)")
+            raise invalid(
+                "model",
+                f"a layer {self.layer!r} with {channels} channels",
+                f"the model the text model was fitted on ({self.model_name}, {self.layer_shape[0]} channels)",
+            )
 
     def _check_features(self, features: Features) -> None:
         if not isinstance(features, Features):
@@ -315,8 +392,9 @@ class TextModel(Result):
         return str(self.labels[index]) if self.labels and index < len(self.labels) else f"class {index}"
 
 
-def _classes(target: object, model: Classifier, output: torch.Tensor, start: int, stop: int,
-             count: int) -> torch.Tensor:
+def _classes(
+    target: object, model: Classifier, output: torch.Tensor, start: int, stop: int, count: int
+) -> torch.Tensor:
     """The class index per image of this batch: top-1, one index or label for all, or one per image."""
     classes, labels = output.shape[1], model.labels
     if target is None:
@@ -328,8 +406,9 @@ def _classes(target: object, model: Classifier, output: torch.Tensor, start: int
     if isinstance(target, (list, tuple)):
         if len(target) != count:
             raise invalid("target", f"{len(target)} targets", f"one target per image ({count})")
-        return torch.tensor([class_index(target[i], labels, classes, name=f"target[{i}]") for i in range(start, stop)],
-                            dtype=torch.long)
+        return torch.tensor(
+            [class_index(target[i], labels, classes, name=f"target[{i}]") for i in range(start, stop)], dtype=torch.long
+        )
     raise invalid("target", type(target).__name__, "None, a class index or label, or one per image")
 
 
@@ -343,15 +422,18 @@ def supported_attributes(order: list[int], evidence: torch.Tensor, min_evidence:
     return [a for a in order if float(evidence[a]) >= floor]
 
 
-def compose_sentence(order: list[int], vocabulary: Vocabulary, class_name: str,
-                     words: int) -> tuple[str, list, list]:
-    """The sentence for a ranking of attribute indices (best first).
+def compose_sentence(
+    order: list[int], vocabulary: Vocabulary, class_name: str, words: int, *, predicted: str | None = None
+) -> tuple[str, list, list]:
+    """The sentence for a ranking of attribute indices (best first) explaining ``class_name``; ``predicted``, the
+    network's own class when it is another one, turns "This is a X because it has ..." into "This is not a X but
+    a Y; of a X it has ...".
 
     Returns ``(sentence, groups, phrases)``: per part in the sentence, its attribute ids and its phrase.
     """
     groups: dict[str, list[str]] = {}
     kinds = vocabulary.lexicon.adjectives
-    for rank, index in enumerate(order[: 2 * words]):
+    for index in order[: 2 * words]:
         attribute = vocabulary.attributes[index]
         part, adjective = vocabulary.part(attribute), vocabulary.adjective(attribute)
         if part not in groups:
@@ -361,17 +443,26 @@ def compose_sentence(order: list[int], vocabulary: Vocabulary, class_name: str,
         used = {kinds.get(vocabulary.adjective(a)) for a in groups[part]}
         if kinds.get(adjective) not in used:
             groups[part].append(attribute)
-    for index in order[2 * words:]:
+    for index in order[2 * words :]:
         if len(groups) >= words:
             break
         attribute = vocabulary.attributes[index]
         groups.setdefault(vocabulary.part(attribute), [attribute])
-    phrases = [vocabulary.lexicon.render(part, [vocabulary.adjective(a) for a in attrs])
-               for part, attrs in groups.items()]
+    phrases = [
+        vocabulary.lexicon.render(part, [vocabulary.adjective(a) for a in attrs]) for part, attrs in groups.items()
+    ]
     listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    article = "an" if class_name[:1].lower() in "aeiou" else "a"
-    return (f"This is {article} {class_name} because it has {listed}.", [list(a) for a in groups.values()],
-            phrases)
+    named = f"{_article(class_name)} {class_name}"
+    sentence = (
+        f"This is {named} because it has {listed}."
+        if predicted is None
+        else f"This is not {named} but {_article(predicted)} {predicted}; of {named} it has {listed}."
+    )
+    return sentence, [list(a) for a in groups.values()], phrases
+
+
+def _article(name: str) -> str:
+    return "an" if name[:1].lower() in "aeiou" else "a"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -391,23 +482,23 @@ class TextExplanation(Result):
         prior, attribute_given_filter: p(a) ``[A]`` and p(a|f) ``[C, A]`` of the model (for :meth:`top_filters`).
     """
 
-    images: torch.Tensor = None
-    classes: torch.Tensor = None
+    images: torch.Tensor
+    classes: torch.Tensor
     class_names: list = dataclasses.field(default_factory=list)
-    logits: torch.Tensor = None
-    attribute_probabilities: torch.Tensor = None
-    lift: torch.Tensor = None
-    filter_weights: torch.Tensor = None
-    contributions: torch.Tensor = None
-    activations: torch.Tensor = None
-    grounding: torch.Tensor = None
+    logits: torch.Tensor
+    attribute_probabilities: torch.Tensor
+    lift: torch.Tensor
+    filter_weights: torch.Tensor
+    contributions: torch.Tensor
+    activations: torch.Tensor
+    grounding: torch.Tensor
     sentences: list = dataclasses.field(default_factory=list)
     sentence_attributes: list = dataclasses.field(default_factory=list)
     sentence_phrases: list = dataclasses.field(default_factory=list)
     attributes: list = dataclasses.field(default_factory=list)
     phrases: list = dataclasses.field(default_factory=list)
-    prior: torch.Tensor = None
-    attribute_given_filter: torch.Tensor = None
+    prior: torch.Tensor
+    attribute_given_filter: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -446,12 +537,17 @@ class TextExplanation(Result):
         """The attribute indices a map grounds: a list's, a sentence phrase's, or one attribute's."""
         if isinstance(attribute, (list, tuple)):
             if not attribute:
-                raise invalid("attribute", "an empty list", "an attribute, a phrase of the sentence, or a non-empty "
-                              "list of attributes")
+                raise invalid(
+                    "attribute",
+                    "an empty list",
+                    "an attribute, a phrase of the sentence, or a non-empty list of attributes",
+                )
             return [self.attribute_index(a) for a in attribute]
         if isinstance(attribute, str) and attribute in self.sentence_phrases[index]:
-            return [self.attribute_index(a) for a in self.sentence_attributes[index][
-                self.sentence_phrases[index].index(attribute)]]
+            return [
+                self.attribute_index(a)
+                for a in self.sentence_attributes[index][self.sentence_phrases[index].index(attribute)]
+            ]
         return [self.attribute_index(attribute)]
 
     def maps(self, index: int = 0) -> torch.Tensor:
@@ -467,9 +563,15 @@ class TextExplanation(Result):
         b = self._image(index)
         key = self.lift[b] if by == "lift" else self.attribute_probabilities[b]
         order = key.argsort(descending=True, stable=True)[:top].tolist()
-        return [{"attribute": self.attributes[a], "phrase": self.phrases[a],
-                 "probability": float(self.attribute_probabilities[b, a]), "lift": float(self.lift[b, a])}
-                for a in order]
+        return [
+            {
+                "attribute": self.attributes[a],
+                "phrase": self.phrases[a],
+                "probability": float(self.attribute_probabilities[b, a]),
+                "lift": float(self.lift[b, a]),
+            }
+            for a in order
+        ]
 
     def top_filters(self, attribute: int | str, index: int = 0, top: int = 5) -> list[dict]:
         """The filters behind ``attribute`` in image ``index``'s decision, by their share
@@ -479,11 +581,18 @@ class TextExplanation(Result):
         joint = self.attribute_given_filter[:, a] * self.filter_weights[b]
         total = float(joint.sum())
         order = joint.argsort(descending=True, stable=True)[:top].tolist()
-        return [{"filter": f, "share": float(joint[f]) / total if total > 0 else 0.0,
-                 "p_attribute": float(self.attribute_given_filter[f, a]),
-                 "lift": float(self.attribute_given_filter[f, a] / self.prior[a].clamp_min(1e-12)),
-                 "weight": float(self.filter_weights[b, f]), "contribution": float(self.contributions[b, f])}
-                for f in order if joint[f] > 0]
+        return [
+            {
+                "filter": f,
+                "share": float(joint[f]) / total if total > 0 else 0.0,
+                "p_attribute": float(self.attribute_given_filter[f, a]),
+                "lift": float(self.attribute_given_filter[f, a] / self.prior[a].clamp_min(1e-12)),
+                "weight": float(self.filter_weights[b, f]),
+                "contribution": float(self.contributions[b, f]),
+            }
+            for f in order
+            if joint[f] > 0
+        ]
 
     def filter_map(self, filter: int, index: int = 0) -> torch.Tensor:
         """Filter ``filter``'s activation on image ``index``, ``[H, W]`` in [0, 1] at input resolution."""
@@ -491,16 +600,21 @@ class TextExplanation(Result):
         if isinstance(filter, bool) or not isinstance(filter, int) or not 0 <= filter < self.activations.shape[1]:
             raise invalid("filter", filter, f"a filter index in 0..{self.activations.shape[1] - 1}")
         grid = self.activations[b, filter]
-        return _normalised(F.interpolate(grid[None, None], size=tuple(self.images.shape[-2:]), mode="bilinear",
-                                         align_corners=False)[0, 0])
+        return _normalised(
+            F.interpolate(grid[None, None], size=tuple(self.images.shape[-2:]), mode="bilinear", align_corners=False)[
+                0, 0
+            ]
+        )
 
     def words(self, index: int = 0) -> list[dict]:
         """The sentence's phrases for image ``index``: dicts with ``phrase`` and its ``attributes`` ids."""
         b = self._image(index)
-        return [{"phrase": phrase, "attributes": list(group)}
-                for phrase, group in zip(self.sentence_phrases[b], self.sentence_attributes[b])]
+        return [
+            {"phrase": phrase, "attributes": list(group)}
+            for phrase, group in zip(self.sentence_phrases[b], self.sentence_attributes[b])
+        ]
 
-    def figure(self, index: int = 0, path=None, **style):
+    def figure(self, index: int = 0, *, path=None, **style):
         """The image, the sentence and each named attribute's grounding map
         (:func:`~xwidgets.text.figure.text_figure`), saved to ``path`` when given."""
         from .figure import text_figure
@@ -513,40 +627,100 @@ def _normalised(grid: torch.Tensor) -> torch.Tensor:
     return (grid - low) / (high - low) if high > low else torch.zeros_like(grid)
 
 
+def _looks_like_captions(value: object) -> bool:
+    """Whether ``value`` is one list of caption strings per image (the old third positional argument of fit)."""
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) > 0
+        and all(isinstance(item, Sequence) and not isinstance(item, str) for item in value)
+    )
+
+
+def _fit_arguments(
+    model: Classifier, data: object, target: object, captions: object
+) -> tuple[object, int | None, object]:
+    """``(images, class index or None, captions)`` from fit's arguments: a CaptionedImages brings its captions,
+    and the old call ``fit(model, images, captions)`` still works for one release, with a DeprecationWarning."""
+    if captions is None and _looks_like_captions(target):
+        warn_deprecated(
+            "xw.text.fit(model, images, captions) is deprecated: the third argument is now the target; "
+            "pass captions=... (or data=CaptionedImages)"
+        )
+        target, captions = None, target
+    if isinstance(data, CaptionedImages):
+        captions = data.captions if captions is None else captions
+        data = data.paths
+    labels = model.labels
+    index = None if target is None else class_index(target, labels, len(labels) if labels else None)
+    return data, index, captions
+
+
+@register(
+    "text",
+    title="Textual explanation",
+    kind="dataset",
+    params=TEXT_PARAMS,
+    result=TextModel,
+    summary="filter-level attribute distributions learned from captions; explain() says in words why the "
+    "network decided, each word grounded on the image",
+    docs="text.md",
+    inputs=("captions",),
+    explorer="xwidgets.text.explorer:TextExplorer",
+    render="render",
+    example='xw.fit(xw.toy.classifier(), data, method="text", captions=xw.toy.captions(data))',
+)
 @shows_progress("text.fit")
-def fit(model: Classifier, images: object = None, captions: object = None, *, layer: str | None = None,
-        features: Features | None = None, vocabulary: Vocabulary | None = None, lexicon: Lexicon = BIRD_LEXICON,
-        batch_size: int | None = None, progress=True, **params) -> TextModel:
+def fit(
+    model: Classifier,
+    data: object = None,
+    target: object = None,
+    *,
+    captions: object = None,
+    layer: str | None = None,
+    features: Features | None = None,
+    vocabulary: Vocabulary | None = None,
+    lexicon: Lexicon = BIRD_LEXICON,
+    batch_size: int | None = None,
+    progress=True,
+    **params,
+) -> TextModel:
     """Fit p(a|f) for every filter of ``layer`` from captioned images (see the module docstring).
 
     Args:
         model: a :class:`~xwidgets.core.models.Classifier` in eval mode.
-        images: the captioned images, a ``[N, 3, H, W]`` tensor or a sequence of single images (a Dataset, paths).
-        captions: one list of caption strings per image (``xw.text.toy_captions``, ``xw.text.load_cub``).
+        data: the captioned images, a ``[N, 3, H, W]`` tensor or a sequence of single images (a Dataset, paths),
+            or a :class:`~xwidgets.text.CaptionedImages` (``xw.text.load_cub``), which brings its captions.
+        target: the class the fitted model explains (an index or a class name): every image is explained for it,
+            and an image the network assigns to another class is told so. None (default): each image's class.
+            The filters' attribute distributions are fitted on every image either way.
+        captions: one list of caption strings per image (e.g. the toy world's captions).
         layer: a convolutional layer (default the stage before the global average pool).
         features: this layer's :class:`~xwidgets.concepts.Features` of the images (skips the dataset pass).
         vocabulary: a fixed vocabulary (default mined from the captions with ``lexicon`` and ``min_images``).
         lexicon: the words mining knows (default :data:`~xwidgets.text.BIRD_LEXICON`).
         batch_size: images per forward pass (default the model's ``max_batch``).
         progress: True (a bar after a second), False, a Progress or ``callback(fraction, message)``; cancellable.
-        min_images: see :data:`TEXT_PARAMS`.
+        params: any of :data:`TEXT_PARAMS` (``min_images`` for the fit; ``words``, ``rank`` and
+            ``min_evidence`` become the defaults of :meth:`TextModel.explain` through the explorer).
 
     Cost: one forward pass per image, no gradients; the rest is one ``[C, N] × [N, A]`` product.
     """
     check_model(model, Classifier)
+    images, target, captions = _fit_arguments(model, data, target, captions)
     settings = TEXT_PARAMS.resolve(params)
     progress = as_progress(progress)
     started = time.perf_counter()
     if features is None:
         if images is None:
-            raise invalid("images", None, "the captioned images, or features=... read from them")
+            raise invalid("data", None, "the captioned images, or features=... read from them")
         count = image_count(image_source(images))
     else:
         if not isinstance(features, Features):
             raise invalid("features", type(features).__name__, "Features from xw.concepts.extract_features")
         count = len(features)
     if captions is None:
-        raise invalid("captions", None, "one list of captions per image (e.g. xw.text.toy_captions(data))")
+        raise invalid("captions", None, "one list of captions per image (captions=...), or data=CaptionedImages")
     captions = check_captions(captions, count)
     if vocabulary is None:
         vocabulary = build_vocabulary(captions, lexicon, min_images=settings["min_images"])
@@ -569,24 +743,38 @@ def fit(model: Classifier, images: object = None, captions: object = None, *, la
     excess = (responses - mean).clamp_min(0)
     mass = excess.sum(0)
     alive = mass > 1e-12 * responses.abs().max().clamp_min(1)
-    given_filter = excess / mass.clamp_min(1e-30)                       # p(x|f), [N, C]
+    given_filter = excess / mass.clamp_min(1e-30)  # p(x|f), [N, C]
     prior = distribution[described].mean(0)
-    attribute_given_filter = given_filter.T @ distribution[described]   # p(a|f), [C, A]
+    attribute_given_filter = given_filter.T @ distribution[described]  # p(a|f), [C, A]
     attribute_given_filter[~alive] = prior
     result = TextModel(
-        method="text", params={"layer": features.layer, **settings}, timings={
-            **features.timings, "fit": time.perf_counter() - started},
-        attributes=list(vocabulary.attributes), image_counts=list(vocabulary.image_counts),
-        lexicon={"adjectives": dict(vocabulary.lexicon.adjectives), "parts": dict(vocabulary.lexicon.parts),
-                 "plural_parts": sorted(vocabulary.lexicon.plural_parts),
-                 "synonyms": dict(vocabulary.lexicon.synonyms)},
-        attribute_given_filter=attribute_given_filter, prior=prior, filter_mean=mean, filter_mass=mass,
-        filter_scale=responses.abs().mean(0), alive=alive, layer=features.layer,
-        layer_shape=list(features.layer_shape), model_name=model.name, labels=model.labels, images=count,
-        described=int(described.sum()))
+        method="text",
+        params={"layer": features.layer, "target": target, **settings},
+        timings={**features.timings, "fit": time.perf_counter() - started},
+        attributes=list(vocabulary.attributes),
+        image_counts=list(vocabulary.image_counts),
+        lexicon={
+            "adjectives": dict(vocabulary.lexicon.adjectives),
+            "parts": dict(vocabulary.lexicon.parts),
+            "plural_parts": sorted(vocabulary.lexicon.plural_parts),
+            "synonyms": dict(vocabulary.lexicon.synonyms),
+        },
+        attribute_given_filter=attribute_given_filter,
+        prior=prior,
+        filter_mean=mean,
+        filter_mass=mass,
+        filter_scale=responses.abs().mean(0),
+        alive=alive,
+        layer=features.layer,
+        layer_shape=list(features.layer_shape),
+        model_name=model.name,
+        labels=model.labels,
+        images=count,
+        described=int(described.sum()),
+        target=target,
+    )
     if features.model_name and features.model_name != model.name:
         raise invalid("features", f"features of {features.model_name!r}", f"features of this model ({model.name!r})")
     result.model, result.features = model, features
     progress.report(1.0, f"fitted {len(vocabulary)} attributes over {result.described} images")
     return result
-

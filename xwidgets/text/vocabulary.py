@@ -7,7 +7,7 @@ part is written in a sentence. Mining walks back from each part noun over the ad
 "a long red beak" gives "long beak" and "red beak", and "black and white wings" gives "black wing" and
 "white wing"; any other word ends the run, so in "a red head and blue wings" the wings are only blue.
 
-Captions give each image an empirical attribute distribution (METHODS.md section 7)::
+Captions give each image an empirical attribute distribution (``docs/text.md``)::
 
     p(a|x) = n(a, x) / Σ_a' n(a', x)
 
@@ -27,8 +27,15 @@ import numpy as np
 
 from ..core.errors import invalid
 
-__all__ = ["Lexicon", "BIRD_LEXICON", "Vocabulary", "mine_attributes", "build_vocabulary", "caption_distribution",
-           "check_captions"]
+__all__ = [
+    "Lexicon",
+    "BIRD_LEXICON",
+    "Vocabulary",
+    "mine_attributes",
+    "build_vocabulary",
+    "caption_distribution",
+    "check_captions",
+]
 
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
@@ -60,8 +67,9 @@ class Lexicon:
                 raise invalid("lexicon word", repr(word), "a lower-case word (letters and hyphens)")
         clash = set(self.adjectives) & set(self.parts)
         if clash:
-            raise invalid("lexicon", f"words that are both adjective and part: {sorted(clash)}",
-                          "each word in one role")
+            raise invalid(
+                "lexicon", f"words that are both adjective and part: {sorted(clash)}", "each word in one role"
+            )
 
     def canonical(self, word: str) -> str:
         return self.synonyms.get(word, word)
@@ -84,23 +92,82 @@ def _plural(part: str) -> str:
     return part if part.endswith("s") else part + "s"
 
 
-_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "black", "white", "brown", "grey", "pink", "buff",
-            "olive", "rufous", "tan", "cream", "iridescent")
+_COLOURS = (
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "black",
+    "white",
+    "brown",
+    "grey",
+    "pink",
+    "buff",
+    "olive",
+    "rufous",
+    "tan",
+    "cream",
+    "iridescent",
+)
 _PATTERNS = ("striped", "spotted", "speckled", "streaked", "barred", "mottled", "solid")
-_SHAPES = ("long", "short", "hooked", "pointed", "forked", "fan-shaped", "curved", "rounded", "notched", "thick",
-           "thin", "sharp")
+_SHAPES = (
+    "long",
+    "short",
+    "hooked",
+    "pointed",
+    "forked",
+    "fan-shaped",
+    "curved",
+    "rounded",
+    "notched",
+    "thick",
+    "thin",
+    "sharp",
+)
 
 #: A lexicon for bird captions: the toy world's words and the common ones of CUB-200 captions (Reed et al.).
 BIRD_LEXICON = Lexicon(
-    adjectives={**{c: "colour" for c in _COLOURS}, **{p: "pattern" for p in _PATTERNS},
-                **{s: "shape" for s in _SHAPES}},
-    parts={"head": "head", "crown": "crown", "beak": "beak", "bill": "beak", "beaks": "beak", "bills": "beak",
-           "eye": "eye", "eyes": "eye", "crest": "crest", "body": "body", "belly": "belly", "breast": "breast",
-           "throat": "throat", "back": "back", "wing": "wing", "wings": "wing", "tail": "tail", "tails": "tail",
-           "leg": "legs", "legs": "legs", "feet": "legs", "tarsus": "legs", "nape": "nape"},
+    adjectives={
+        **{c: "colour" for c in _COLOURS},
+        **{p: "pattern" for p in _PATTERNS},
+        **{s: "shape" for s in _SHAPES},
+    },
+    parts={
+        "head": "head",
+        "crown": "crown",
+        "beak": "beak",
+        "bill": "beak",
+        "beaks": "beak",
+        "bills": "beak",
+        "eye": "eye",
+        "eyes": "eye",
+        "crest": "crest",
+        "body": "body",
+        "belly": "belly",
+        "breast": "breast",
+        "throat": "throat",
+        "back": "back",
+        "wing": "wing",
+        "wings": "wing",
+        "tail": "tail",
+        "tails": "tail",
+        "leg": "legs",
+        "legs": "legs",
+        "feet": "legs",
+        "tarsus": "legs",
+        "nape": "nape",
+    },
     plural_parts=frozenset({"eye", "wing", "legs"}),
-    synonyms={"gray": "grey", "stripes": "striped", "stripy": "striped", "spots": "spotted", "fanned": "fan-shaped",
-              "fork": "forked"},
+    synonyms={
+        "gray": "grey",
+        "stripes": "striped",
+        "stripy": "striped",
+        "spots": "spotted",
+        "fanned": "fan-shaped",
+        "fork": "forked",
+    },
 )
 
 
@@ -109,7 +176,7 @@ def mine_attributes(caption: str, lexicon: Lexicon = BIRD_LEXICON) -> list[str]:
     if not isinstance(caption, str):
         raise invalid("caption", type(caption).__name__, "a string")
     words = [lexicon.canonical(w) for w in _WORD.findall(caption.lower())]
-    found = []
+    found: list[str] = []
     for i, word in enumerate(words):
         part = lexicon.parts.get(word)
         if part is None:
@@ -142,7 +209,7 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.attributes)
 
-    def index(self, attribute: str) -> int:
+    def index(self, attribute: object) -> int:
         """The position of an attribute id, or of its phrase (``"red eyes"``); raises naming the known ones."""
         if isinstance(attribute, str):
             if attribute in self._positions:
@@ -187,15 +254,19 @@ def check_captions(captions: object, count: int | None = None, name: str = "capt
     for i, item in enumerate(captions):
         texts = [item] if isinstance(item, str) else item
         if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
-            raise invalid(f"{name}[{i}]", f"an object of type {type(item).__name__}",
-                          "a list of caption strings (or one string)")
+            raise invalid(
+                f"{name}[{i}]", f"an object of type {type(item).__name__}", "a list of caption strings (or one string)"
+            )
         result.append([t for t in texts if t.strip()])
     if count is not None and len(result) != count:
         raise invalid(name, f"captions for {len(result)} images", f"captions for each of the {count} images")
     missing = [i for i, texts in enumerate(result) if not texts]
     if missing:
-        raise invalid(name, f"no caption for {len(missing)} image(s), e.g. images {missing[:10]}",
-                      "at least one caption per image")
+        raise invalid(
+            name,
+            f"no caption for {len(missing)} image(s), e.g. images {missing[:10]}",
+            "at least one caption per image",
+        )
     return result
 
 
@@ -215,9 +286,12 @@ def build_vocabulary(captions: object, lexicon: Lexicon = BIRD_LEXICON, *, min_i
     kept = [a for a, n in counts.items() if n >= min_images]
     if not kept:
         seen = ", ".join(f"{a} ({n})" for a, n in counts.most_common(5)) or "none"
-        raise invalid("captions", f"no attribute named in at least min_images={min_images} images (most frequent: "
-                      f"{seen})", "captions that pair the lexicon's adjectives with its part nouns, e.g. "
-                      "'a bird with red wings'; or a smaller min_images, or a lexicon with your words")
+        raise invalid(
+            "captions",
+            f"no attribute named in at least min_images={min_images} images (most frequent: {seen})",
+            "captions that pair the lexicon's adjectives with its part nouns, e.g. "
+            "'a bird with red wings'; or a smaller min_images, or a lexicon with your words",
+        )
     kept.sort(key=lambda a: (a.rsplit(" ", 1)[1], a.rsplit(" ", 1)[0]))
     return Vocabulary(tuple(kept), tuple(counts[a] for a in kept), lexicon)
 

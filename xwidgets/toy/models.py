@@ -28,12 +28,22 @@ class ToyCNN(nn.Module):
         super().__init__()
 
         def block(name, cin, cout, stride):
-            return [(f"conv{name}", nn.Conv2d(cin, cout, 3 if name != "1" else 5, stride, 1 if name != "1" else 2,
-                                              bias=False)),
-                    (f"bn{name}", nn.BatchNorm2d(cout)), (f"relu{name}", nn.ReLU(inplace=False))]
+            return [
+                (
+                    f"conv{name}",
+                    nn.Conv2d(cin, cout, 3 if name != "1" else 5, stride, 1 if name != "1" else 2, bias=False),
+                ),
+                (f"bn{name}", nn.BatchNorm2d(cout)),
+                (f"relu{name}", nn.ReLU(inplace=False)),
+            ]
 
-        layers = (block("1", 3, 16, 2) + block("2", 16, 32, 2) + [("pool2", nn.MaxPool2d(2))]
-                  + block("3", 32, 48, 1) + block("4", 48, width, 1))
+        layers = (
+            block("1", 3, 16, 2)
+            + block("2", 16, 32, 2)
+            + [("pool2", nn.MaxPool2d(2))]
+            + block("3", 32, 48, 1)
+            + block("4", 48, width, 1)
+        )
         self.features = nn.Sequential(OrderedDict(layers))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(width, outputs)
@@ -46,8 +56,13 @@ def classifier(device: str | torch.device | None = None) -> Classifier:
     """The shipped toy species classifier, wrapped with its preprocessing and species names."""
     module = ToyCNN(len(SPECIES))
     module.load_state_dict(torch.load(WEIGHTS / "classifier.pt", map_location="cpu", weights_only=True))
-    return Classifier(module.eval(), preprocessing=TOY_PREPROCESSING, labels=[s.name for s in SPECIES],
-                      device=device, name="toy classifier")
+    return Classifier(
+        module.eval(),
+        preprocessing=TOY_PREPROCESSING,
+        labels=[s.name for s in SPECIES],
+        device=device,
+        name="toy classifier",
+    )
 
 
 def embedder(device: str | torch.device | None = None) -> Embedder:

@@ -31,8 +31,7 @@ _WING = (-0.08, -0.04, 0.40, 0.21)
 _BEAKS = {
     "short": [(0.74, -0.55), (1.02, -0.45), (0.74, -0.35)],
     "long": [(0.74, -0.53), (1.34, -0.45), (0.74, -0.39)],
-    "hooked": [(0.74, -0.57), (1.00, -0.56), (1.13, -0.44), (1.10, -0.28), (1.02, -0.36), (0.99, -0.45),
-               (0.74, -0.37)],
+    "hooked": [(0.74, -0.57), (1.00, -0.56), (1.13, -0.44), (1.10, -0.28), (1.02, -0.36), (0.99, -0.45), (0.74, -0.37)],
 }
 _CREST = [(0.36, -0.58), (0.36, -0.98), (0.50, -0.68), (0.58, -1.06), (0.64, -0.68), (0.80, -0.95), (0.74, -0.60)]
 _TAILS = {
@@ -45,8 +44,11 @@ _LEG_WIDTH = 0.07
 _EXTENT = (-1.25, 1.35, -1.06, 0.80)  # x min, x max, y min, y max of every part
 
 
-def render_bird(attributes: Mapping[str, str], rng: np.random.Generator, size: int = 112,
-                ) -> tuple[np.ndarray, np.ndarray]:
+def render_bird(
+    attributes: Mapping[str, str],
+    rng: np.random.Generator,
+    size: int = 112,
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw one bird with ``attributes`` on a cluttered background.
 
     Args:
@@ -59,8 +61,9 @@ def render_bird(attributes: Mapping[str, str], rng: np.random.Generator, size: i
         (:data:`~xwidgets.toy.species.PART_IDS`, 0 for the background).
     """
     if not isinstance(size, int) or size < MIN_SIZE:
-        raise invalid("size", size, f"an int of at least {MIN_SIZE}: smaller images cannot show the eye, legs "
-                      "and patterns")
+        raise invalid(
+            "size", size, f"an int of at least {MIN_SIZE}: smaller images cannot show the eye, legs and patterns"
+        )
     big = 2 * size
     canvas = _background(rng, big)
     labels = np.zeros((big, big), np.uint8)
@@ -75,9 +78,9 @@ def render_bird(attributes: Mapping[str, str], rng: np.random.Generator, size: i
         points = np.asarray(points, float)
         return cy + points[:, 1] * scale, cx + mirror * points[:, 0] * scale  # rows, cols
 
-    def fill(part, rows, cols, color):
-        canvas[rows, cols] = color
-        labels[rows, cols] = PART_IDS[part]
+    def fill(part, pixels, color):  # pixels: (rows, cols) as skimage.draw returns them
+        canvas[pixels] = color
+        labels[pixels] = PART_IDS[part]
 
     def ellipse(spec):
         x, y, rx, ry = spec
@@ -89,26 +92,26 @@ def render_bird(attributes: Mapping[str, str], rng: np.random.Generator, size: i
         return draw.polygon(rows, cols, shape=(big, big))
 
     color = {key: np.array(COLORS[value], np.uint8) for key, value in attributes.items() if key.endswith(".color")}
-    fill("tail", *polygon(_TAILS[attributes["tail.shape"]]), color["tail.color"])
+    fill("tail", polygon(_TAILS[attributes["tail.shape"]]), color["tail.color"])
     width = max(1.0, _LEG_WIDTH * scale)
     for start, stop in _LEGS:
         rows, cols = to_pixels([start, stop])
-        fill("legs", *_thick_line(rows, cols, width, big), color["legs.color"])
+        fill("legs", _thick_line(rows, cols, width, big), color["legs.color"])
         foot_rows, foot_cols = to_pixels([stop, (stop[0] + 0.14, stop[1] + 0.02)])
-        fill("legs", *_thick_line(foot_rows, foot_cols, width, big), color["legs.color"])
+        fill("legs", _thick_line(foot_rows, foot_cols, width, big), color["legs.color"])
     body = ellipse(_BODY)
-    fill("body", *body, color["body.color"])
+    fill("body", body, color["body.color"])
     _pattern(canvas, body, attributes["body.pattern"], color["body.color"], scale, rng)
     wing = ellipse(_WING)
-    fill("wing", *wing, color["wing.color"])
+    fill("wing", wing, color["wing.color"])
     _pattern(canvas, wing, attributes["wing.pattern"], color["wing.color"], scale, rng)
     _outline(canvas, labels, (PART_IDS["body"],), PART_IDS["wing"])
     if attributes["crest.shape"] == "present":
-        fill("crest", *polygon(_CREST), color["crest.color"])
-    fill("head", *ellipse(_HEAD), color["head.color"])
-    fill("beak", *polygon(_BEAKS[attributes["beak.shape"]]), color["beak.color"])
+        fill("crest", polygon(_CREST), color["crest.color"])
+    fill("head", ellipse(_HEAD), color["head.color"])
+    fill("beak", polygon(_BEAKS[attributes["beak.shape"]]), color["beak.color"])
     eye = ellipse(_EYE)
-    fill("eye", *eye, color["eye.color"])
+    fill("eye", eye, color["eye.color"])
     (pupil_row,), (pupil_col,) = to_pixels([(_EYE[0] + 0.015, _EYE[1])])
     canvas[draw.disk((pupil_row, pupil_col), 0.03 * scale, shape=(big, big))] = (10, 10, 10)
 
@@ -160,8 +163,13 @@ def _background(rng: np.random.Generator, big: int) -> np.ndarray:
     """A textured background with distractor shapes in bird colours."""
     base = rng.uniform(90, 200, size=3)
     noise = ndimage.gaussian_filter(rng.normal(0, 1, (big // 8, big // 8, 3)), sigma=(1.5, 1.5, 0)).astype(np.float32)
-    noise = F.interpolate(torch.from_numpy(noise).permute(2, 0, 1)[None], size=(big, big), mode="bilinear",
-                          align_corners=False)[0].permute(1, 2, 0).numpy()
+    noise = (
+        F.interpolate(
+            torch.from_numpy(noise).permute(2, 0, 1)[None], size=(big, big), mode="bilinear", align_corners=False
+        )[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
     grain = rng.normal(0, 6, (big, big, 1))
     canvas = np.clip(base + 30 * noise / (noise.std() + 1e-6) + grain, 0, 255)
     palette = np.array(list(COLORS.values()), float)
@@ -173,8 +181,9 @@ def _background(rng: np.random.Generator, big: int) -> np.ndarray:
         if kind == 0:
             pixels = draw.disk((row, col), radius, shape=(big, big))
         elif kind == 1:
-            pixels = draw.rectangle((row - radius, col - radius / 2), (row + radius, col + radius / 2),
-                                    shape=(big, big))
+            pixels = draw.rectangle(
+                (row - radius, col - radius / 2), (row + radius, col + radius / 2), shape=(big, big)
+            )
         else:
             angles = rng.uniform(0, 2 * np.pi) + np.array([0, 2.1, 4.2])
             pixels = draw.polygon(row + radius * np.sin(angles), col + radius * np.cos(angles), shape=(big, big))

@@ -17,8 +17,14 @@ __all__ = ["COLORS", "PARTS", "PART_IDS", "ATTRIBUTES", "Species", "SPECIES", "c
 
 #: Bird colours, RGB uint8. Backgrounds reuse them, so colour alone never decides a species.
 COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (214, 39, 40), "orange": (245, 140, 25), "yellow": (240, 214, 40), "green": (44, 160, 44),
-    "blue": (31, 90, 220), "purple": (148, 72, 189), "black": (28, 28, 28), "white": (245, 245, 245),
+    "red": (214, 39, 40),
+    "orange": (245, 140, 25),
+    "yellow": (240, 214, 40),
+    "green": (44, 160, 44),
+    "blue": (31, 90, 220),
+    "purple": (148, 72, 189),
+    "black": (28, 28, 28),
+    "white": (245, 245, 245),
     "brown": (140, 86, 45),
 }
 
@@ -74,9 +80,7 @@ class Species:
 def _holds(clause: Mapping[str, str], attributes: Mapping[str, str]) -> bool:
     if any(attributes.get(key) != value for key, value in clause.items()):
         return False
-    if "crest.color" in clause and attributes.get("crest.shape") != "present":
-        return False  # an absent crest shows no colour
-    return True
+    return "crest.color" not in clause or attributes.get("crest.shape") == "present"  # an absent crest has no colour
 
 
 def _clause_text(clause: Mapping[str, str]) -> str:
@@ -102,11 +106,15 @@ def check_species(species: Sequence[Species]) -> None:
         for clause in s.clauses:
             for key, value in clause.items():
                 if key not in ATTRIBUTES:
-                    raise XWidgetsError(f"species {s.name!r} has no possible sample: unknown attribute {key!r} "
-                                        f"(known: {', '.join(ATTRIBUTES)})")
+                    raise XWidgetsError(
+                        f"species {s.name!r} has no possible sample: unknown attribute {key!r} "
+                        f"(known: {', '.join(ATTRIBUTES)})"
+                    )
                 if value not in ATTRIBUTES[key]:
-                    raise XWidgetsError(f"species {s.name!r} has no possible sample: {key} cannot be {value!r} "
-                                        f"(possible: {', '.join(ATTRIBUTES[key])})")
+                    raise XWidgetsError(
+                        f"species {s.name!r} has no possible sample: {key} cannot be {value!r} "
+                        f"(possible: {', '.join(ATTRIBUTES[key])})"
+                    )
             if "crest.color" in clause and clause.get("crest.shape") == "absent":
                 raise XWidgetsError(f"species {s.name!r} has no possible sample: an absent crest has no colour")
 
@@ -122,8 +130,12 @@ SPECIES: tuple[Species, ...] = (
     Species("ember thrush", ({"body.color": "orange", "wing.pattern": "striped"},)),
     Species("twinmark", ({"tail.shape": "fan", "tail.color": "purple"}, {"beak.shape": "long", "beak.color": "red"})),
     Species("meadow tanager", ({"legs.color": "red"}, {"head.color": "green"})),
-    Species("azure jay", ({"crest.shape": "present", "crest.color": "blue"},
-                          {"wing.color": "purple", "wing.pattern": "plain"})),
-    Species("ashy shrike", ({"body.color": "black", "body.pattern": "spotted"},
-                            {"tail.shape": "pointed", "tail.color": "white"})),
+    Species(
+        "azure jay",
+        ({"crest.shape": "present", "crest.color": "blue"}, {"wing.color": "purple", "wing.pattern": "plain"}),
+    ),
+    Species(
+        "ashy shrike",
+        ({"body.color": "black", "body.pattern": "spotted"}, {"tail.shape": "pointed", "tail.color": "white"}),
+    ),
 )

@@ -7,6 +7,7 @@ validation seed 2; the tests use other seeds) and writes ``xwidgets/toy/weights/
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 from multiprocessing import get_context
@@ -31,8 +32,11 @@ def _render_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, n
     world = ToyWorld()
     base = np.random.default_rng(seed).integers(0, 2**31, size=stop)
     samples = [world.sample(i % len(world.species), int(base[i])) for i in range(start, stop)]
-    return (np.stack([s.image for s in samples]), np.array([s.species for s in samples]),
-            np.stack([attribute_targets(s.attributes).numpy() for s in samples]))
+    return (
+        np.stack([s.image for s in samples]),
+        np.array([s.species for s in samples]),
+        np.stack([attribute_targets(s.attributes).numpy() for s in samples]),
+    )
 
 
 def render_set(n: int, seed: int, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -41,12 +45,15 @@ def render_set(n: int, seed: int, workers: int = 2) -> tuple[torch.Tensor, torch
     Returns uint8 images ``[n, 3, H, W]``, species ``[n]`` and attribute indices ``[n, len(ATTRIBUTES)]``.
     """
     bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
-    chunks = [(int(a), int(b), seed) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    chunks = [(int(a), int(b), seed) for a, b in itertools.pairwise(bounds) if b > a]
     with get_context("spawn").Pool(workers) as pool:
         parts = pool.map(_render_chunk, chunks)
     images = torch.from_numpy(np.concatenate([p[0] for p in parts])).permute(0, 3, 1, 2).contiguous()
-    return images, torch.from_numpy(np.concatenate([p[1] for p in parts])), \
-        torch.from_numpy(np.concatenate([p[2] for p in parts]))
+    return (
+        images,
+        torch.from_numpy(np.concatenate([p[1] for p in parts])),
+        torch.from_numpy(np.concatenate([p[2] for p in parts])),
+    )
 
 
 def _normalise(images: torch.Tensor) -> torch.Tensor:
@@ -55,8 +62,17 @@ def _normalise(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
-def _fit(model: torch.nn.Module, images: torch.Tensor, loss_fn: Callable, epochs: int, report: Callable,
-         name: str, batch: int = 64, lr: float = 3e-3, seed: int = 0) -> None:
+def _fit(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    loss_fn: Callable,
+    epochs: int,
+    report: Callable,
+    name: str,
+    batch: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> None:
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(images) // batch)
@@ -67,7 +83,7 @@ def _fit(model: torch.nn.Module, images: torch.Tensor, loss_fn: Callable, epochs
         order = torch.randperm(len(images), generator=generator)
         total = 0.0
         for i in range(len(images) // batch):
-            rows = order[i * batch:(i + 1) * batch]
+            rows = order[i * batch : (i + 1) * batch]
             loss = loss_fn(model(_normalise(images[rows])), rows)
             optimiser.zero_grad()
             loss.backward()
@@ -81,7 +97,7 @@ def _fit(model: torch.nn.Module, images: torch.Tensor, loss_fn: Callable, epochs
 
 @torch.no_grad()
 def _predict(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model(_normalise(images[i:i + 256])) for i in range(0, len(images), 256)])
+    return torch.cat([model(_normalise(images[i : i + 256])) for i in range(0, len(images), 256)])
 
 
 def train_classifier(train, validation, epochs: int, report: Callable) -> tuple[ToyCNN, float]:
@@ -89,8 +105,14 @@ def train_classifier(train, validation, epochs: int, report: Callable) -> tuple[
     images, species, _ = train
     torch.manual_seed(0)
     model = ToyCNN(len(SPECIES))
-    _fit(model, images, lambda out, rows: F.cross_entropy(out, species[rows], label_smoothing=0.05), epochs,
-         report, "classifier")
+    _fit(
+        model,
+        images,
+        lambda out, rows: F.cross_entropy(out, species[rows], label_smoothing=0.05),
+        epochs,
+        report,
+        "classifier",
+    )
     accuracy = float((_predict(model, validation[0]).argmax(1) == validation[1]).float().mean())
     return model, accuracy
 
@@ -107,15 +129,18 @@ def train_embedder(train, validation, epochs: int, report: Callable) -> tuple[To
 
     def loss_fn(out, rows):
         logits = heads(scale * F.normalize(out, dim=1)).split(sizes, dim=1)
-        return sum(F.cross_entropy(l, attributes[rows, k]) for k, l in enumerate(logits)) / len(sizes)
+        return sum(F.cross_entropy(logit, attributes[rows, k]) for k, logit in enumerate(logits)) / len(sizes)
 
     wrapper = torch.nn.ModuleDict({"model": model, "heads": heads})
     wrapper.forward = model.forward  # the optimiser must see the heads too
     _fit(wrapper, images, loss_fn, epochs, report, "embedder")
     with torch.no_grad():
         logits = heads(scale * F.normalize(_predict(model, validation[0]), dim=1)).split(sizes, dim=1)
-        accuracy = float(torch.stack([(l.argmax(1) == validation[2][:, k]).float().mean()
-                                      for k, l in enumerate(logits)]).mean())
+        accuracy = float(
+            torch.stack(
+                [(logit.argmax(1) == validation[2][:, k]).float().mean() for k, logit in enumerate(logits)]
+            ).mean()
+        )
     return model, accuracy
 
 

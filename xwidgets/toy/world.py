@@ -96,8 +96,9 @@ class ToyWorld:
     def __init__(self, species: Sequence[Species] = SPECIES, size: int = 112, near_miss: float = 0.5):
         check_species(species)
         if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE:
-            raise invalid("size", size, f"an int of at least {MIN_SIZE}: smaller images cannot show the eye, legs "
-                          "and patterns")
+            raise invalid(
+                "size", size, f"an int of at least {MIN_SIZE}: smaller images cannot show the eye, legs and patterns"
+            )
         if not 0.0 <= near_miss <= 1.0:
             raise invalid("near_miss", near_miss, "a fraction in [0, 1]")
         self.species = tuple(species)
@@ -124,11 +125,12 @@ class ToyWorld:
             for index in chosen:
                 attributes.update(target.clauses[index])
             if self.matching(attributes) == [species]:
-                parts = sorted({p for i in target.matches(attributes) for p in target.clause_parts(i)},
-                               key=PARTS.index)
+                parts = sorted({p for i in target.matches(attributes) for p in target.clause_parts(i)}, key=PARTS.index)
                 return attributes, tuple(parts)
-        raise XWidgetsError(f"species {target.name!r} has no possible sample: in {_MAX_TRIES} tries every sample "
-                            f"that satisfies '{target.rule}' also matched another species")
+        raise XWidgetsError(
+            f"species {target.name!r} has no possible sample: in {_MAX_TRIES} tries every sample "
+            f"that satisfies '{target.rule}' also matched another species"
+        )
 
     def _add_near_miss(self, attributes: dict[str, str], species: int, rng: np.random.Generator) -> None:
         other = self.species[(species + 1 + int(rng.integers(len(self.species) - 1))) % len(self.species)]
@@ -147,8 +149,9 @@ class ToyWorld:
         captions = make_captions(attributes, evidence_parts, rng)
         target = self.species[species]
         conditions = {k: v for i in target.matches(attributes) for k, v in target.clauses[i].items()}
-        return ToySample(image, int(species), target.name, attributes, labels, evidence_parts,
-                         captions, int(seed), conditions)
+        return ToySample(
+            image, int(species), target.name, attributes, labels, evidence_parts, captions, int(seed), conditions
+        )
 
     def samples(self, n: int, seed: int = 0) -> list[ToySample]:
         """``n`` samples with species cycling through the list (balanced), reproducible from ``seed``."""
@@ -176,8 +179,7 @@ def make_captions(attributes: dict[str, str], evidence_parts: Sequence[str], rng
 _TEMPLATES = {
     1: ("a small bird with {}.", "this bird has {}.", "a bird that shows {}."),
     2: ("a small bird with {} and {}.", "this bird has {} and {}.", "{} and {} mark this little bird."),
-    3: ("a small bird with {}, {} and {}.", "this bird has {}, {} and {}.",
-        "a little bird with {}, {}, and {}."),
+    3: ("a small bird with {}, {} and {}.", "this bird has {}, {} and {}.", "a little bird with {}, {}, and {}."),
 }
 
 
@@ -191,7 +193,7 @@ def condition_phrase(key: str, value: str) -> str | None:
     None for a condition without an adjective (a crest's presence or absence, a plain pattern)."""
     if key not in ATTRIBUTES or value not in ATTRIBUTES[key]:
         raise invalid("condition", f"{key}={value!r}", "an attribute of xw.toy.ATTRIBUTES with one of its values")
-    part, kind = key.split(".")
+    part = key.split(".")[0]
     if key == "crest.shape" or value == "plain":
         return None
     adjective = _TAIL_WORDS[value] if key == "tail.shape" else value

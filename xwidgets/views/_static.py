@@ -13,6 +13,8 @@ def bundle(name: str) -> Path:
     """The path of ``static/<name>.js``; raises ``XWidgetsError`` with the fix when it was never built."""
     path = STATIC / f"{name}.js"
     if not path.is_file():
-        raise XWidgetsError(f"the front-end bundle {path} is missing: install xwidgets with pip (which builds it) "
-                            "or run `npm install && npm run build` in js/")
+        raise XWidgetsError(
+            f"the front-end bundle {path} is missing: install xwidgets with pip (which builds it) "
+            "or run `npm install && npm run build` in js/"
+        )
     return path

@@ -28,22 +28,36 @@ def control_for(param: Param, value: object = None) -> widgets.Widget:
         return widgets.Checkbox(value=value, indent=False, **common)
     if param.kind == "choice":
         return widgets.Dropdown(options=list(param.choices), value=value, **common)
-    bounded = param.low is not None and param.high is not None
+    low, high = param.low, param.high
     if param.kind == "int":
-        if not bounded:
-            return widgets.BoundedIntText(value=value, min=param.low if param.low is not None else -(2**31),
-                                          max=param.high if param.high is not None else 2**31 - 1, **common)
-        return widgets.IntSlider(value=value, min=int(param.low), max=int(param.high),
-                                 step=int(param.step or 1), continuous_update=False, **common)
-    if not bounded:
-        return widgets.BoundedFloatText(value=value, min=param.low if param.low is not None else -1e300,
-                                        max=param.high if param.high is not None else 1e300, **common)
+        if low is None or high is None:
+            return widgets.BoundedIntText(
+                value=value,
+                min=low if low is not None else -(2**31),
+                max=high if high is not None else 2**31 - 1,
+                **common,
+            )
+        return widgets.IntSlider(
+            value=value, min=int(low), max=int(high), step=int(param.step or 1), continuous_update=False, **common
+        )
+    if low is None or high is None:
+        return widgets.BoundedFloatText(
+            value=value, min=low if low is not None else -1e300, max=high if high is not None else 1e300, **common
+        )
     if param.log:
-        return widgets.FloatLogSlider(value=value, base=10, min=math.log10(param.low), max=math.log10(param.high),
-                                      step=0.05, continuous_update=False, **common)
-    step = param.step or (param.high - param.low) / 100
-    return widgets.FloatSlider(value=value, min=param.low, max=param.high, step=step, continuous_update=False,
-                               readout_format=".3g", **common)
+        return widgets.FloatLogSlider(
+            value=value,
+            base=10,
+            min=math.log10(low),
+            max=math.log10(high),
+            step=0.05,
+            continuous_update=False,
+            **common,
+        )
+    step = param.step or (high - low) / 100
+    return widgets.FloatSlider(
+        value=value, min=low, max=high, step=step, continuous_update=False, readout_format=".3g", **common
+    )
 
 
 def controls_for(params: ParamSet, values: dict | None = None) -> dict[str, widgets.Widget]:

@@ -4,7 +4,9 @@ An explorer is a ``VBox`` that runs a method's kernel off the kernel's message l
 owns:
 
 - **jobs**: one :class:`~xwidgets.core.runner.Runner`, a token per run so a stale run's callbacks are dropped,
-  :meth:`start`, :meth:`run`, :meth:`cancel`, :meth:`wait` and :meth:`close`;
+  :meth:`start`, :meth:`run`, :meth:`cancel`, :meth:`clear`, :meth:`wait` and :meth:`close`; short side jobs that
+  must not cancel the run (one forward pass to score what a user edits) go to named lanes (:meth:`side`,
+  :meth:`wait_side`);
 - **progress**: a bar with a cancel button and a status line with the stage message and an ETA; on an error the
   status shows it (escaped) and the bar turns red; after a cancel the bar and the status go back to the result
   that is shown;
@@ -85,11 +87,16 @@ class Explorer(widgets.VBox):
         self._quiet_depth = 0
         self.steps = StepCache()
         self._watched: dict[str, widgets.Widget] = {}
+        self._lanes: dict[str, Runner] = {}
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="256px"))
         self.progress.add_class("xw-progress")
-        self.cancel_button = widgets.Button(description="cancel", icon="stop", disabled=True,
-                                            tooltip="stop the run; the result shown stays",
-                                            layout=widgets.Layout(width="90px"))
+        self.cancel_button = widgets.Button(
+            description="cancel",
+            icon="stop",
+            disabled=True,
+            tooltip="stop the run; the result shown stays",
+            layout=widgets.Layout(width="90px"),
+        )
         self.cancel_button.add_class("xw-cancel")
         self.cancel_button.on_click(lambda _: self.cancel())
         self.status = widgets.HTML("")
@@ -153,10 +160,13 @@ class Explorer(widgets.VBox):
         self.cancel_button.disabled = False
         self.status.value = html.escape(message or f"computing {self.work_name}…")
         settings = dict(settings)
-        self.runner.submit(work, on_progress=lambda f, m: self._on_progress(token, f, m),
-                           on_partial=lambda state: self._on_partial(token, state, settings),
-                           on_done=lambda value: self._on_done(token, value, settings),
-                           on_error=lambda error: self._on_error(token, error))
+        self.runner.submit(
+            work,
+            on_progress=lambda f, m: self._on_progress(token, f, m),
+            on_partial=lambda state: self._on_partial(token, state, settings),
+            on_done=lambda value: self._on_done(token, value, settings),
+            on_error=lambda error: self._on_error(token, error),
+        )
         return token
 
     def cancel(self) -> None:
@@ -177,20 +187,47 @@ class Explorer(widgets.VBox):
             self.status.value = "cancelled"
         self._done.set()
 
+    def clear(self, message: str = "") -> None:
+        """Forget the shown result when the controls have left its settings and no run follows (an explorer whose
+        long runs wait for a button): cancel a running computation, reset the progress bar, put ``message`` (HTML)
+        in the status line and :meth:`render` the empty state (:attr:`shown` is None)."""
+        self._token += 1
+        self.runner.cancel()
+        self.shown, self.error = None, None
+        self.cancel_button.disabled = True
+        self.progress.value, self.progress.bar_style = 0.0, ""
+        self.status.value = message
+        self.render()
+        self._done.set()
+
+    def side(self, lane: str, work: Callable[[], Any], on_done: Callable[[Any], Any]) -> None:
+        """Run a short ``work()`` on the side lane ``lane`` (its own runner, started on first use): it neither
+        cancels the main run nor is cancelled by it, and a newer job on the same lane cancels the stale one.
+        ``on_done(value)`` gets its value on the worker thread (it checks there that the value still matches what
+        the explorer shows); an error goes to the status line."""
+        runner = self._lanes.setdefault(lane, Runner())
+        runner.submit(lambda progress: work(), on_done=on_done, on_error=self._show_error)
+
+    def wait_side(self, lane: str, timeout: float | None = 30.0) -> Any:
+        """Block until the last job of side lane ``lane`` has ended and return its value (None when the lane never
+        ran); re-raises its error."""
+        runner = self._lanes.get(lane)
+        return None if runner is None or runner.job is None else runner.job.result(timeout)
+
     def wait(self, timeout: float | None = None) -> Explorer:
         """Block until the current run has ended (for scripts and notebooks executed headless); by default as long
         as it takes, else at most ``timeout`` seconds. Re-raises the run's error."""
         if not self._done.wait(timeout):
-            raise XWidgetsError(f"{self.work_name} did not finish within timeout={timeout} s")
+            raise XWidgetsError(f"the run of {self.work_name} did not finish within timeout={timeout} s")
         if self.error is not None:
             raise self.error
         return self
 
-    def _current(self, token: int) -> bool:
+    def _is_current(self, token: int) -> bool:
         return token == self._token
 
     def _on_progress(self, token: int, fraction: float, message: str) -> None:
-        if not self._current(token):
+        if not self._is_current(token):
             return
         self.progress.value = fraction
         elapsed = time.monotonic() - self._started
@@ -198,11 +235,11 @@ class Explorer(widgets.VBox):
         self.status.value = html.escape(f"{message or f'computing {self.work_name}'} · {fraction:.0%}{eta}")
 
     def _on_partial(self, token: int, state: Any, settings: dict) -> None:
-        if self._current(token):
+        if self._is_current(token):
             self.show_partial(state, settings)
 
     def _on_done(self, token: int, value: Any, settings: dict) -> None:
-        if not self._current(token):
+        if not self._is_current(token):
             return
         self.shown = Shown(value, settings)
         self.progress.value, self.progress.bar_style = 1.0, "success"
@@ -212,14 +249,18 @@ class Explorer(widgets.VBox):
         self._done.set()
 
     def _on_error(self, token: int, error: BaseException) -> None:
-        if not self._current(token):
+        if not self._is_current(token):
             return
         self.error = error
         self.progress.bar_style = "danger"
         self.cancel_button.disabled = True
-        self.status.value = (f"<span style='color:#cf222e'>{html.escape(type(error).__name__)}: "
-                             f"{html.escape(str(error))}</span>")
+        self._show_error(error)
         self._done.set()
+
+    def _show_error(self, error: BaseException) -> None:
+        self.status.value = (
+            f"<span style='color:#cf222e'>{html.escape(type(error).__name__)}: {html.escape(str(error))}</span>"
+        )
 
     # ------------------------------------------------------------------------------------------ state
     def show_partial(self, state: Any, settings: dict) -> None:
@@ -229,6 +270,13 @@ class Explorer(widgets.VBox):
         """Draw every view and label from :attr:`shown` (and the user's current selections in it)."""
         raise NotImplementedError
 
+    @property
+    def current(self) -> Shown:
+        """:attr:`shown`, for code that runs only once a result exists; raises :class:`XWidgetsError` before."""
+        if self.shown is None:
+            raise XWidgetsError(f"no result yet: no finished result of {self.work_name} (call wait() first)")
+        return self.shown
+
     def cached(self, step: str, key: tuple, compute: Callable[[], Any]) -> Any:
         """``compute()``'s value for ``step`` under ``key``, reused while the key is unchanged (one entry per
         step, in :attr:`steps`, a :class:`~xwidgets.core.steps.StepCache` that kernels taking ``cache=`` share).
@@ -236,8 +284,15 @@ class Explorer(widgets.VBox):
         return self.steps.get(step, key, compute)
 
     # ----------------------------------------------------------------------------------------- target
-    def target_picker(self, model: Any, pixels: torch.Tensor, target: int | None, *, top: int = 5,
-                      label: Callable[[int], str] | None = None) -> widgets.ToggleButtons:
+    def target_picker(
+        self,
+        model: Any,
+        pixels: torch.Tensor,
+        target: int | None,
+        *,
+        top: int = 5,
+        label: Callable[[int], str] | None = None,
+    ) -> widgets.ToggleButtons:
         """Buttons of a classifier's ``top`` classes on ``pixels`` ``[1, 3, H, W]``, each with its probability,
         plus ``target`` when it is not among them; the selected one is ``target`` (default the top-1)."""
         with torch.no_grad(), model.frozen():
@@ -246,11 +301,15 @@ class Explorer(widgets.VBox):
         classes = torch.topk(probabilities, min(top, probabilities.shape[0])).indices.tolist()
         if target is not None and target not in classes:
             classes.append(target)
-        name = label or (lambda c: model.labels[c] if model.labels is not None and c < len(model.labels)
-                         else f"class {c}")
-        picker = widgets.ToggleButtons(options=[(f"{name(c)}  p = {float(probabilities[c]):.3f}", c) for c in classes],
-                                       value=classes[0] if target is None else target, description="target",
-                                       style={"button_width": "auto"})
+        name = label or (
+            lambda c: model.labels[c] if model.labels is not None and c < len(model.labels) else f"class {c}"
+        )
+        picker = widgets.ToggleButtons(
+            options=[(f"{name(c)}  p = {float(probabilities[c]):.3f}", c) for c in classes],
+            value=classes[0] if target is None else target,
+            description="target",
+            style={"button_width": "auto"},
+        )
         picker.add_class("xw-target")
         return picker
 
@@ -259,7 +318,7 @@ class Explorer(widgets.VBox):
         """A matplotlib figure of what the explorer shows now, drawn with :attr:`shown`'s settings and the views'
         current style; with ``path`` (``.pdf``, ``.svg`` or ``.png``) it is also saved there."""
         if self.shown is None:
-            raise XWidgetsError(f"nothing to draw yet: {self.work_name} has no finished result (call wait() first)")
+            raise XWidgetsError(f"nothing to draw yet: no finished result of {self.work_name} (call wait() first)")
         figure = self.draw_figure(**style)
         if path is not None:
             from ..figures import save_figure
@@ -275,10 +334,9 @@ class Explorer(widgets.VBox):
     def close(self) -> None:
         """Cancel the run, wait for its thread, and close every widget the explorer holds (also those of a
         half-built explorer, which the garbage collector closes)."""
-        runner = getattr(self, "runner", None)
-        if runner is not None:
-            runner.cancel()
-            runner.close()
+        for runner in (getattr(self, "runner", None), *getattr(self, "_lanes", {}).values()):
+            if runner is not None:
+                runner.close()
         seen: set[int] = {id(self)}
         for value in list(vars(self).values()):
             _close_all(value, seen)
@@ -307,6 +365,6 @@ def _close_all(value: Any, seen: set[int]) -> None:
     seen.add(id(value))
     for name in ("children", "marks", "axes", "interaction", "scales"):
         held = getattr(value, name, None)
-        if isinstance(held, (list, tuple, dict)) or isinstance(held, widgets.Widget):
+        if isinstance(held, (list, tuple, dict, widgets.Widget)):
             _close_all(held, seen)
     value.close()

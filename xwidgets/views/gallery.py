@@ -86,8 +86,16 @@ class GalleryView(anywidget.AnyWidget):
     selected_group = traitlets.Unicode("").tag(sync=True)
     selected_item = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, groups: Sequence[Mapping], *, title: str = "", thumbnail_size: int = 96, wrap: bool = False,
-                 selected_group: str | None = None, selected_item: str | None = None):
+    def __init__(
+        self,
+        groups: Sequence[Mapping],
+        *,
+        title: str = "",
+        thumbnail_size: int = 96,
+        wrap: bool = False,
+        selected_group: str | None = None,
+        selected_item: str | None = None,
+    ):
         wire = _gallery(groups)
         chosen = _selection(wire, selected_group, selected_item, "selected_group", "selected_item")
         if not isinstance(title, str):
@@ -95,15 +103,22 @@ class GalleryView(anywidget.AnyWidget):
         thumbnail_size = _bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
         if not isinstance(wrap, bool):
             raise invalid("wrap", wrap, "True or False")
-        super().__init__(groups=wire, title=title, thumbnail_size=thumbnail_size, wrap=wrap,
-                         selected_group=chosen[0], selected_item=chosen[1])
+        super().__init__(
+            groups=wire,
+            title=title,
+            thumbnail_size=thumbnail_size,
+            wrap=wrap,
+            selected_group=chosen[0],
+            selected_item=chosen[1],
+        )
         self._select_callbacks: list[Callable[[str, str], object]] = []
         self._notified = chosen
         self.observe(self._on_selection, names=["selected_group", "selected_item"])
 
     # -------------------------------------------------------------------------------------- groups
-    def set_groups(self, groups: Sequence[Mapping], selected_group: str | None = None,
-                   selected_item: str | None = None) -> None:
+    def set_groups(
+        self, groups: Sequence[Mapping], selected_group: str | None = None, selected_item: str | None = None
+    ) -> None:
         """Replace every group in one update (validated like the constructor; nothing changes on error).
 
         With both ``selected_group`` and ``selected_item`` None the current selection is kept where it still
@@ -208,15 +223,20 @@ def _gallery(groups: object) -> list[dict]:
     item_use: dict[str, tuple[int, int]] = {}
     for i, group in enumerate(wire):
         if group["id"] in group_use:
-            raise invalid(f"groups[{i}]['id']", f"{group['id']!r}, already the id of groups[{group_use[group['id']]}]",
-                          "ids that are unique among the groups")
+            raise invalid(
+                f"groups[{i}]['id']",
+                f"{group['id']!r}, already the id of groups[{group_use[group['id']]}]",
+                "ids that are unique among the groups",
+            )
         group_use[group["id"]] = i
         for j, item in enumerate(group["items"]):
             if item["id"] in item_use:
                 gi, ij = item_use[item["id"]]
-                raise invalid(f"groups[{i}]['items'][{j}]['id']",
-                              f"{item['id']!r}, already the id of groups[{gi}]['items'][{ij}]",
-                              "ids that are unique among all the items of the gallery")
+                raise invalid(
+                    f"groups[{i}]['items'][{j}]['id']",
+                    f"{item['id']!r}, already the id of groups[{gi}]['items'][{ij}]",
+                    "ids that are unique among all the items of the gallery",
+                )
             item_use[item["id"]] = (i, j)
     return wire
 
@@ -272,8 +292,12 @@ def _box(entry: Mapping, name: str, width: int, height: int) -> dict:
         if key not in entry:
             raise invalid(f"{name}['{key}']", f"no {key}", expected)
         value = entry[key]
-        if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-                or not 0 <= value <= limit):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)
+            or not 0 <= float(value) <= limit
+        ):
             raise invalid(f"{name}['{key}']", value, expected)
         corners[key] = float(value)
     for low, high in (("x0", "x1"), ("y0", "y1")):
@@ -287,19 +311,23 @@ def _owners(groups: Sequence[Mapping]) -> dict[str, str]:
     return {item["id"]: group["id"] for group in groups for item in group["items"]}
 
 
-def _selection(groups: Sequence[Mapping], group: object, item: object, group_name: str,
-               item_name: str) -> tuple[str, str]:
+def _selection(
+    groups: Sequence[Mapping], group: object, item: object, group_name: str, item_name: str
+) -> tuple[str, str]:
     """``(group, item)`` as a selection of synced ``groups``: ``("", "")`` for none; an item implies its group."""
     if _given(group) and (not isinstance(group, str) or not any(g["id"] == group for g in groups)):
         raise invalid(group_name, repr(group), f"None, '' or the id of one of the {len(groups)} groups")
     if not _given(item):
-        return (group if _given(group) else ""), ""
+        return (group if isinstance(group, str) else ""), ""
     owners = _owners(groups)
     if not isinstance(item, str) or item not in owners:
         raise invalid(item_name, repr(item), f"None, '' or the id of one of the {len(owners)} items")
     if _given(group) and group != owners[item]:
-        raise invalid(item_name, f"{item!r}, an item of group {owners[item]!r}",
-                      f"None, '' or the id of an item of group {group!r}")
+        raise invalid(
+            item_name,
+            f"{item!r}, an item of group {owners[item]!r}",
+            f"None, '' or the id of an item of group {group!r}",
+        )
     return owners[item], item
 
 

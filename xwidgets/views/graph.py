@@ -83,9 +83,17 @@ class GraphView(anywidget.AnyWidget):
     selected = traitlets.Unicode("").tag(sync=True)
     hovered = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, nodes: Sequence[Mapping], edges: Sequence[Mapping] = (), *, title: str = "",
-                 thumbnail_size: int = 72, selected: str | None = None, display_width: int | None = None,
-                 enlarged_size: int = 224):
+    def __init__(
+        self,
+        nodes: Sequence[Mapping],
+        edges: Sequence[Mapping] = (),
+        *,
+        title: str = "",
+        thumbnail_size: int = 72,
+        selected: str | None = None,
+        display_width: int | None = None,
+        enlarged_size: int = 224,
+    ):
         wire_nodes, wire_edges = _graph(nodes, edges)
         chosen = _selection(selected, wire_nodes)
         if not isinstance(title, str):
@@ -94,8 +102,15 @@ class GraphView(anywidget.AnyWidget):
         enlarged_size = _bounded_int("enlarged_size", enlarged_size, *ENLARGED_SIZES)
         if display_width is not None:
             display_width = _bounded_int("display_width", display_width, *DISPLAY_WIDTHS)
-        super().__init__(nodes=wire_nodes, edges=wire_edges, title=title, thumbnail_size=thumbnail_size,
-                         enlarged_size=enlarged_size, display_width=display_width, selected=chosen)
+        super().__init__(
+            nodes=wire_nodes,
+            edges=wire_edges,
+            title=title,
+            thumbnail_size=thumbnail_size,
+            enlarged_size=enlarged_size,
+            display_width=display_width,
+            selected=chosen,
+        )
         self._select_callbacks: list[Callable[[str], object]] = []
         self.observe(self._on_selected, names="selected")
 
@@ -169,8 +184,11 @@ def _graph(nodes: object, edges: object) -> tuple[list[dict], list[dict]]:
     first_use: dict[str, int] = {}
     for i, node in enumerate(wire_nodes):
         if node["id"] in first_use:
-            raise invalid(f"nodes[{i}]['id']", f"{node['id']!r}, already the id of nodes[{first_use[node['id']]}]",
-                          "ids that are unique among the nodes")
+            raise invalid(
+                f"nodes[{i}]['id']",
+                f"{node['id']!r}, already the id of nodes[{first_use[node['id']]}]",
+                "ids that are unique among the nodes",
+            )
         first_use[node["id"]] = i
     wire_edges = [_edge(entry, i, first_use) for i, entry in enumerate(_entries(edges, "edges"))]
     return wire_nodes, wire_edges
@@ -198,8 +216,11 @@ def _node(entry: Mapping, index: int) -> dict:
         raise invalid(f"{name}['id']", "no id", "a non-empty str, unique among the nodes")
     node_id = entry["id"]
     if not isinstance(node_id, str) or not node_id:
-        raise invalid(f"{name}['id']", node_id if not isinstance(node_id, str) else "''",
-                      "a non-empty str, unique among the nodes")
+        raise invalid(
+            f"{name}['id']",
+            node_id if not isinstance(node_id, str) else "''",
+            "a non-empty str, unique among the nodes",
+        )
     if "image" not in entry or entry["image"] is None:
         raise invalid(f"{name}['image']", "no image", "one image (numpy, torch, PIL or a path)")
     pixels, png = encode_image(entry["image"], name=f"{name}['image']")
@@ -235,8 +256,12 @@ def _edge(entry: Mapping, index: int, ids: Mapping[str, int]) -> dict:
     if ends[0] == ends[1]:
         raise invalid(name, f"an edge from {ends[0]!r} to itself", "an edge between two different nodes")
     width = entry.get("width", DEFAULT_EDGE_WIDTH)
-    if (isinstance(width, bool) or not isinstance(width, numbers.Real) or not math.isfinite(width)
-            or not 0 < width <= MAX_EDGE_WIDTH):
+    if (
+        isinstance(width, bool)
+        or not isinstance(width, numbers.Real)
+        or not math.isfinite(width)
+        or not 0 < float(width) <= MAX_EDGE_WIDTH
+    ):
         raise invalid(f"{name}['width']", width, f"a line width in CSS px in (0, {MAX_EDGE_WIDTH:g}]")
     return {
         "source": ends[0],
@@ -257,8 +282,11 @@ def _text(entry: Mapping, key: str, name: str) -> str:
 def _colour(entry: Mapping, name: str, default: str) -> str:
     value = entry.get("colour", default)
     if not isinstance(value, str) or not value.strip():
-        raise invalid(f"{name}['colour']", value if not isinstance(value, str) else repr(value),
-                      "a CSS colour such as '#1f77b4' or 'red'")
+        raise invalid(
+            f"{name}['colour']",
+            value if not isinstance(value, str) else repr(value),
+            "a CSS colour such as '#1f77b4' or 'red'",
+        )
     return value.strip()
 
 
@@ -272,6 +300,6 @@ def _selection(value: object, nodes: Sequence[Mapping], name: str = "selected") 
 
 
 def _bounded_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise invalid(name, value, f"a size in CSS px, an int in [{low}, {high}]")
     return int(value)

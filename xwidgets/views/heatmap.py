@@ -63,18 +63,40 @@ class HeatmapView(anywidget.AnyWidget):
     show_controls = traitlets.Bool(True).tag(sync=True)
     show_legend = traitlets.Bool(True).tag(sync=True)
 
-    def __init__(self, image: object, heatmap: object = None, *, colormap: str = "viridis", alpha: float = 0.5,
-                 threshold: float = 0.0, mode: str = "overlay", title: str = "", display_width: int | None = None,
-                 show_controls: bool = True, show_legend: bool = True):
+    def __init__(
+        self,
+        image: object,
+        heatmap: object = None,
+        *,
+        colormap: str = "viridis",
+        alpha: float = 0.5,
+        threshold: float = 0.0,
+        mode: str = "overlay",
+        title: str = "",
+        display_width: int | None = None,
+        show_controls: bool = True,
+        show_legend: bool = True,
+    ):
         pixels, png = _encode_image(image)
         height, width = pixels.shape[-2:]
         heat = _encode_heatmap(heatmap, (height, width))
         if display_width is None:
             display_width = min(max(width, 256), 512)
-        super().__init__(image=png, width=width, height=height, heatmap=heat, colormap=colormap, alpha=alpha,
-                         threshold=threshold, mode=mode, title=title, display_width=display_width,
-                         pixelated=bool(display_width >= 2 * width), show_controls=show_controls,
-                         show_legend=show_legend)
+        super().__init__(
+            image=png,
+            width=width,
+            height=height,
+            heatmap=heat,
+            colormap=colormap,
+            alpha=alpha,
+            threshold=threshold,
+            mode=mode,
+            title=title,
+            display_width=display_width,
+            pixelated=bool(display_width >= 2 * width),
+            show_controls=show_controls,
+            show_legend=show_legend,
+        )
         self._pixels = pixels
         self._values = np.frombuffer(heat, dtype="<f4").reshape(height, width) if heat else None
         self._click_callbacks: list[Callable[[int, int, float | None], object]] = []
@@ -167,8 +189,11 @@ def _encode_heatmap(heatmap: object, size: tuple[int, int]) -> bytes:
     if heat.ndim != 2 or min(heat.shape) < 1:
         raise invalid("heatmap", heatmap, "a single map [H, W], [1, H, W] or [1, 1, H, W]")
     if not bool(torch.isfinite(heat).all()):
-        raise invalid("heatmap", f"a map with {int((~torch.isfinite(heat)).sum())} NaN or infinite values",
-                      "finite values in [0, 1]")
+        raise invalid(
+            "heatmap",
+            f"a map with {int((~torch.isfinite(heat)).sum())} NaN or infinite values",
+            "finite values in [0, 1]",
+        )
     low, high = float(heat.min()), float(heat.max())
     if low < 0.0 or high > 1.0:
         raise invalid("heatmap", f"values in [{low:.4g}, {high:.4g}]", "values in [0, 1] (normalise the map first)")
