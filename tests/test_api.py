@@ -79,5 +79,5 @@ def test_every_method_names_an_explorer_on_the_base_with_its_render_hook(spec):
     explorer = spec.explorer_class()
     package = spec.explorer.split(":")[0].rsplit(".", 1)[0]
     assert issubclass(explorer, Explorer) and callable(getattr(explorer, spec.render, None)), spec.explorer
-    assert getattr(xw, explorer.__name__) is explorer                     # exported from xw ...
-    assert getattr(__import__(package, fromlist=["_"]), explorer.__name__) is explorer    # ... and from its package
+    assert getattr(xw, explorer.__name__) is explorer  # exported from xw ...
+    assert getattr(__import__(package, fromlist=["_"]), explorer.__name__) is explorer  # ... and from its package
