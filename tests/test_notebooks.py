@@ -160,7 +160,7 @@ def test_sag_notebook_saves_a_drawn_graph_and_patch_editor(executed):
     assert len(editors) == 1 and (editors[0]["state"]["width"], editors[0]["state"]["height"]) == (112, 112)
     assert {("image",), ("heatmap",)} <= {tuple(b["path"]) for b in editors[0]["buffers"]}
     html = {tuple(m["state"]["_dom_classes"]): m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"}
-    assert "forward passes" in html[("xw-run-status",)]
+    assert "forward passes" in html[("xw-sag-summary",)]  # the search's cost, drawn with its graph
     assert dnf in html[("xw-sag-dnf",)].replace("&amp;", "&")
 
 

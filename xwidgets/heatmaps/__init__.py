@@ -4,6 +4,12 @@ returns a :class:`SaliencyResult`; :func:`xwidgets.explain` dispatches by name. 
 labelled model, one per image, or a Target; ``size=(H, W)`` resizes images of different sizes first; the method
 runs in the model's dtype (float32, float16, bfloat16) and returns float32 maps."""
 
+# The registration order is the order of every method menu and of help(xw.explain): the papers' methods first.
+from .igos import IGOS_PARAMS, IGOSResult, igos
+from .igospp import IGOSPP_PARAMS, IGOSPPResult, igospp
+from .result import DegenerateMapWarning, SaliencyResult
+
+# isort: split
 from .baselines import (
     GRADCAM_PARAMS,
     IG_PARAMS,
@@ -14,9 +20,6 @@ from .baselines import (
     occlusion,
     rise,
 )
-from .igos import IGOS_PARAMS, IGOSResult, igos
-from .igospp import IGOSPP_PARAMS, IGOSPPResult, igospp
-from .result import DegenerateMapWarning, SaliencyResult
 
 
 def explain(model, images, method: str = "igos", target=None, **params) -> SaliencyResult:

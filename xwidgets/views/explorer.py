@@ -95,7 +95,7 @@ class Explorer(widgets.VBox):
             icon="stop",
             disabled=True,
             tooltip="stop the run; the result shown stays",
-            layout=widgets.Layout(width="90px"),
+            layout=widgets.Layout(width="auto", min_width="90px"),
         )
         self.cancel_button.add_class("xw-cancel")
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -231,7 +231,7 @@ class Explorer(widgets.VBox):
             return
         self.progress.value = fraction
         elapsed = time.monotonic() - self._started
-        eta = f" · about {format_seconds(elapsed * (1 - fraction) / fraction)} left" if fraction >= ETA_FROM else ""
+        eta = f" · {format_seconds(elapsed * (1 - fraction) / fraction)} left" if fraction >= ETA_FROM else ""
         self.status.value = html.escape(f"{message or f'computing {self.work_name}'} · {fraction:.0%}{eta}")
 
     def _on_partial(self, token: int, state: Any, settings: dict) -> None:
