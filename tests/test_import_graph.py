@@ -270,9 +270,17 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+#: Top-level modules that compose explorers and views into one widget (widgets by design, like the explorers).
+COMPOSITIONS = ("xwidgets.classroom",)
+
+
 def kernel_modules() -> list[str]:
-    """Every module of the package but the explorers and the views."""
-    return [name for name in MODULES if not name.endswith(".explorer") and package_of(name) != "views"]
+    """Every module of the package but the explorers, the views and the top-level compositions."""
+    return [
+        name
+        for name in MODULES
+        if not name.endswith(".explorer") and package_of(name) != "views" and name not in COMPOSITIONS
+    ]
 
 
 HEADLESS = """

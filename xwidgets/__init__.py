@@ -53,6 +53,8 @@ __all__ = [
     "TextExplorer",
     "similarity",
     "MatchExplorer",
+    "Classroom",
+    "export_html",
 ]
 
 
@@ -85,7 +87,15 @@ def __getattr__(name: str):
         from .similarity.explorer import MatchExplorer
 
         return MatchExplorer
-    if name in ("sag", "toy", "views", "concepts", "summaries", "text", "similarity"):
+    if name == "Classroom":
+        from .classroom import Classroom
+
+        return Classroom
+    if name == "export_html":
+        from .views.static_html import export_html
+
+        return export_html
+    if name in ("sag", "toy", "views", "concepts", "summaries", "text", "similarity", "figures"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -1,11 +1,15 @@
 // anywidget view: groups of image thumbnails, one group per row. A header click
 // selects a group (synced `selected_group`, `selected_item` = ""); a thumbnail
 // click selects the item and its group. Rectangles given in image pixels are
-// outlined over each thumbnail, scaled with it. The view knows nothing about
-// what a group means. Geometry lives in lib/thumbnail_fit.js.
+// outlined over each thumbnail, scaled with it, in a thick stroke over a
+// contrasting halo. Titles, details and captions wrap between their
+// "·"-separated phrases (never inside one, unless a phrase alone is wider than
+// its box) and are never cut. The view knows nothing about what a group means.
+// Geometry lives in lib/thumbnail_fit.js, phrase splitting in lib/phrases.js.
 
 import { asDataView, bytesFromDataView } from "./lib/binary.js";
-import { boxOnFit, fitContain } from "./lib/thumbnail_fit.js";
+import { PHRASE_SEPARATOR, splitPhrases } from "./lib/phrases.js";
+import { boxOnFit, fitContain, haloColour, insetForStroke } from "./lib/thumbnail_fit.js";
 
 /**
  * One rectangle outlined over an item's thumbnail, as synced from Python.
@@ -69,7 +73,10 @@ import { boxOnFit, fitContain } from "./lib/thumbnail_fit.js";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const DEFAULT_GROUP_COLOUR = "#8c959f";
 const DEFAULT_BOX_COLOUR = "#ffcc00";
-const BOX_STROKE = 2;
+/** Width of a box's coloured outline, in CSS px. */
+const BOX_STROKE = 3;
+/** Width of the contrasting halo drawn under it (it shows 1.5 px each side). */
+const HALO_STROKE = 6;
 
 const CSS = `
 .xw-gallery{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;font-size:12px;line-height:1.4;color:#24292f;background:#fff;display:block;max-width:100%;box-sizing:border-box;padding:8px}
@@ -84,7 +91,8 @@ const CSS = `
 .xw-gallery .xw-gallery-swatch{flex:none;width:10px;height:10px;border-radius:2px}
 .xw-gallery .xw-gallery-heading{min-width:0}
 .xw-gallery .xw-gallery-group-title{font-size:13px;font-weight:600}
-.xw-gallery .xw-gallery-group-detail{font-size:11px;color:#57606a;overflow-wrap:anywhere}
+.xw-gallery .xw-gallery-group-detail{font-size:11px;color:#57606a}
+.xw-gallery .xw-phrase{display:inline-block;max-width:100%;overflow-wrap:break-word}
 .xw-gallery .xw-gallery-items{display:flex;gap:6px;overflow-x:auto;padding:3px}
 .xw-gallery.xw-gallery-wrapped .xw-gallery-items{flex-wrap:wrap;overflow-x:visible}
 .xw-gallery .xw-gallery-item{flex:none;display:flex;flex-direction:column;align-items:center;cursor:pointer;outline:none}
@@ -94,8 +102,8 @@ const CSS = `
 .xw-gallery .xw-gallery-item-selected .xw-gallery-thumb,.xw-gallery .xw-gallery-item-selected:focus-visible .xw-gallery-thumb{outline:3px solid #0969da;outline-offset:1px}
 .xw-gallery .xw-gallery-image{position:absolute;display:block;max-width:none;object-fit:contain}
 .xw-gallery .xw-gallery-boxes{position:absolute;left:0;top:0;overflow:visible;pointer-events:none}
-.xw-gallery .xw-gallery-box{fill:none;filter:drop-shadow(0 0 1px rgba(0,0,0,.7))}
-.xw-gallery .xw-gallery-caption{margin-top:2px;font-size:11px;color:#57606a;text-align:center;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.xw-gallery .xw-gallery-box,.xw-gallery .xw-gallery-box-halo{fill:none;shape-rendering:crispEdges}
+.xw-gallery .xw-gallery-caption{margin-top:2px;font-size:11px;line-height:1.3;color:#57606a;text-align:center;overflow-wrap:break-word}
 .xw-gallery .xw-gallery-item-selected .xw-gallery-caption{color:#24292f;font-weight:600}
 .xw-gallery .xw-gallery-empty{font-size:11px;font-style:italic;color:#8c959f;padding:2px 0}
 `;
@@ -161,6 +169,34 @@ function r2(v) {
  */
 function list(v) {
   return Array.isArray(v) ? v : [];
+}
+
+/**
+ * Fill a node with a line of "·"-separated phrases: each phrase in its own
+ * span.xw-phrase (an inline block: the line breaks between phrases), with the
+ * separators between them, so that textContent is the text itself.
+ *
+ * @param {HTMLElement} node the element to fill (its children are replaced).
+ * @param {string} text the line.
+ */
+function setPhrases(node, text) {
+  const parts = splitPhrases(text);
+  node.replaceChildren();
+  parts.forEach((phrase, i) => {
+    if (i > 0) node.append(PHRASE_SEPARATOR);
+    node.append(h("span", "xw-phrase", phrase));
+  });
+}
+
+/**
+ * @param {string} className
+ * @param {string} text a line of "·"-separated phrases.
+ * @returns {HTMLDivElement} a div showing the line (see setPhrases).
+ */
+function phraseLine(className, text) {
+  const node = h("div", className);
+  setPhrases(node, text);
+  return node;
 }
 
 /** @type {import("@anywidget/types").Render<GalleryTraits>} */
@@ -229,9 +265,9 @@ function render({ model, el }) {
     const heading = h("div", "xw-gallery-heading");
     const text = str(group.title);
     const detail = str(group.detail);
-    const titleLine = h("div", "xw-gallery-group-title", text);
+    const titleLine = phraseLine("xw-gallery-group-title", text);
     titleLine.hidden = text === "";
-    const detailLine = h("div", "xw-gallery-group-detail", detail);
+    const detailLine = phraseLine("xw-gallery-group-detail", detail);
     detailLine.hidden = detail === "";
     heading.append(titleLine, detailLine);
     header.append(swatch, heading);
@@ -292,21 +328,17 @@ function render({ model, el }) {
         height,
       );
       if (!rect) continue;
+      const colour = str(box.colour) || DEFAULT_BOX_COLOUR;
+      const inside = insetForStroke(rect, HALO_STROKE, size);
+      const place = { x: r2(inside.x), y: r2(inside.y), width: r2(inside.width), height: r2(inside.height) };
       outlines.append(
-        s("rect", {
-          class: "xw-gallery-box",
-          x: r2(rect.x),
-          y: r2(rect.y),
-          width: r2(rect.width),
-          height: r2(rect.height),
-          stroke: str(box.colour) || DEFAULT_BOX_COLOUR,
-          "stroke-width": BOX_STROKE,
-        }),
+        s("rect", { class: "xw-gallery-box-halo", ...place, stroke: haloColour(colour), "stroke-width": HALO_STROKE }),
+        s("rect", { class: "xw-gallery-box", ...place, stroke: colour, "stroke-width": BOX_STROKE }),
       );
     }
     if (outlines.childElementCount > 0) thumb.append(outlines);
 
-    const text = h("div", "xw-gallery-caption", caption);
+    const text = phraseLine("xw-gallery-caption", caption);
     text.style.maxWidth = `${size}px`;
     text.hidden = caption === "";
     node.append(thumb, text);
@@ -371,7 +403,7 @@ function render({ model, el }) {
 
   function applyTitle() {
     const t = str(model.get("title"));
-    title.textContent = t;
+    setPhrases(title, t);
     title.hidden = t === "";
   }
 

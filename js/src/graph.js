@@ -1,16 +1,21 @@
 // anywidget view: a node-link DAG whose nodes are image thumbnails (SVG).
 // Rows by level, smooth arrows from the bottom of a source to the top of a
 // target, click to select (synced `selected`) and see the node enlarged,
-// hover to set `hovered` and see the node's detail. The view knows nothing
-// about what the graph means. Geometry lives in lib/graph_layout.js.
+// hover to set `hovered` and see the node's detail. The drawing keeps its
+// size (thumbnails and text never shrink): a graph wider or taller than its
+// box scrolls inside it. The view knows nothing about what the graph means.
+// Geometry lives in lib/graph_layout.js.
 
 import { asDataView, bytesFromDataView } from "./lib/binary.js";
 import {
   CHAR_WIDTH,
   arrowLengthFor,
   edgeGeometry,
+  edgeLabelWidth,
   fitLabel,
   layoutGraph,
+  nodeArea,
+  placeEdgeLabels,
 } from "./lib/graph_layout.js";
 
 /**
@@ -48,7 +53,10 @@ import {
  * @property {string} title text above the graph (hidden when empty).
  * @property {number} thumbnail_size side of a node's thumbnail box in CSS px.
  * @property {number} enlarged_size width of the enlarged image in CSS px.
- * @property {number | null} display_width CSS width of the drawing (null: natural width).
+ * @property {number | null} display_width CSS width of the graph's box (null: the drawing's width, at most the
+ *   output's); a wider drawing scrolls inside it, a narrower one is centred.
+ * @property {number | null} display_height the box's greatest CSS height (null: unbounded); a taller drawing
+ *   scrolls inside it.
  * @property {string} selected id of the selected node, "" for none (set on click).
  * @property {string} hovered id of the node under the mouse, "" for none (set on hover).
  */
@@ -72,18 +80,19 @@ const FRAME_WIDTH = 2;
 const SELECTED_FRAME_WIDTH = 4;
 
 const CSS = `
-.xw-graph{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;font-size:12px;line-height:1.4;color:#24292f;background:#fff;display:inline-block;max-width:100%;box-sizing:border-box;padding:8px}
+.xw-graph{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;font-size:12px;line-height:1.4;color:#24292f;background:#fff;display:block;max-width:100%;box-sizing:border-box;padding:8px}
 .xw-graph [hidden]{display:none!important}
 .xw-graph .xw-graph-title{font-size:14px;font-weight:600;margin:0 0 6px}
 .xw-graph .xw-graph-body{display:flex;flex-wrap:wrap;align-items:flex-start;gap:16px}
-.xw-graph .xw-graph-svg{display:block;max-width:100%;height:auto;background:#fff}
+.xw-graph .xw-graph-scroll{flex:0 1 auto;min-width:0;max-width:100%;box-sizing:border-box;overflow:auto;border:1px solid #d0d7de;border-radius:4px;background:linear-gradient(to right,#fff 30%,#fff0) left/32px 100% no-repeat local,linear-gradient(to left,#fff 30%,#fff0) right/32px 100% no-repeat local,linear-gradient(#fff 30%,#fff0) top/100% 32px no-repeat local,linear-gradient(to top,#fff 30%,#fff0) bottom/100% 32px no-repeat local,radial-gradient(farthest-side at 0 50%,#0003,#0000) left/12px 100% no-repeat scroll,radial-gradient(farthest-side at 100% 50%,#0003,#0000) right/12px 100% no-repeat scroll,radial-gradient(farthest-side at 50% 0,#0003,#0000) top/100% 12px no-repeat scroll,radial-gradient(farthest-side at 50% 100%,#0003,#0000) bottom/100% 12px no-repeat scroll,#fff}
+.xw-graph .xw-graph-svg{display:block;max-width:none}
 .xw-graph .xw-graph-node{cursor:pointer;outline:none}
 .xw-graph .xw-graph-node:hover .xw-graph-frame{stroke-opacity:.7}
 .xw-graph .xw-graph-node:focus-visible .xw-graph-frame{stroke-dasharray:5 3}
 .xw-graph .xw-graph-label{font-size:12px;fill:#333}
 .xw-graph .xw-graph-selected .xw-graph-label{font-weight:600;fill:#111}
 .xw-graph .xw-graph-edge{fill:none;stroke-linecap:round}
-.xw-graph .xw-graph-edge-label{font-size:11px;fill:#444;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.xw-graph .xw-graph-edge-label{font-size:12px;fill:#24292f;paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}
 .xw-graph .xw-graph-enlarged{border:1px solid #d0d7de;border-radius:4px;padding:8px;background:#fff}
 .xw-graph .xw-graph-enlarged-head{display:flex;justify-content:space-between;align-items:center;gap:8px;margin-bottom:6px;font-size:13px;font-weight:600}
 .xw-graph .xw-graph-close{font:inherit;font-size:14px;line-height:1;border:1px solid #d0d7de;border-radius:4px;background:#f6f8fa;color:#24292f;cursor:pointer;padding:2px 7px}
@@ -138,6 +147,15 @@ function str(v) {
 }
 
 /**
+ * @param {unknown} v a size trait.
+ * @returns {number | null} v when it is a positive number, else null.
+ */
+function sizeOrNull(v) {
+  const n = Number(v);
+  return v !== null && v !== undefined && Number.isFinite(n) && n > 0 ? n : null;
+}
+
+/**
  * @param {number} v
  * @returns {number} v rounded to 2 decimals.
  */
@@ -152,6 +170,9 @@ function render({ model, el }) {
   let disposed = false;
   let drawScheduled = false;
   let draws = 0;
+  let userScrolled = false;
+  let autoScrollLeft = 0;
+  let drawnWidth = 0;
   /** @type {Map<string, DrawnNode>} */
   let drawn = new Map();
 
@@ -185,6 +206,7 @@ function render({ model, el }) {
   style.textContent = CSS;
   const title = h("div", "xw-graph-title");
   const body = h("div", "xw-graph-body");
+  const scroller = h("div", "xw-graph-scroll");
   const svg = s("svg", { class: "xw-graph-svg", role: "group" });
   const edgeLayer = s("g", { class: "xw-graph-edges" });
   const nodeLayer = s("g", { class: "xw-graph-nodes" });
@@ -204,7 +226,8 @@ function render({ model, el }) {
   const panelDetail = h("div", "xw-graph-enlarged-detail");
   panel.append(head, panelImage, panelDetail);
 
-  body.append(svg, panel);
+  scroller.append(svg);
+  body.append(scroller, panel);
   root.append(style, title, body);
   el.append(root);
 
@@ -235,7 +258,7 @@ function render({ model, el }) {
     const nodes = nodesOf();
     const edges = edgesOf();
     const size = num(model.get("thumbnail_size"), 72);
-    const wanted = model.get("display_width");
+    const boxWidth = sizeOrNull(model.get("display_width"));
     const layout = layoutGraph(
       nodes.map((n) => ({
         id: str(n.id),
@@ -245,14 +268,15 @@ function render({ model, el }) {
         height: num(n.height, 0),
       })),
       edges.map((e) => ({ source: str(e.source), target: str(e.target) })),
-      { thumbnail: size, displayWidth: wanted === null ? null : num(wanted, 0) },
+      { thumbnail: size, minWidth: boxWidth },
     );
     svg.setAttribute("viewBox", `0 0 ${r2(layout.width)} ${r2(layout.height)}`);
-    svg.setAttribute("width", String(r2(layout.displayWidth)));
-    svg.setAttribute("height", String(r2(layout.displayHeight)));
+    svg.setAttribute("width", String(r2(layout.width)));
+    svg.setAttribute("height", String(r2(layout.height)));
+    sizeBox(boxWidth, sizeOrNull(model.get("display_height")));
 
-    // edges first, so nodes are drawn over them; labels over every line
-    /** @type {SVGTextElement[]} */
+    // edges first, so nodes are drawn over them; labels over every line, placed clear of each other
+    /** @type {Array<{text: string, curve: import("./lib/graph_layout.js").Point[], ends: Record<string, string>}>} */
     const edgeLabels = [];
     let edgeCount = 0;
     for (const edge of edges) {
@@ -274,20 +298,10 @@ function render({ model, el }) {
         s("polygon", { class: "xw-graph-arrow", points: geo.arrow, fill: colour, ...ends }),
       );
       const text = str(edge.label);
-      if (text) {
-        const label = s("text", {
-          class: "xw-graph-edge-label",
-          x: r2(geo.mid.x),
-          y: r2(geo.mid.y + 4),
-          "text-anchor": "middle",
-          ...ends,
-        });
-        label.textContent = text;
-        edgeLabels.push(label);
-      }
+      if (text) edgeLabels.push({ text, curve: geo.curve, ends });
       edgeCount += 1;
     }
-    edgeLayer.append(...edgeLabels);
+    drawEdgeLabels(edgeLabels, [...layout.nodes.values()].map(nodeArea));
 
     const labelWidth = size + layout.gapX - 4;
     for (const node of nodes) {
@@ -345,11 +359,60 @@ function render({ model, el }) {
     }
 
     applySelection();
+    scroller.hidden = drawn.size === 0; // no empty frame while a graph is on its way
+    centreOnce(layout.width);
     draws += 1;
     root.dataset.nodes = String(drawn.size);
     root.dataset.edges = String(edgeCount);
     root.dataset.draws = String(draws);
     root.dataset.ready = "true";
+  }
+
+  /**
+   * @param {Array<{text: string, curve: import("./lib/graph_layout.js").Point[], ends: Record<string, string>}>} labels
+   * @param {import("./lib/graph_layout.js").Rect[]} obstacles
+   */
+  function drawEdgeLabels(labels, obstacles) {
+    const boxes = placeEdgeLabels(
+      labels.map(({ text, curve }) => ({ curve, width: edgeLabelWidth(text) })),
+      obstacles,
+    );
+    labels.forEach(({ text, ends }, i) => {
+      const box = boxes[i];
+      const label = s("text", {
+        class: "xw-graph-edge-label",
+        x: r2(box.x + box.width / 2),
+        y: r2(box.y + box.height / 2 + 4),
+        "text-anchor": "middle",
+        ...ends,
+      });
+      label.textContent = text;
+      edgeLayer.append(label);
+    });
+  }
+
+  /**
+   * Size the scrolling box: `width` wide (null: the drawing's width), at most `height` tall (null: unbounded);
+   * never wider than the output (max-width: 100%).
+   *
+   * @param {number | null} width
+   * @param {number | null} height
+   */
+  function sizeBox(width, height) {
+    scroller.style.width = width === null ? "" : `${width}px`;
+    scroller.style.maxHeight = height === null ? "" : `${height}px`;
+  }
+
+  /**
+   * Scroll a drawing wider than its box to its centre (where the rows are centred), until the user scrolls.
+   *
+   * @param {number} width the drawing's width.
+   */
+  function centreOnce(width) {
+    drawnWidth = width;
+    if (userScrolled || scroller.clientWidth === 0) return;
+    scroller.scrollLeft = Math.max(0, Math.round((width - scroller.clientWidth) / 2));
+    autoScrollLeft = scroller.scrollLeft;
   }
 
   function scheduleDraw() {
@@ -450,11 +513,21 @@ function render({ model, el }) {
     if (from !== null && nodeIdAt(ev.relatedTarget) !== from) hover("");
   });
   listen(close, "click", () => choose(""));
+  listen(scroller, "scroll", () => {
+    if (Math.abs(scroller.scrollLeft - autoScrollLeft) > 1) userScrolled = true;
+  });
+  if (typeof ResizeObserver !== "undefined") {
+    // the first draw may come before the view is in the page (no size yet): centre once it has one
+    const resized = new ResizeObserver(() => centreOnce(drawnWidth));
+    resized.observe(scroller);
+    disposers.push(() => resized.disconnect());
+  }
 
   onModel("change:nodes", scheduleDraw);
   onModel("change:edges", scheduleDraw);
   onModel("change:thumbnail_size", scheduleDraw);
   onModel("change:display_width", scheduleDraw);
+  onModel("change:display_height", scheduleDraw);
   onModel("change:selected", applySelection);
   onModel("change:enlarged_size", applySelection);
   onModel("change:title", applyTitle);

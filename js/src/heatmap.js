@@ -9,7 +9,8 @@ import {
   bytesFromDataView,
   float32FromDataView,
 } from "./lib/binary.js";
-import { blendHeatmap, colorbarPixels } from "./lib/blend.js";
+import { BLEND_MODES, blendHeatmap } from "./lib/blend.js";
+import { legendFor } from "./lib/legend.js";
 import { imagePixelFromClient } from "./lib/geometry.js";
 
 /**
@@ -22,23 +23,33 @@ import { imagePixelFromClient } from "./lib/geometry.js";
  * @property {DataView} heatmap float32 little-endian, height x width row-major,
  *   values in [0, 1]; byteLength 0 means "no map".
  * @property {string} colormap one of COLORMAP_NAMES.
- * @property {number} alpha overlay opacity, 0..1.
+ * @property {number} alpha overlay opacity ("overlay") or how far the rest is darkened ("dim"), 0..1.
  * @property {number} threshold 0..1; see blendHeatmap.
- * @property {string} mode "overlay" | "kept".
+ * @property {string} mode one of BLEND_MODES: "overlay" | "contour" | "dim" | "kept".
  * @property {boolean} show_controls show the sliders and selects.
- * @property {boolean} show_legend show the 0..1 colour bar under the image.
+ * @property {boolean} show_legend show the legend (colour bar and ticks) under the image.
+ * @property {string} note a line from Python under the image (e.g. what a click found); hidden when empty.
  * @property {number} display_width CSS width of the drawn image in px (<= 0: natural size).
  * @property {boolean} pixelated use `image-rendering: pixelated` on the canvas.
- * @property {string} title text above the image (hidden when empty).
+ * @property {string} title text above the image (hidden when empty); it wraps only between
+ *   phrases separated by " · ", never inside one.
  */
 
 /** @typedef {import("@anywidget/types").AnyModel<HeatmapTraits>} HeatmapModel */
 /** @typedef {{data: Uint8ClampedArray, width: number, height: number}} Pixels */
 
-const MODES = /** @type {const} */ ([
-  ["overlay", "overlay"],
-  ["kept", "kept pixels only"],
-]);
+/** @type {Record<(typeof BLEND_MODES)[number], string>} */
+const MODE_LABELS = {
+  overlay: "overlay",
+  contour: "contour lines",
+  dim: "dim the rest",
+  kept: "kept pixels only",
+};
+const MODES = BLEND_MODES.map((m) => /** @type {const} */ ([m, MODE_LABELS[m]]));
+/** Modes whose drawing does not depend on alpha: its slider is disabled there. */
+const MODES_WITHOUT_ALPHA = ["contour", "kept"];
+/** Separator of the title's phrases: the title may wrap there and nowhere else. */
+const TITLE_SEPARATOR = " · ";
 
 const COLORBAR_LENGTH = 256;
 
@@ -47,9 +58,21 @@ const CSS = `
 .xw-heatmap [hidden]{display:none!important}
 .xw-heatmap .xw-inner{max-width:100%}
 .xw-heatmap .xw-title{font-size:13px;font-weight:600;margin:0 0 4px}
+.xw-heatmap .xw-phrase{display:inline-block;white-space:nowrap;max-width:100%;overflow:hidden;
+  text-overflow:ellipsis;vertical-align:bottom}
 .xw-heatmap .xw-canvas{display:block;box-sizing:content-box;max-width:calc(100% - 2px);height:auto;border:1px solid #d0d7de;background:#fff;cursor:crosshair}
-.xw-heatmap .xw-legend{display:flex;align-items:center;gap:4px;margin-top:4px;color:#57606a}
-.xw-heatmap .xw-colorbar{display:block;width:160px;height:10px;border:1px solid #d0d7de}
+.xw-heatmap .xw-legend{display:flex;align-items:flex-start;gap:6px;margin-top:4px;font-size:12px;line-height:14px;
+  color:#57606a}
+.xw-heatmap .xw-legend-end{flex:none;white-space:nowrap}
+.xw-heatmap .xw-legend-bar{flex:1 1 auto;min-width:0;padding-bottom:16px;position:relative}
+.xw-heatmap .xw-colorbar{display:block;box-sizing:border-box;width:100%;height:12px;border:1px solid #d0d7de}
+.xw-heatmap .xw-tick{position:absolute;top:14px;font-size:11px;line-height:14px;white-space:nowrap;
+  font-variant-numeric:tabular-nums}
+.xw-heatmap .xw-tick::before{content:"";position:absolute;top:-3px;left:50%;height:3px;border-left:1px solid #57606a}
+.xw-heatmap .xw-tick.xw-first{transform:none}.xw-heatmap .xw-tick.xw-first::before{left:0}
+.xw-heatmap .xw-tick.xw-last{transform:translateX(-100%)}.xw-heatmap .xw-tick.xw-last::before{left:auto;right:0}
+.xw-heatmap .xw-tick.xw-mid{transform:translateX(-50%)}
+.xw-heatmap .xw-note{margin-top:4px;color:var(--jp-ui-font-color1,#1f2328)}
 .xw-heatmap .xw-controls{display:grid;grid-template-columns:auto minmax(80px,1fr) 3em;gap:2px 8px;align-items:center;margin-top:6px}
 .xw-heatmap .xw-controls label{white-space:nowrap}
 .xw-heatmap .xw-controls input[type=range]{width:100%;margin:0}
@@ -157,14 +180,14 @@ function render({ model, el }) {
   const colorbar = h("canvas", "xw-colorbar");
   colorbar.width = COLORBAR_LENGTH;
   colorbar.height = 1;
-  legend.append(
-    h("span", "xw-colorbar-label", "0"),
-    colorbar,
-    h("span", "xw-colorbar-label", "1"),
-  );
+  const bar = h("div", "xw-legend-bar");
+  const ticks = h("div", "xw-ticks");
+  bar.append(colorbar, ticks);
+  legend.append(h("span", "xw-legend-end", "low"), bar, h("span", "xw-legend-end", "high"));
+  const note = h("div", "xw-note");
   const controls = h("div", "xw-controls");
   const status = h("div", "xw-status");
-  inner.append(title, canvas, legend, controls, status);
+  inner.append(title, canvas, legend, note, controls, status);
   el.append(style, inner);
 
   // ---- state -------------------------------------------------------------
@@ -234,11 +257,7 @@ function render({ model, el }) {
         let pixels = base.data;
         if (heat && heat.length > 0) {
           if (heatFits()) {
-            pixels = blendHeatmap(base.data, heat, lut, {
-              alpha: num(model.get("alpha"), 0.5),
-              threshold: num(model.get("threshold"), 0),
-              mode: String(model.get("mode")),
-            });
+            pixels = blendHeatmap(base.data, heat, lut, blendOptions(), w);
           } else {
             problems.push(
               `heatmap has ${heat.length} values, image is ${w}x${hh}`,
@@ -257,10 +276,8 @@ function render({ model, el }) {
         ctx.clearRect(0, 0, w, hh);
       }
     }
-    // No map: no legend. "kept" mode shows no colours: hide the bar but keep its space,
-    // so switching modes does not make the controls jump.
-    legend.hidden = !heatFits() || model.get("show_legend") === false;
-    legend.style.visibility = model.get("mode") === "kept" ? "hidden" : "";
+    showLegend();
+    updateLegend();
     refreshStatus();
     draws += 1;
     el.dataset.draws = String(draws);
@@ -309,17 +326,51 @@ function render({ model, el }) {
     }
   }
 
-  function updateColorbar() {
+  function blendOptions() {
+    return {
+      alpha: num(model.get("alpha"), 0.5),
+      threshold: num(model.get("threshold"), 0),
+      mode: String(model.get("mode")),
+    };
+  }
+
+  /** Draw the legend of the current mode: its bar and its tick labels. */
+  function updateLegend() {
+    const { alpha, threshold, mode } = blendOptions();
+    const { pixels, ticks: marks } = legendFor(mode, lut, COLORBAR_LENGTH, threshold, alpha);
     const ctx = colorbar.getContext("2d");
-    if (!ctx) return;
-    const img = ctx.createImageData(COLORBAR_LENGTH, 1);
-    img.data.set(colorbarPixels(lut, COLORBAR_LENGTH));
-    ctx.putImageData(img, 0, 0);
+    if (ctx) {
+      const img = ctx.createImageData(COLORBAR_LENGTH, 1);
+      img.data.set(pixels);
+      ctx.putImageData(img, 0, 0);
+    }
+    ticks.replaceChildren(
+      ...marks.map(({ at, label }) => {
+        const tick = h("span", "xw-tick", label);
+        tick.classList.add(at <= 0 ? "xw-first" : at >= 1 ? "xw-last" : "xw-mid");
+        tick.style.left = `${(at * 100).toFixed(2)}%`;
+        return tick;
+      }),
+    );
+    legend.dataset.mode = mode;
+  }
+
+  function applyNote() {
+    note.textContent = String(model.get("note") ?? "");
+    note.hidden = note.textContent === "";
   }
 
   function applyLayout() {
     const t = String(model.get("title") ?? "");
-    title.textContent = t;
+    title.replaceChildren(
+      ...t
+        .split(TITLE_SEPARATOR)
+        .flatMap((phrase, i) => [
+          ...(i > 0 ? [document.createTextNode(TITLE_SEPARATOR)] : []),
+          h("span", "xw-phrase", phrase),
+        ]),
+    );
+    title.title = t;
     title.hidden = t === "";
     const dw = Math.floor(num(model.get("display_width"), 0));
     canvas.style.width = dw > 0 ? `${dw}px` : "";
@@ -359,6 +410,7 @@ function render({ model, el }) {
       const v = num(model.get(name), 0);
       if (Number(input.value) !== v) input.value = String(v);
       readout.textContent = v.toFixed(2);
+      if (name === "alpha") input.disabled = MODES_WITHOUT_ALPHA.includes(String(model.get("mode")));
     };
     sync();
     listen(
@@ -476,10 +528,12 @@ function render({ model, el }) {
   };
   onModel("change:alpha", syncAndDraw("alpha"));
   onModel("change:threshold", syncAndDraw("threshold"));
-  onModel("change:mode", syncAndDraw("mode"));
+  onModel("change:mode", () => {
+    syncControl.alpha?.();
+    syncAndDraw("mode")();
+  });
   onModel("change:colormap", () => {
     lut = colormapLUT(String(model.get("colormap")));
-    updateColorbar();
     syncAndDraw("colormap")();
   });
   onModel("change:heatmap", () => {
@@ -490,6 +544,7 @@ function render({ model, el }) {
   onModel("change:width", scheduleDraw);
   onModel("change:height", scheduleDraw);
   onModel("change:title", applyLayout);
+  onModel("change:note", applyNote);
   onModel("change:display_width", applyLayout);
   onModel("change:pixelated", applyLayout);
   onModel("change:show_controls", buildControls);
@@ -504,9 +559,10 @@ function render({ model, el }) {
 
   // ---- first draw ------------------------------------------------------------
   applyLayout();
+  applyNote();
   buildControls();
   showLegend();
-  updateColorbar();
+  updateLegend();
   loadHeat();
   void loadImage();
 

@@ -188,10 +188,52 @@ describe("gallery view: drawing", () => {
     // scale 0.48, image drawn from y = 24
     expect(["x", "y", "width", "height"].map((k) => attr(rects[0], k))).toEqual([24, 36, 48, 24]);
     expect(rects[0].getAttribute("stroke")).toBe("#d62728");
-    expect(["x", "y", "width", "height"].map((k) => attr(rects[1], k))).toEqual([0, 24, 9.6, 4.8]);
+    // on the box's left edge: moved in by half the halo's width, so the outline is not cut off
+    expect(["x", "y", "width", "height"].map((k) => attr(rects[1], k))).toEqual([3, 24, 6.6, 4.8]);
     expect(rects[1].getAttribute("stroke")).toBe("#ffcc00"); // empty colour: the default
     expect(rects[0].getAttribute("fill")).toBeNull();
     expect(itemEl("a").querySelector("svg")).toBeNull(); // no boxes, no overlay
+  });
+
+  it("draws each outline thick, over a wider halo that contrasts with its colour", () => {
+    const { itemEl } = mount();
+    const svg = itemEl("b").querySelector("svg.xw-gallery-boxes");
+    const halos = [...svg.querySelectorAll("rect.xw-gallery-box-halo")];
+    const rects = [...svg.querySelectorAll("rect.xw-gallery-box")];
+    expect(halos).toHaveLength(2);
+    for (const [halo, rect] of halos.map((h, i) => [h, rects[i]])) {
+      expect(halo.nextElementSibling).toBe(rect); // the halo is drawn first, under its outline
+      expect(Number(rect.getAttribute("stroke-width"))).toBeGreaterThanOrEqual(3);
+      expect(Number(halo.getAttribute("stroke-width"))).toBeGreaterThan(Number(rect.getAttribute("stroke-width")));
+      expect(["x", "y", "width", "height"].map((k) => attr(halo, k))).toEqual(
+        ["x", "y", "width", "height"].map((k) => attr(rect, k)),
+      );
+    }
+    expect(halos[0].getAttribute("stroke")).toBe("rgba(255,255,255,0.9)"); // dark red: a light halo
+    expect(halos[1].getAttribute("stroke")).toBe("rgba(0,0,0,0.85)"); // yellow: a dark halo
+  });
+
+  it("wraps titles, details and captions between their phrases and never cuts them", () => {
+    const long = "1. blue wings with a very long name · second phrase";
+    const { itemEl, header, q } = mount({
+      title: "why they match · top attributes",
+      groups: [group("g", [item("x", { caption: long })], { title: "summary 1", detail: "8 samples · SSIM 0.40" })],
+    });
+    const caption = itemEl("x").querySelector(".xw-gallery-caption");
+    expect(caption.textContent).toBe(long);
+    expect([...caption.querySelectorAll(".xw-phrase")].map((p) => p.textContent)).toEqual([
+      "1. blue wings with a very long name",
+      "second phrase",
+    ]);
+    expect(caption.style.textOverflow).toBe("");
+    const detail = header("g").querySelector(".xw-gallery-group-detail");
+    expect([...detail.querySelectorAll(".xw-phrase")].map((p) => p.textContent)).toEqual(["8 samples", "SSIM 0.40"]);
+    expect(detail.textContent).toBe("8 samples · SSIM 0.40");
+    expect(q(".xw-gallery-title").querySelectorAll(".xw-phrase")).toHaveLength(2);
+    const css = q("style").textContent;
+    const rule = /\.xw-gallery-caption\{([^}]*)\}/.exec(css)[1];
+    expect(rule).not.toMatch(/ellipsis|nowrap|overflow:hidden/);
+    expect(css).toMatch(/\.xw-phrase\{[^}]*display:inline-block/);
   });
 
   it("skips boxes that miss the image", async () => {

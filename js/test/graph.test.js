@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/graph.js";
+import { edgeLabelWidth } from "../src/lib/graph_layout.js";
 import { createMockModel } from "./helpers.js";
 
 /** Stand-in PNG bytes (the view never decodes them: the browser's <image> does). */
@@ -39,6 +40,7 @@ function traits(overrides = {}) {
     thumbnail_size: 72,
     enlarged_size: 224,
     display_width: null,
+    display_height: null,
     selected: "",
     hovered: "",
     ...overrides,
@@ -197,18 +199,50 @@ describe("graph view: drawing", () => {
     expect(num(labels[0], "y")).toBeLessThan(b.top);
   });
 
-  it("draws at display_width: scaled down with a viewBox when wider, centred when narrower", () => {
-    const { q, model, root } = mount({ display_width: 100 });
+  it("never scales the drawing: a graph wider than display_width scrolls in its box", () => {
+    const { q, model, root } = mount({ display_width: 100, display_height: 120 });
     const svg = q("svg");
+    const box = q(".xw-graph-scroll");
+    expect(box.contains(svg)).toBe(true);
     const [, , vw, vh] = svg.getAttribute("viewBox").split(" ").map(Number);
     expect(vw).toBeGreaterThan(100);
-    expect(num(svg, "width")).toBe(100);
-    expect(num(svg, "height")).toBeCloseTo((vh * 100) / vw, 1);
+    expect([num(svg, "width"), num(svg, "height")]).toEqual([vw, vh]); // 1 user unit = 1 CSS px
+    expect(num(root.querySelector('g[data-id="a"] rect'), "width")).toBe(72);
+    expect(box.style.width).toBe("100px");
+    expect(box.style.maxHeight).toBe("120px");
     model.pySet("display_width", 900);
+    model.pySet("display_height", null);
     return ready(root).then(() => {
-      expect(svg.getAttribute("viewBox").split(" ")[2]).toBe("900");
+      expect(svg.getAttribute("viewBox").split(" ")[2]).toBe("900"); // narrower: widened, rows centred
       expect(num(svg, "width")).toBe(900);
       expect(anchors(root.querySelector('g[data-id="a"]')).x).toBe(450);
+      expect(box.style.width).toBe("900px");
+      expect(box.style.maxHeight).toBe("");
+    });
+  });
+
+  it("sizes the box to the drawing when display_width is null", () => {
+    const { q } = mount();
+    expect(q(".xw-graph-scroll").style.width).toBe("");
+    expect(q(".xw-graph-scroll").style.maxHeight).toBe("");
+  });
+
+  it("places edge labels clear of each other where several edges cross", () => {
+    const fan = ["w", "x", "y", "z"];
+    const { root } = mount({
+      nodes: [node("p", 0, 0), node("q", 0, 1), ...fan.map((id, i) => node(id, 1, i))],
+      edges: fan.flatMap((id) => [edge("p", id, { label: `−P1${id}` }), edge("q", id, { label: `−P2${id}` })]),
+    });
+    const boxes = [...root.querySelectorAll("text.xw-graph-edge-label")].map((t) => {
+      const width = edgeLabelWidth(t.textContent);
+      return { x: num(t, "x") - width / 2, y: num(t, "y") - 12, width, height: 16 };
+    });
+    expect(boxes).toHaveLength(8);
+    boxes.forEach((a, i) => {
+      for (const b of boxes.slice(i + 1)) {
+        const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+        expect(apart).toBe(true);
+      }
     });
   });
 
@@ -377,6 +411,10 @@ describe("graph view: updates and cleanup", () => {
     await ready(root);
     expect(root.dataset.nodes).toBe("0");
     expect(root.querySelectorAll("g.xw-graph-node")).toHaveLength(0);
+    expect(root.querySelector(".xw-graph-scroll").hidden).toBe(true); // no empty frame
+    model.pySet("nodes", [node("a", 0, 0)]);
+    await ready(root);
+    expect(root.querySelector(".xw-graph-scroll").hidden).toBe(false);
   });
 
   it("cleanup revokes every URL and removes every listener it added", () => {

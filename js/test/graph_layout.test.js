@@ -1,13 +1,18 @@
 import { describe, expect, it } from "vitest";
 import {
   ARROW_MAX,
+  EDGE_LABEL_HEIGHT,
   LABEL_HEIGHT,
   PADDING,
   arrowLengthFor,
+  bezierPoint,
   edgeGeometry,
+  edgeLabelWidth,
   fitLabel,
   fitRect,
   layoutGraph,
+  nodeArea,
+  placeEdgeLabels,
   spacing,
 } from "../src/lib/graph_layout.js";
 
@@ -28,8 +33,8 @@ const polygon = (points) => points.split(" ").map((p) => p.split(",").map(Number
 
 describe("spacing", () => {
   it("scales with the thumbnail but never gets cramped", () => {
-    expect(spacing(72)).toEqual({ gapX: 22, gapY: 58, arc: 35 });
-    expect(spacing(20)).toEqual({ gapX: 16, gapY: 48, arc: 29 });
+    expect(spacing(72)).toEqual({ gapX: 22, gapY: 68, arc: 41 });
+    expect(spacing(20)).toEqual({ gapX: 16, gapY: 68, arc: 41 });
     expect(spacing(200)).toEqual({ gapX: 60, gapY: 160, arc: 96 });
   });
 });
@@ -72,8 +77,6 @@ describe("layoutGraph", () => {
     const natural = 3 * T + 2 * gapX + 2 * PADDING;
     expect(layout.width).toBe(natural);
     expect(layout.height).toBe(PADDING + 4 * PITCH - gapY + PADDING);
-    expect(layout.scale).toBe(1);
-    expect([layout.displayWidth, layout.displayHeight]).toEqual([layout.width, layout.height]);
     expect(layout.nodes.get("root").x).toBe(natural / 2);
     expect(layout.nodes.get("deep").x).toBe(natural / 2);
     expect(layout.nodes.get("d").x).toBe(natural / 2);
@@ -81,20 +84,17 @@ describe("layoutGraph", () => {
     expect(layout.nodes.get("c").x + T / 2).toBe(natural - PADDING);
   });
 
-  it("scales a wider drawing down to display_width with a viewBox", () => {
-    const layout = layoutGraph(nodes, [], { thumbnail: T, displayWidth: 146 });
+  it("never shrinks a drawing wider than minWidth: thumbnails keep their size (the view scrolls)", () => {
+    const layout = layoutGraph(nodes, [], { thumbnail: T, minWidth: 146 });
     const natural = 3 * T + 2 * gapX + 2 * PADDING; // 292
     expect(layout.width).toBe(natural);
-    expect(layout.scale).toBeCloseTo(146 / natural);
-    expect(layout.displayWidth).toBeCloseTo(146);
-    expect(layout.displayHeight).toBeCloseTo(layout.height * 0.5);
+    expect(layout.nodes.get("b").frame.width).toBe(T);
+    expect(layout.nodes.get("c").x - layout.nodes.get("b").x).toBe(2 * (T + gapX));
   });
 
-  it("widens a narrower drawing to display_width and keeps rows centred", () => {
-    const layout = layoutGraph(nodes, [], { thumbnail: T, displayWidth: 600 });
+  it("widens a narrower drawing to minWidth and keeps rows centred", () => {
+    const layout = layoutGraph(nodes, [], { thumbnail: T, minWidth: 600 });
     expect(layout.width).toBe(600);
-    expect(layout.scale).toBe(1);
-    expect(layout.displayWidth).toBe(600);
     expect(layout.nodes.get("root").x).toBe(300);
     expect(layout.nodes.get("d").x).toBe(300);
     expect(layout.nodes.get("b").x).toBe(300 - T - gapX);
@@ -198,5 +198,89 @@ describe("arrowLengthFor and fitLabel", () => {
     expect(fitLabel("0123456789", 70)).toBe("0123456789");
     expect(fitLabel("0123456789A", 70)).toBe("012345678…");
     expect(fitLabel("abcdef", 10, 7)).toBe("a…");
+  });
+});
+
+describe("bezierPoint", () => {
+  it("starts and ends on the curve's ends and matches the midpoint formula", () => {
+    const curve = [
+      { x: 0, y: 0 },
+      { x: 0, y: 30 },
+      { x: 60, y: 30 },
+      { x: 60, y: 60 },
+    ];
+    expect(bezierPoint(curve, 0)).toEqual({ x: 0, y: 0 });
+    expect(bezierPoint(curve, 1)).toEqual({ x: 60, y: 60 });
+    expect(bezierPoint(curve, 0.5)).toEqual({ x: 30, y: 30 });
+    expect(bezierPoint(curve, 0.25).y).toBeLessThan(30);
+  });
+});
+
+/** Whether two rects intersect with a positive area. */
+function overlaps(a, b) {
+  return (
+    Math.min(a.x + a.width, b.x + b.width) > Math.max(a.x, b.x) &&
+    Math.min(a.y + a.height, b.y + b.height) > Math.max(a.y, b.y)
+  );
+}
+
+describe("placeEdgeLabels", () => {
+  // one parent over four children: the fan the SAG graph draws under every root
+  const nodes = [
+    { id: "p", level: 0, order: 0 },
+    ...["a", "b", "c", "d"].map((id, i) => ({ id, level: 1, order: i })),
+    { id: "q", level: 0, order: 1 },
+  ];
+  const edges = ["a", "b", "c", "d"].flatMap((id) => [
+    { source: "p", target: id },
+    { source: "q", target: id },
+  ]);
+  const layout = layoutGraph(nodes, edges, { thumbnail: T });
+  const curves = edges.map(
+    (e) => edgeGeometry(layout.nodes.get(e.source), layout.nodes.get(e.target), 8, layout.arc).curve,
+  );
+  const obstacles = [...layout.nodes.values()].map(nodeArea);
+  const labels = curves.map((curve) => ({ curve, width: edgeLabelWidth("−P17") }));
+
+  it("puts a lone label at its edge's midpoint", () => {
+    const [box] = placeEdgeLabels([labels[0]], obstacles);
+    const mid = bezierPoint(curves[0], 0.5);
+    expect(box.x + box.width / 2).toBeCloseTo(mid.x);
+    expect(box.y + box.height / 2).toBeCloseTo(mid.y);
+    expect([box.width, box.height]).toEqual([edgeLabelWidth("−P17"), EDGE_LABEL_HEIGHT]);
+  });
+
+  it("keeps eight crossing labels clear of each other and of every thumbnail", () => {
+    const boxes = placeEdgeLabels(labels, obstacles);
+    expect(boxes).toHaveLength(8);
+    boxes.forEach((box, i) => {
+      for (const other of boxes.slice(i + 1)) expect(overlaps(box, other)).toBe(false);
+      for (const area of obstacles) expect(overlaps(box, area)).toBe(false);
+    });
+    // at the midpoints alone, some of them would collide (so the test can fail)
+    const mids = labels.map(({ curve, width }) => {
+      const m = bezierPoint(curve, 0.5);
+      return { x: m.x - width / 2, y: m.y - EDGE_LABEL_HEIGHT / 2, width, height: EDGE_LABEL_HEIGHT };
+    });
+    expect(mids.some((a, i) => mids.slice(i + 1).some((b) => overlaps(a, b)))).toBe(true);
+  });
+
+  it("takes the least crowded position when no position is clear", () => {
+    const wall = [{ x: -1000, y: -1000, width: 3000, height: 3000 }];
+    const [box] = placeEdgeLabels([labels[0]], wall);
+    expect(box.width).toBe(labels[0].width); // still placed, on its edge
+  });
+});
+
+describe("nodeArea and edgeLabelWidth", () => {
+  it("covers the thumbnail box and the label under it", () => {
+    const layout = layoutGraph([{ id: "a", level: 0, order: 0 }], [], { thumbnail: T });
+    const box = layout.nodes.get("a");
+    expect(nodeArea(box)).toEqual({ x: box.x - T / 2, y: box.y - T / 2, width: T, height: T + LABEL_HEIGHT });
+  });
+
+  it("counts characters, not UTF-16 units, plus the halo", () => {
+    expect(edgeLabelWidth("−P7")).toBe(3 * 7 + 6);
+    expect(edgeLabelWidth("")).toBe(6);
   });
 });

@@ -32,7 +32,7 @@ function expected(t) {
   const n = W * H;
   const rgba = new Uint8ClampedArray(n * 4);
   for (let i = 0; i < n; i++) rgba.set([...RGB, 255], i * 4);
-  return blendHeatmap(rgba, new Float32Array(HEAT), colormapLUT(t.colormap), t);
+  return blendHeatmap(rgba, new Float32Array(HEAT), colormapLUT(t.colormap), t, W);
 }
 
 let stubs;
@@ -76,8 +76,10 @@ describe("heatmap view: drawing", () => {
     expect(el.querySelector(".xw-title").textContent).toBe("cat");
     expect(el.querySelector(".xw-title").hidden).toBe(false);
     expect(el.querySelector("canvas.xw-colorbar")).not.toBeNull();
-    const labels = [...el.querySelectorAll(".xw-legend span")].map((s) => s.textContent);
-    expect(labels).toEqual(["0", "1"]);
+    const ends = [...el.querySelectorAll(".xw-legend-end")].map((s) => s.textContent);
+    expect(ends).toEqual(["low", "high"]);
+    const ticks = [...el.querySelectorAll(".xw-tick")].map((s) => [s.textContent, s.style.left]);
+    expect(ticks).toEqual([["0", "0.00%"], ["0.5", "50.00%"], ["1", "100.00%"]]);
     expect(el.querySelector(".xw-status")).not.toBeNull();
     expect(ctx().lastPut.data).toEqual(expected(traits()));
     expect(stubs.createImageBitmap).toHaveBeenCalledTimes(1);
@@ -191,9 +193,12 @@ describe("heatmap view: controls", () => {
     const mode = el.querySelector("select.xw-mode");
     expect([...mode.options].map((o) => [o.value, o.textContent])).toEqual([
       ["overlay", "overlay"],
+      ["contour", "contour lines"],
+      ["dim", "dim the rest"],
       ["kept", "kept pixels only"],
     ]);
     expect(mode.value).toBe("kept");
+    expect(alpha.disabled).toBe(true); // "kept" does not use alpha
     const labels = [...el.querySelectorAll(".xw-controls label")];
     expect(labels.map((l) => l.textContent)).toEqual(["alpha", "threshold", "colormap", "mode"]);
     for (const l of labels) expect(el.querySelector(`#${l.htmlFor}`)).not.toBeNull();
@@ -264,6 +269,55 @@ describe("heatmap view: controls", () => {
     expect(el.querySelector(".xw-legend").hidden).toBe(true);
     model.pySet("show_legend", true);
     expect(el.querySelector(".xw-legend").hidden).toBe(false);
+  });
+});
+
+describe("heatmap view: modes, legend, title and note", () => {
+  it("draws the contour and dim blends and says so in the legend", async () => {
+    const { el, model, ctx } = await mount({ mode: "contour", threshold: 0.3 });
+    await ready(el);
+    expect(ctx().lastPut.data).toEqual(expected(traits({ mode: "contour", threshold: 0.3 })));
+    const ticks = () => [...el.querySelectorAll(".xw-tick")].map((t) => t.textContent);
+    expect(ticks()).toEqual(["0.3", "0.5", "0.75"]); // the contour levels
+    expect(el.querySelector(".xw-legend").dataset.mode).toBe("contour");
+    expect(el.querySelector("input.xw-alpha").disabled).toBe(true);
+    const contourBar = stubs.contextOf(el.querySelector("canvas.xw-colorbar")).lastPut.data;
+    model.pySet("mode", "dim");
+    await ready(el);
+    expect(ctx().lastPut.data).toEqual(expected(traits({ mode: "dim", threshold: 0.3 })));
+    // RGB (200, 100, 50) below the threshold: darkened by alpha 0.5; above: untouched
+    expect(px(ctx().lastPut.data, 0)).toEqual([100, 50, 25, 255]);
+    expect(px(ctx().lastPut.data, 7)).toEqual([...RGB, 255]);
+    expect(ticks()).toEqual(["0", "0.3", "1"]);
+    expect(el.querySelector("input.xw-alpha").disabled).toBe(false);
+    expect(stubs.contextOf(el.querySelector("canvas.xw-colorbar")).lastPut.data).not.toEqual(contourBar);
+    model.pySet("threshold", 0.6);
+    await ready(el);
+    expect(ticks()).toEqual(["0", "0.6", "1"]);
+  });
+
+  it("splits the title into phrases that do not wrap inside", async () => {
+    const { el, model } = await mount({ title: "I-GOS · Red-winged Blackbird (class 7)" });
+    await ready(el);
+    const title = el.querySelector(".xw-title");
+    const phrases = [...title.querySelectorAll(".xw-phrase")].map((p) => p.textContent);
+    expect(phrases).toEqual(["I-GOS", "Red-winged Blackbird (class 7)"]);
+    expect(title.textContent).toBe("I-GOS · Red-winged Blackbird (class 7)");
+    expect(title.title).toBe(title.textContent); // the whole title as a tooltip, when a phrase is cut
+    model.pySet("title", "cat");
+    expect([...title.querySelectorAll(".xw-phrase")].map((p) => p.textContent)).toEqual(["cat"]);
+  });
+
+  it("shows the note from Python and hides it when empty", async () => {
+    const { el, model } = await mount();
+    await ready(el);
+    const note = el.querySelector(".xw-note");
+    expect(note.hidden).toBe(true);
+    model.pySet("note", "(3, 1): beak (evidence): color red, shape hooked");
+    expect(note.hidden).toBe(false);
+    expect(note.textContent).toBe("(3, 1): beak (evidence): color red, shape hooked");
+    model.pySet("note", "");
+    expect(note.hidden).toBe(true);
   });
 });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { boxOnFit, fitContain } from "../src/lib/thumbnail_fit.js";
+import {
+  boxOnFit,
+  DARK_HALO,
+  fitContain,
+  haloColour,
+  insetForStroke,
+  LIGHT_HALO,
+} from "../src/lib/thumbnail_fit.js";
 
 describe("fitContain", () => {
   it("letterboxes a wide image: full width, centred vertically", () => {
@@ -77,5 +84,39 @@ describe("boxOnFit", () => {
   it("returns null when the image size is unknown", () => {
     const unknown = fitContain(0, 0, 96);
     expect(boxOnFit({ x0: 0, y0: 0, x1: 1, y1: 1 }, unknown, 0, 0)).toBeNull();
+  });
+});
+
+describe("insetForStroke", () => {
+  it("leaves a rectangle well inside the box as it is", () => {
+    const rect = { x: 10, y: 20, width: 30, height: 40 };
+    expect(insetForStroke(rect, 6, 96)).toEqual(rect);
+  });
+
+  it("moves edges on or past the border in by half the stroke", () => {
+    const whole = { x: 0, y: 0, width: 96, height: 96 };
+    expect(insetForStroke(whole, 6, 96)).toEqual({ x: 3, y: 3, width: 90, height: 90 });
+    const corner = { x: 1, y: 50, width: 20, height: 46 };
+    expect(insetForStroke(corner, 4, 96)).toEqual({ x: 2, y: 50, width: 19, height: 44 });
+  });
+
+  it("never returns a negative size, even for a sliver on the border", () => {
+    const rect = insetForStroke({ x: 95, y: 0, width: 1, height: 10 }, 6, 96);
+    expect(rect.x).toBe(93);
+    expect(rect.width).toBe(0);
+    expect(rect.height).toBe(7);
+  });
+});
+
+describe("haloColour", () => {
+  it("puts a dark halo under light outlines and a light one under dark outlines", () => {
+    for (const light of ["#ffcc00", "#00E5FF", "#fff", "#e8e8e8"]) expect(haloColour(light)).toBe(DARK_HALO);
+    for (const dark of ["#000", "#0072B2", "#d62728", "#1f3b5c"]) expect(haloColour(dark)).toBe(LIGHT_HALO);
+  });
+
+  it("treats colours it cannot read as light (a dark halo)", () => {
+    expect(haloColour("red")).toBe(DARK_HALO);
+    expect(haloColour("")).toBe(DARK_HALO);
+    expect(haloColour("#12345")).toBe(DARK_HALO);
   });
 });

@@ -1,5 +1,6 @@
 """ConceptExplorer: bars, cards, gallery and retraining, driven from Python as the browser would drive them."""
 
+import re
 import threading
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 import xwidgets as xw
 from xwidgets.concepts import explorer as explorer_module
 from xwidgets.core.errors import InvalidArgument, XWidgetsError
+from xwidgets.views.explorer import phrase_line
 
 QUICK = {"retries": 0, "epochs": 20}  # refits in these tests only need to finish, not to be good
 
@@ -44,6 +46,35 @@ def test_bars_cards_and_gallery_show_the_fitted_space(explorer, toy):
     gap = abs(float(explanation.predictions[0] - explanation.logits[0]))
     assert f"{gap:.2f}" in explorer.summary.value
     assert "R²" in explorer.metrics_text.value
+
+
+def test_lines_wrap_between_phrases_and_name_their_counts_in_proper_plurals(explorer):
+    """Issue 19: "2 attempt(s)" and lines that wrapped inside a phrase ("held-out images: R²" / "0.85")."""
+    text = explorer.metrics_text.value
+    assert "(s)" not in text and re.search(r"\b1 attempt\b|\b\d+ attempts\b", text)
+    for line in (explorer.metrics_text.value, explorer.summary.value):
+        for row in line.split("<br>"):
+            phrases = re.findall(r'<span class="xw-phrase"[^>]*>(.*?)</span>', row)
+            assert phrases and row == phrase_line(*phrases, escape=False)  # each phrase kept on one line
+    assert "Σ z × w" in explorer.summary.value  # no "·" inside a phrase (it separates them)
+
+
+def test_the_contribution_axis_spans_every_bar_with_room_to_spare():
+    low, high = explorer_module._value_range([1.5, 4.4, -0.6, 0.0])
+    assert low == pytest.approx(-0.6 - 0.12 * 5.0) and high == pytest.approx(4.4 + 0.12 * 5.0)
+    assert explorer_module._value_range([0.0, 2.0]) == (0.0, pytest.approx(2.24))
+    assert explorer_module._value_range([-1.0, -3.0]) == (pytest.approx(-3.36), 0.0)
+
+
+def test_the_chart_reads_at_a_glance(explorer):
+    space_low, space_high = explorer._y.min, explorer._y.max
+    values = list(explorer.bars.y)
+    assert space_low <= min([*values, 0.0]) and space_high > max(values)
+    for axis in explorer.chart.axes:
+        assert int(axis.tick_style["font-size"].removesuffix("px")) >= 11
+    ticks = list(explorer._value_axis.tick_values)
+    assert 2 <= len(ticks) <= 5 and space_low <= ticks[0] and ticks[-1] <= space_high
+    assert explorer.cancel_button.description == "cancel training" and explorer.cancel_button.layout.width != "138px"
 
 
 def test_the_gallery_defaults_to_the_images_the_model_scores_highest(explorer, toy):

@@ -200,7 +200,7 @@ def test_figure_has_bars_image_and_a_panel_per_concept(explanation, tmp_path):
     assert figure.axes[1].get_title() == "image"
     titles = [axis.get_title() for axis in figure.axes[2:]]
     for concept, title in enumerate(titles):
-        assert title.startswith(f"concept {concept + 1}: ")
+        assert title.startswith(f"concept {concept + 1}\n")  # the contribution (or "inactive") below
         assert title.endswith("inactive") is (float(explanation.activations[0, concept]) == 0)
     assert len(figure.axes[0].patches) == 5  # one bar per concept
     assert len(explanation.figure(1, concepts=[0, 2]).axes) == 1 + 1 + 2

@@ -55,10 +55,48 @@ def browser():
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory, browser, js_bundles):
-    """JupyterLab serving a copy of notebooks/, with the views' JS rebuilt from js/src first (``js_bundles``)."""
-    base = tmp_path_factory.mktemp("lab")
-    notebooks = base / "nb"
-    shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    """JupyterLab serving a copy of notebooks/, with the views' JS rebuilt from js/src first (``js_bundles``) and
+    ``window.jupyterapp`` exposed, so tests run cells and restart kernels through its commands."""
+    yield from _serve_notebooks(
+        tmp_path_factory.mktemp("lab"),
+        lambda port, root: [
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--IdentityProvider.token=e2e",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabServerApp.extension_manager=readonly",
+        ],
+        "/api/status",
+    )
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    yield page
+    context.close()
+    OUT.mkdir(exist_ok=True)
+
+
+def _serve_notebooks(base: Path, command, ready: str):
+    """Run a Jupyter front end's server, ``python -m <command(port, root)>``, on a free 127.0.0.1 port with its own
+    home, config, runtime and settings dirs under ``base`` and token ``e2e``, serving a copy of notebooks/ (``root``).
+
+    Yields ``{"url", "token", "log", "root"}`` once ``url + ready`` answers (a path; ``?token=e2e`` is added), and
+    stops the server at teardown. ``command(port, root)`` returns the module and its arguments.
+    """
+    root = base / "nb"
+    shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
@@ -77,42 +115,24 @@ def lab(tmp_path_factory, browser, js_bundles):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = open(base / "lab.log", "w")  # noqa: SIM115 (open while the server runs; closed at teardown)
+    log_path = base / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 (open while the server runs; closed at teardown)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--IdentityProvider.token=e2e",
-            f"--ServerApp.root_dir={notebooks}",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabServerApp.extension_manager=readonly",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", *command(port, root)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=base
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
+        for _ in range(360):
+            if process.poll() is not None:
+                raise RuntimeError(f"{command(port, root)[0]} exited:\n" + log_path.read_text())
             try:
-                urllib.request.urlopen(f"{url}/api/status?token=e2e", timeout=1)
+                urllib.request.urlopen(f"{url}{ready}?token=e2e", timeout=1)
                 break
             except OSError:
-                if process.poll() is not None:
-                    break
                 time.sleep(0.25)
         else:
-            raise RuntimeError((base / "lab.log").read_text())
-        if process.poll() is not None:
-            raise RuntimeError("JupyterLab exited:\n" + (base / "lab.log").read_text())
-        yield {"url": url, "token": "e2e", "log": base / "lab.log"}
+            raise RuntimeError(log_path.read_text())
+        yield {"url": url, "token": "e2e", "log": log_path, "root": root}
     finally:
         process.terminate()
         try:
@@ -122,13 +142,43 @@ def lab(tmp_path_factory, browser, js_bundles):
         log.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors
-    yield page
-    context.close()
-    OUT.mkdir(exist_ok=True)
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory, browser, js_bundles):
+    """Jupyter Notebook 7 serving a copy of notebooks/, with ``window.jupyterapp`` exposed (as the ``lab`` fixture
+    does for JupyterLab): open ``{url}/notebooks/<name>.ipynb?token=e2e``."""
+    yield from _serve_notebooks(
+        tmp_path_factory.mktemp("notebook7"),
+        lambda port, root: [
+            "notebook",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--IdentityProvider.token=e2e",
+            f"--ServerApp.root_dir={root}",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
+        ],
+        "/api/status",
+    )
+
+
+@pytest.fixture(scope="session")
+def voila(tmp_path_factory, browser, js_bundles):
+    """Voilà serving a copy of notebooks/ as dashboards, code hidden: open
+    ``{url}/voila/render/<name>.ipynb?token=e2e``; Voilà runs the notebook in a fresh kernel on each visit."""
+    base = tmp_path_factory.mktemp("voila")
+    (base / "connections").mkdir()
+    yield from _serve_notebooks(
+        base,
+        lambda port, root: [
+            "voila",
+            str(root),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--Voila.token=e2e",
+            f"--Voila.connection_dir_root={base / 'connections'}",
+            "--show_tracebacks=True",
+        ],
+        "/",
+    )

@@ -1,11 +1,16 @@
 """The ConceptExplorer in JupyterLab: the contribution bars render, clicking a bar or a concept card changes the
 map on the image, picking another image explains it, moving k retrains under a visible progress bar, and cancelling
-a retraining puts k and the progress bar back to the fit that is shown."""
+a retraining puts k and the progress bar back to the fit that is shown.
+
+Issue 19: the contribution bars lie inside the plot area with room to spare, the tick labels are readable and never
+overlap, the "cancel training" label is whole, counts have proper plurals, and no title, metrics or status line
+wraps inside a "·"-separated phrase."""
 
 import pytest
 
 from .steps import draws, kernel, run_notebook, shoot, wait_redrawn
 from .test_heatmap_explorer_in_jupyterlab import _set_slider
+from .test_text_explorer_in_jupyterlab import assert_readable_chart, assert_the_wrap_check_sees_a_wrap, wrapped_phrases
 from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE
 
 pytestmark = pytest.mark.e2e
@@ -17,6 +22,10 @@ CARDS = f"{EXPLORER} .xw-concept-cards .xw-gallery"
 PICKER = f"{EXPLORER} .xw-concept-picker .xw-gallery"
 STATUS = f"{EXPLORER} .xw-run-status"
 METRICS = f"{EXPLORER} .xw-concept-metrics"
+CANCEL = f"{EXPLORER} .xw-concept-cancel"
+LINES = (f"{IMAGE} .xw-title", f"{EXPLORER} .xw-concept-summary", METRICS, STATUS)
+#: Whether an element's content fits it (nothing cut, no ellipsis).
+FITS = "(e) => e.scrollWidth <= e.clientWidth"
 
 
 def test_concept_explorer_bars_cards_images_and_retraining(lab, page):
@@ -30,6 +39,12 @@ def test_concept_explorer_bars_cards_images_and_retraining(lab, page):
     assert len(contributions) == 5 and sum(c > 0 for c in contributions) >= 1
     assert int(page.get_attribute(PICKER, "data-items")) == 12
     shoot(page, EXPLORER, "concept_explorer.png")
+    assert_readable_chart(page, BARS, margin=4, vertical=True)
+    assert_the_wrap_check_sees_a_wrap(page)
+    assert not wrapped_phrases(page, *LINES)
+    metrics = page.locator(METRICS).inner_text()
+    assert "(s)" not in metrics and ("1 attempt" in metrics or " attempts" in metrics)
+    assert page.locator(CANCEL).evaluate(FITS)
 
     # a. Clicking a bar selects its concept and changes the map on the image.
     target = max(range(5), key=lambda c: contributions[c])
@@ -69,6 +84,8 @@ def test_concept_explorer_bars_cards_images_and_retraining(lab, page):
     )
     assert page.locator(f"{EXPLORER} .xw-concept-cancel").is_enabled()
     shoot(page, EXPLORER, "concept_explorer_training.png")
+    assert not wrapped_phrases(page, STATUS)
+    assert page.locator(CANCEL).evaluate(FITS)
     page.wait_for_function(
         f"() => document.querySelector('{METRICS}').innerText.includes('fitted in')"
         f" && document.querySelectorAll('{BARS} rect.bar').length === 3"
@@ -77,6 +94,8 @@ def test_concept_explorer_bars_cards_images_and_retraining(lab, page):
     )
     assert kernel(page, "print(explorer.space.k)") == "3"
     shoot(page, EXPLORER, "concept_explorer_retrained.png")
+    assert_readable_chart(page, BARS, margin=4, vertical=True)
+    assert not wrapped_phrases(page, *LINES)
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected
 

@@ -1,7 +1,9 @@
 """The HeatmapExplorer in JupyterLab: a slider re-runs I-GOS (map and curves change), scrubbing the chart shows the
 perturbed image, and switching the method recomputes the panel. Labels name the result that is drawn (issue 18): the
 scrub panel's "map" menu follows a method switch, and a figure drawn right after a switch titles the map it draws
-with that map's own method and target."""
+with that map's own method and target. A person can read it (issue 19): hovering over the curves scrubs them, with
+one cursor; the x axis shows where the curves change; no control label is cut and none is the bare "alpha"; status
+lines wrap only between phrases."""
 
 import pytest
 
@@ -61,10 +63,10 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
 
     # Move a slider: I-GOS re-runs, its map is redrawn and its curves change.
     pixels, paths = page.evaluate(CANVAS_PIXELS, PANEL), page.evaluate(CURVE_PATHS)
-    assert len(paths) >= 5 and all(paths), paths  # 2 insertion, 2 deletion, the scrub cursor
+    assert len(paths) == 4 and all(paths), paths  # 2 insertion, 2 deletion (the cursor is the selector's band)
     status = page.locator(f"{PANEL} .xw-run-status").inner_text()
     before = _draws(page, PANEL)
-    _set_slider(page, PANEL, "resolution", 7)
+    _set_slider(page, PANEL, "mask resolution", 7)
     _wait_redraw(page, PANEL, before)
     page.wait_for_function(
         f"() => !document.querySelector('{PANEL} .xw-run-status').innerText.includes('running')"
@@ -78,7 +80,7 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
         f"(old) => {{ const now = ({CURVE_PATHS})(); return now.join() !== old.join(); }}", arg=paths, timeout=30000
     )
 
-    # Scrub the curves chart: the first click shows the index line, moving the mouse selects a step.
+    # Scrub the curves chart: a click (not needed: see the hover test) leaves the cursor following the mouse.
     chart = page.locator(".xw-curves svg.svg-figure").first
     chart.scroll_into_view_if_needed()
     box = chart.bounding_box()
@@ -104,7 +106,7 @@ def test_explorer_reruns_on_a_slider_scrubs_and_switches_method(lab, page):
     _wait_status(page, ".xw-panel-1", "Occlusion:")
     _wait_status(page, ".xw-panel-1", "· insertion")  # the map, then its curves: the run is done
     assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[1].result.method)") == "occlusion"
-    assert page.locator(".xw-panel-1 .widget-slider label:text-is('window')").count() == 1
+    assert page.locator(".xw-panel-1 .widget-slider label:text-is('window (px)')").count() == 1
     page.evaluate("document.querySelector('.xw-target').scrollIntoView({block: 'start'})")
     page.screenshot(path=str(OUT / "heatmap_explorer_switched.png"))
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
@@ -176,7 +178,7 @@ def test_the_scrub_menu_follows_a_method_switch(lab, page):
     legend = page.inner_text(".xw-curves-legend")
     assert "iGOS++ insertion" in legend and "I-GOS" not in legend, legend
     page.wait_for_function(
-        "() => document.querySelector('.xw-scrub-box .xw-title').textContent.startsWith('iGOS++: ')", timeout=10000
+        "() => document.querySelector('.xw-scrub-box .xw-title').textContent.startsWith('iGOS++ · ')", timeout=10000
     )  # the scrubbed image is iGOS++'s
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected
@@ -199,7 +201,8 @@ def test_a_figure_right_after_a_switch_titles_the_map_it_draws(lab, page):
             "import numpy as np; f = explorer.figure(); "
             "print(np.allclose(f.axes[1].images[0].get_array(), xw.figures.blend("
             "explorer.pixels[0].permute(1, 2, 0).numpy(), "
-            "explorer.panels[1].result.saliency[0, 0].numpy(), alpha=0.5, threshold=0.15)))",
+            "explorer.panels[1].result.saliency[0, 0].numpy(), alpha=0.5, threshold=0.15, "
+            "mode=explorer.panels[1].view.mode)))",
         )
         assert drawn == "True"  # and the map it draws is Grad-CAM's
     finally:
@@ -209,5 +212,125 @@ def test_a_figure_right_after_a_switch_titles_the_map_it_draws(lab, page):
     page.wait_for_function(KERNEL_IDLE, timeout=60000)
     after = page.evaluate(RUN_IN_KERNEL, f"explorer.wait(); print({titles})")
     assert after == str([f"I-GOS · {target}", f"RISE · {target}"]), after
+    unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
+    assert not unexpected, unexpected
+
+
+PLOT = ".xw-curves rect.selectormouse"  # the chart's plot area (the selector's mouse target)
+CURSORS = """() => { const svg = document.querySelector('.xw-curves svg.svg-figure');
+  return {bands: svg.querySelectorAll('rect.intsel').length, lines: svg.querySelectorAll('line.indsel').length,
+          paths: svg.querySelectorAll('.curve path.line').length}; }"""
+CURSOR_X = """() => { const band = document.querySelector('.xw-curves rect.intsel');
+  if (band.style.display === 'none') return null;
+  return Number(band.getAttribute('x')) + Number(band.getAttribute('width')) / 2; }"""
+SETTLED_AT = """() => Array.from(document.querySelectorAll('.xw-curves .curve path.line')).map(path => {
+  // the x (in plot pixels) from a curve's first point to where it comes within 10 % of its rise of its last value
+  const xy = (path.getAttribute('d').match(/-?[0-9.]+(e-?[0-9]+)?/g) || []).map(Number);
+  const points = []; for (let i = 0; i + 1 < xy.length; i += 2) points.push([xy[i], xy[i + 1]]);
+  const ys = points.map(p => p[1]), last = ys[ys.length - 1], rise = Math.max(...ys) - Math.min(...ys);
+  let settled = points.length - 1;
+  while (settled > 0 && Math.abs(ys[settled - 1] - last) <= 0.1 * rise) settled -= 1;
+  return points[settled][0] - points[0][0]; })"""
+CUT_LABELS = """(root) => Array.from(document.querySelectorAll(`${root} .widget-label, ${root} .widget-label-basic`))
+  .filter(label => label.offsetParent !== null && label.textContent.trim() !== '')
+  .filter(label => label.scrollWidth > label.clientWidth + 0.5 || label.closest('.widget-inline-hbox, .widget-checkbox')
+    .getBoundingClientRect().right > label.closest('.widget-accordion, .xw-scrub-box, .widget-vbox')
+    .getBoundingClientRect().right + 0.5)
+  .map(label => label.textContent + ' ' + label.scrollWidth + '>' + label.clientWidth)"""
+PHRASES_BROKEN = """() => Array.from(document.querySelectorAll('.xw-heatmap-explorer .xw-phrase'))
+  .filter(phrase => phrase.offsetParent !== null && phrase.getClientRects().length > 1)
+  .map(phrase => phrase.textContent)"""
+
+
+def _hover(page, fraction_of_plot):
+    """Move the mouse (no click) to ``fraction_of_plot`` of the plot area's width, at mid height."""
+    box = page.locator(PLOT).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * fraction_of_plot, box["y"] + box["height"] * 0.5, steps=8)
+
+
+def _title_says(page, text):
+    """Wait until the perturbed image's title contains ``text``."""
+    page.wait_for_function(
+        "(text) => document.querySelector('.xw-scrub-box .xw-title').textContent.includes(text)",
+        arg=text,
+        timeout=10000,
+    )
+
+
+def _controls_read(page, panel):
+    """No visible control label of ``panel`` is cut, nor sticks out of its box, and none is the bare "alpha"."""
+    cut = page.evaluate(CUT_LABELS, panel)
+    assert not cut, cut
+    names = page.locator(f"{panel} .widget-accordion .widget-label").all_inner_texts()
+    assert names and "alpha" not in names, names
+
+
+def test_hover_scrubs_with_one_cursor_and_every_label_reads(lab, page):
+    _open_explorer(page, lab)
+    page.locator(".xw-curves").scroll_into_view_if_needed()
+    assert page.evaluate(CURSORS) == {"bands": 1, "lines": 0, "paths": 4}  # one cursor; 2 maps x 2 curves
+
+    # Hover, no click: the step and the perturbed image follow the pointer, and so does the one cursor.
+    width = page.locator(PLOT).bounding_box()["width"]
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.scrub.value)") == "0"
+    before = _draws(page, ".xw-scrub-box")
+    _hover(page, 0.5)
+    _wait_redraw(page, ".xw-scrub-box", before, timeout=20000)
+    _kernel_sees(page, "explorer.scrub.value", "5")  # the middle of the zoomed range (0 to 20 %): step 5 of 50
+    _title_says(page, "10% deleted")  # the image of the last step arrives after the throttle's interval
+    assert abs(page.evaluate(CURSOR_X) - 0.5 * width) <= 3
+    before = _draws(page, ".xw-scrub-box")
+    _hover(page, 0.9)
+    _wait_redraw(page, ".xw-scrub-box", before, timeout=20000)
+    _kernel_sees(page, "explorer.scrub.value", "9")
+    _title_says(page, "18% deleted")
+    assert abs(page.evaluate(CURSOR_X) - 0.9 * width) <= 3 and page.evaluate(CURSORS)["bands"] == 1
+    # A double-click pins the cursor (the pointer can leave for the image), another one frees it.
+    box = page.locator(PLOT).bounding_box()
+    page.mouse.dblclick(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.5)
+    _hover(page, 0.3)
+    page.wait_for_timeout(500)
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.scrub.value)") == "9"
+    assert abs(page.evaluate(CURSOR_X) - 0.9 * width) <= 3
+    page.mouse.dblclick(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    _hover(page, 0.9)
+    _kernel_sees(page, "explorer.scrub.value", "9")
+    _hover(page, 0.3)
+    _kernel_sees(page, "explorer.scrub.value", "3")
+    _hover(page, 0.9)
+    _kernel_sees(page, "explorer.scrub.value", "9")
+    page.evaluate("document.querySelector('.xw-curves').scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(OUT / "heatmap_explorer_hover.png"))
+
+    # The x range is where the curves change: each curve's change spans a good part of the plot, not 4 % of it.
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.x_range)") == "(0.0, 0.2)"
+    spans = page.evaluate(SETTLED_AT)
+    assert max(spans) >= 0.15 * width, (spans, width)
+    axes = page.evaluate("() => Array.from(document.querySelectorAll('.xw-curves .axis')).map(a => a.textContent)")
+    assert any("(the first 20%)" in axis for axis in axes), axes
+
+    # Controls: every label whole, the step labelled "step size (alpha)", useful slider spans; for every method.
+    assert page.locator(f"{PANEL} .widget-label:text-is('step size (alpha)')").count() == 1
+    assert page.evaluate(RUN_IN_KERNEL, "print(explorer.panels[0].controls['iterations'].max)") == "60"
+    _controls_read(page, PANEL)
+    page.evaluate("document.querySelector('.xw-panel-0 .widget-accordion').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(OUT / "heatmap_explorer_controls.png"))
+    page.evaluate(RUN_IN_KERNEL, "explorer.panels[1].accordion.selected_index = 0")
+    for name in ("Integrated gradients", "RISE", "Occlusion", "iGOS++"):
+        _select_method(page, ".xw-panel-1", name)
+        page.wait_for_selector(f".xw-panel-1 .widget-accordion:has-text('{name} parameters')", timeout=30000)
+        _controls_read(page, ".xw-panel-1")
+    _wait_status(page, ".xw-panel-1", "iGOS++:", timeout=180000)
+    _wait_status(page, ".xw-panel-1", "· insertion", timeout=180000)
+    page.wait_for_function(KERNEL_IDLE, timeout=60000)
+
+    # Status lines and notes wrap only between their "·"-separated phrases.
+    page.set_viewport_size({"width": 900, "height": 900})  # a narrow window makes the long lines wrap
+    broken = page.evaluate(PHRASES_BROKEN)
+    assert not broken, broken
+    assert page.locator(".xw-heatmap-explorer .xw-phrase").count() >= 4
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.evaluate("document.querySelector('.xw-target').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(OUT / "heatmap_explorer_readable.png"))
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

@@ -1,9 +1,11 @@
 """The MatchExplorer in JupyterLab: both saliency maps and the ranked attributes render; picking another reference
 from the pool re-explains the pair (the reference, its saliency and the attributes change); an attribute click shows
-its map on the query; swap exchanges the two images."""
+its map on the query; swap exchanges the two images. Readability: no caption or label is cut, the summary line wraps
+only between phrases, and the notebook's pair is a real match (a clearly positive cosine similarity)."""
 
 import pytest
 
+from .readability import BROKEN_PHRASES, CUT_TEXT, PHRASE_COUNT
 from .steps import kernel, run_notebook, shoot
 from .test_tour_in_jupyterlab import ALLOWED_PAGE_ERRORS, KERNEL_IDLE
 
@@ -15,6 +17,13 @@ REFERENCE = f"{EXPLORER} .xw-heatmap.xw-match-reference"
 ATTRIBUTES = f"{EXPLORER} .xw-match-attributes .xw-gallery"
 POOL = f"{EXPLORER} .xw-match-pool .xw-gallery"
 SUMMARY = f"{EXPLORER} .xw-match-summary"
+
+
+def _readable(page, name):
+    """No caption, title or label cut, and no phrase broken across lines; ``name`` says which state failed."""
+    assert page.locator(f"{ATTRIBUTES} .xw-gallery-caption").count() == 5
+    assert not page.evaluate(CUT_TEXT, EXPLORER), (name, page.evaluate(CUT_TEXT, EXPLORER))
+    assert not page.evaluate(BROKEN_PHRASES, EXPLORER), (name, page.evaluate(BROKEN_PHRASES, EXPLORER))
 
 
 def _wait_explained(page, query, reference):
@@ -42,6 +51,11 @@ def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
     for view in (QUERY, REFERENCE):
         page.wait_for_function(f"() => document.querySelector('{view}').dataset.ready === 'true'", timeout=30000)
     shoot(page, EXPLORER, "match_explorer.png")
+    _readable(page, "first pair")
+    assert page.evaluate(PHRASE_COUNT, SUMMARY) == 4
+    similarity = float(kernel(page, "print(float(explorer.explanation.similarity[0]))"))
+    assert similarity > 0.2, f"the notebook's pair has cosine similarity {similarity:.2f}: not a match"
+    assert f"cosine similarity {similarity:.2f}" in page.locator(SUMMARY).inner_text()
 
     # a. Picking another reference from the pool re-explains: the reference, its saliency and the attributes change.
     reference = int(kernel(page, "print(explorer.reference)"))
@@ -74,5 +88,6 @@ def test_match_explorer_reference_pick_attribute_click_and_swap(lab, page):
     _wait_explained(page, pick, query)
     assert kernel(page, "print(explorer.query, explorer.reference)") == f"{pick} {query}"
     shoot(page, EXPLORER, "match_explorer_swapped.png")
+    _readable(page, "swapped")
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected

@@ -170,3 +170,123 @@ def test_a_target_switch_rescores_the_patches_for_the_new_target(lab, page):
     _shoot(page, "sag_explorer_target_switch.png")
     unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
     assert not unexpected, unexpected
+
+
+# ------------------------------------------------------------------------------------ readable at a glance (issue 19)
+MEASURE_GRAPH = """(graph) => {
+  const root = document.querySelector(graph);
+  const box = root.querySelector('.xw-graph-scroll') || root.querySelector('svg.xw-graph-svg');
+  const rect = (e) => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height}; };
+  return {
+    thumbs: [...root.querySelectorAll('image.xw-graph-thumb')].map(rect),
+    texts: [...root.querySelectorAll('svg text')].map((t) => ({
+      text: t.textContent, font: parseFloat(getComputedStyle(t).fontSize), ...rect(t)})),
+    edgeLabels: [...root.querySelectorAll('text.xw-graph-edge-label')].map(rect),
+    scroll: {sw: box.scrollWidth, cw: box.clientWidth, sh: box.scrollHeight, ch: box.clientHeight},
+  };
+}"""
+TEXT_PARTS = ", ".join(
+    f"{EXPLORER} {part}"
+    for part in (".xw-sag-legend", ".xw-sag-dnf", ".xw-sag-summary", ".xw-sag-score", ".xw-estimate")
+)
+MEASURE_TEXT = """(parts) => [...document.querySelectorAll(parts)]
+  .flatMap((e) => [e, ...e.querySelectorAll('*')]).filter((e) => e.textContent.trim())
+  .map((e) => ({text: e.textContent.slice(0, 40), font: parseFloat(getComputedStyle(e).fontSize)}))"""
+# every "·"-separated phrase and every clause of the formula must sit on one line (it may wrap only between them)
+WRAPPED_PHRASES = """(parts) => [...document.querySelectorAll(parts)]
+  .filter((e) => new Set([...e.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.bottom))).size > 1)
+  .map((e) => e.textContent)"""
+PHRASES = f"{EXPLORER} .xw-phrase, {EXPLORER} .xw-sag-dnf code"
+CANVAS_PIXELS = """(canvas) => { const c = document.querySelector(canvas);
+  return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"""
+
+
+def _readable(page, where):
+    """Assert that every thumbnail of the graph is drawn at >= 72 px and every text at >= 11 px (computed and
+    rendered), and that no two edge labels overlap; returns the measures."""
+    seen = page.evaluate(MEASURE_GRAPH, GRAPH)
+    labels = seen["edgeLabels"]
+    problems = {
+        "thumbnails under 72 px": [t for t in seen["thumbs"] if min(t["w"], t["h"]) < 72][:3],
+        "texts under 11 px": [t for t in seen["texts"] if t["font"] < 11 or t["h"] < 11][:3],
+        "edge labels on each other": [
+            (a, b)
+            for i, a in enumerate(labels)
+            for b in labels[i + 1 :]
+            if min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"]) > 1
+            and min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"]) > 1
+        ][:3],
+    }
+    assert seen["thumbs"] and seen["texts"] and not any(problems.values()), (where, problems)
+    return seen
+
+
+def _changed(before, after):
+    """The fraction of RGBA pixels of two equal-size canvases that differ by more than 24 in some channel."""
+    pixels = len(before) // 4
+    return sum(any(abs(before[4 * i + k] - after[4 * i + k]) > 24 for k in range(3)) for i in range(pixels)) / max(
+        pixels, 1
+    )
+
+
+def test_the_graph_reads_at_a_glance_and_the_patches_are_numbered(lab, page):
+    """Issue 19: thumbnails were about 35 px and edge labels 5 px (the graph was shrunk to fit); the image had no
+    patch numbers; nothing said what the colours mean; status lines broke mid-phrase ("5 beam / level(s)")."""
+    run_notebook(page, lab, "02_sag.ipynb", f"{SUMMARY}:has-text('forward passes')", name="sag_readable", height=1300)
+    page.wait_for_function(f'() => document.querySelector("{GRAPH}").dataset.ready === "true"', timeout=30000)
+    _readable(page, "default search")
+    fonts = page.evaluate(MEASURE_TEXT, TEXT_PARTS)
+    assert fonts and all(f["font"] >= 11 for f in fonts), [f for f in fonts if f["font"] < 11][:5]
+    assert page.evaluate(WRAPPED_PHRASES, PHRASES) == []
+    summary = page.locator(SUMMARY).inner_text()
+    assert "(s)" not in summary and re.search(r"\d+ beam levels?$", summary), summary
+    # the legend says what the frame and arrow colours mean, with one sample per colour
+    legend = page.locator(f"{EXPLORER} .xw-sag-legend")
+    assert legend.is_visible() and all(w in legend.inner_text() for w in ("Frame", "Arrow", "roots", "−P17"))
+    assert legend.locator("span[style*='border']").count() == 6
+    _shoot(page, "sag_explorer_readable.png")
+
+    # patch numbers: drawn on the image, and gone when the checkbox is cleared
+    canvas = f"{EDITOR} canvas.xw-canvas"
+    with_numbers = page.evaluate(CANVAS_PIXELS, canvas)
+    before = _editor_draws(page)
+    page.locator(f"{EXPLORER} .xw-sag-numbers input[type=checkbox]").uncheck()
+    page.wait_for_function(f'() => Number(document.querySelector("{EDITOR}").dataset.draws) > {before}', timeout=30000)
+    assert _kernel(page, "print(explorer.numbers.value)").strip() == "False"
+    without = page.evaluate(CANVAS_PIXELS, canvas)
+    assert len(without) == len(with_numbers) and 0.05 < _changed(with_numbers, without) < 0.5
+    page.locator(f"{EXPLORER} .xw-sag-numbers input[type=checkbox]").check()
+
+    # hovering a node outlines its patches on the image (Okabe–Ito blue, 0 114 178)
+    node = page.locator(f"{GRAPH} g.xw-graph-node").first
+    before = _editor_draws(page)
+    node.hover()
+    page.wait_for_function(f'() => Number(document.querySelector("{EDITOR}").dataset.draws) > {before}', timeout=30000)
+    page.wait_for_function(f"() => document.querySelector('{EDITOR}').dataset.ready === 'true'", timeout=30000)
+    assert _kernel(page, "print(explorer.graph_view.hovered)").strip() == node.get_attribute("data-id")
+    hovered = page.evaluate(CANVAS_PIXELS, canvas)
+    blue = sum(
+        abs(hovered[i] - 0) < 30 and abs(hovered[i + 1] - 114) < 30 and abs(hovered[i + 2] - 178) < 30
+        for i in range(0, len(hovered), 4)
+    )
+    assert blue > 200, blue
+    _shoot(page, "sag_explorer_hover.png")
+
+    # a big graph (5 roots, 44 nodes, rows of 20) keeps its sizes and scrolls in its box instead of shrinking
+    page.mouse.move(0, 0)
+    draws = int(page.get_attribute(GRAPH, "data-draws"))
+    _kernel(page, "explorer.controls['overlap'].value = 3; explorer.controls['shown_roots'].value = 5")
+    page.wait_for_function(
+        f'() => {{ const g = document.querySelector("{GRAPH}");'
+        f" return g.dataset.ready === 'true' && Number(g.dataset.draws) > {draws}"
+        f" && g.querySelectorAll(\"g.xw-graph-node[data-level='0']\").length === 5; }}",
+        timeout=120000,
+    )
+    page.wait_for_function(KERNEL_IDLE, timeout=60000)
+    big = _readable(page, "big graph")
+    assert len(big["thumbs"]) == int(_kernel(page, "print(len(explorer.result.nodes[0]))")) >= 30
+    assert big["scroll"]["sw"] > big["scroll"]["cw"] + 200, big["scroll"]
+    assert big["scroll"]["ch"] <= 660, big["scroll"]  # a bounded box (a taller graph scrolls down too)
+    _shoot(page, "sag_explorer_big.png")
+    unexpected = [e for e in page.errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
+    assert not unexpected, unexpected

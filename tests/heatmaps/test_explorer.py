@@ -2,17 +2,21 @@
 drawn from the shown state, figures, errors."""
 
 import inspect
+import re
 import threading
 import time
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
 from ipywidgets.widgets.widget import _instances
+from matplotlib.legend import Legend
 
 import xwidgets as xw
 from xwidgets.core.errors import InvalidArgument, XWidgetsError
 from xwidgets.heatmaps import HeatmapExplorer
+from xwidgets.heatmaps.explorer import Throttle, change_window
 from xwidgets.toy import ToyWorld
 
 
@@ -55,16 +59,97 @@ def test_scrubbing_shows_the_scored_perturbation(explorer):
     explorer.scrub.value = 10
     deleted = explorer.scrub_view._pixels.clone()
     assert "20% deleted" in explorer.scrub_view.title and not torch.equal(deleted, start)
-    assert explorer._cursor.x.tolist() == pytest.approx([0.2, 0.2], abs=2e-3)
+    assert float(np.mean(explorer._selector.selected)) == pytest.approx(0.2, abs=2e-3)  # the one cursor
     # the scrubbed image is the one the curve scored: the model gives the curve's value on it
     score = float(explorer.model(deleted[None]).softmax(1)[0, explorer.target_selector.value])
     assert score == pytest.approx(float(explorer.panels[0].curves.deletion[0, 10]), abs=2e-2)
     explorer.scrub_curve.value = "insertion"
     assert "20% inserted" in explorer.scrub_view.title
-    explorer._selector.selected = np.array([0.5])  # the chart's index selector drives the slider
-    assert explorer.scrub.value == 25
+    explorer._selector.selected = np.array([0.098, 0.102])  # the pointer over the chart drives the slider
+    _wait_until(lambda: explorer.scrub.value == 5)
     explorer.scrub_panel.value = 1
     assert explorer.scrub_view.title.startswith("Grad-CAM")
+
+
+def _wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_hovering_is_throttled_and_the_last_position_wins(explorer, monkeypatch):
+    """A sweep of the pointer (one selection per mouse event) sends a few perturbed images, not one per event,
+    and ends on the step under the pointer; the cursor stays where the pointer drew it."""
+    sent = []
+    set_data = explorer.scrub_view.set_data
+    monkeypatch.setattr(explorer.scrub_view, "set_data", lambda **data: (sent.append(1), set_data(**data)))
+    start = time.monotonic()
+    positions = np.linspace(0.0, 0.2, 41)
+    for x in positions:
+        explorer._selector.selected = np.array([x - 0.0015, x + 0.0015])
+        time.sleep(0.002)
+    elapsed = time.monotonic() - start
+    _wait_until(lambda: "20% deleted" in explorer.scrub_view.title)  # the last step, applied by the timer
+    assert explorer.scrub.value == 10 and not explorer._hover.pending
+    assert 1 <= len(sent) <= elapsed / xw.heatmaps.explorer.HOVER_INTERVAL + 2 < len(positions)
+    assert explorer._selector.selected.tolist() == pytest.approx([0.2 - 0.0015, 0.2 + 0.0015])
+
+
+def test_the_chart_zooms_to_where_the_curves_change(explorer):
+    assert explorer.x_range == (0.0, 0.2)  # a confident class: the curves settle after 4 % of the pixels
+    assert explorer._x_axis.label == "pixels inserted / deleted (the first 20%)"
+    explorer.scrub.value = 30  # 60 %: past the zoomed range, the cursor is hidden
+    assert explorer._selector.selected is None and "60% deleted" in explorer.scrub_view.title
+    explorer.zoom.value = False
+    assert explorer.x_range == (0.0, 1.0) and explorer._x_axis.label == "pixels inserted / deleted"
+    assert float(np.mean(explorer._selector.selected)) == pytest.approx(0.6, abs=2e-3)
+    explorer.zoom.value = True
+    assert explorer.x_range == (0.0, 0.2) and explorer._selector.selected is None
+
+
+def test_change_window_picks_the_range_where_curves_change():
+    fractions = torch.linspace(0, 1, 51)
+    drop = torch.cat([torch.tensor([1.0, 0.3]), torch.full((49,), 0.05)])  # settles after 2 % of the pixels
+    assert change_window(fractions, [drop, 1 - drop]) == 0.2  # at least 8 steps shown
+    late = (1 - fractions).clamp(min=0.2)  # changes until 80 %
+    assert change_window(fractions, [drop, late]) == 1.0
+    middle = torch.where(fractions < 0.25, 1.0, 0.0)  # a step at 25 %: 1.5 x 0.26 → the next end, 0.5
+    assert change_window(fractions, [middle]) == 0.5
+    assert change_window(fractions, [torch.full((51,), 0.4)]) == 1.0  # flat: nothing to zoom to
+    assert change_window(torch.linspace(0, 1, 5), [torch.tensor([1.0, 0, 0, 0, 0])]) == 1.0  # few steps
+
+
+def test_throttle_applies_the_first_value_at_once_and_the_last_after_the_interval():
+    applied = []
+    throttle = Throttle(0.2, applied.append)
+    throttle(1)
+    throttle(2)
+    throttle(3)
+    assert applied == [1] and throttle.pending
+    _wait_until(lambda: applied == [1, 3])
+    assert not throttle.pending
+    throttle(4)  # within the interval of the last apply: waits, then is dropped by cancel
+    throttle.cancel()
+    time.sleep(0.3)
+    assert applied == [1, 3] and not throttle.pending
+
+
+def test_controls_have_readable_labels_and_useful_slider_spans(toy):
+    model, samples = toy
+    explorer = HeatmapExplorer(
+        model, samples[0].image, method="igos", params={"iterations": 100}, compare="rise", run=False
+    )
+    try:
+        igos, rise = (panel.controls for panel in explorer.panels)
+        assert igos["alpha"].description == "step size (alpha)" and igos["alpha"].tooltip.startswith("alpha: ")
+        assert "alpha" in explorer.panels[0].params  # the kernel keyword is unchanged
+        assert (igos["iterations"].min, igos["iterations"].max) == (1, 100)  # 1-60, widened to the given 100
+        assert isinstance(igos["alpha"], widgets.FloatLogSlider) and 10 ** igos["alpha"].max == pytest.approx(1e4)
+        assert (rise["masks"].min, rise["masks"].max, rise["masks"].step) == (100, 8000, 100)
+        assert len({control.style.description_width for control in igos.values()}) == 1  # one column of labels
+    finally:
+        explorer.close()
 
 
 def test_mask_streams_while_optimising_and_a_new_value_cancels_the_stale_run(toy):
@@ -124,10 +209,13 @@ def test_figure_matches_the_view_and_saves_pdf_svg_png(explorer, tmp_path):
         colormap="magma",
         alpha=0.8,
         threshold=0.3,
+        mode=view.mode,
     )
     assert np.allclose(np.asarray(images[0]), expected)
-    curves = figure.axes[2]
-    assert {line.get_label().split(" (")[0] for line in curves.lines} >= {"I-GOS insertion", "Grad-CAM deletion"}
+    deletion, insertion = (axis for axis in figure.axes if axis.get_title().startswith(("deletion", "insertion")))
+    assert len(deletion.lines) == len(insertion.lines) == 2  # one line per panel's method in each curve panel
+    legend = [text.get_text() for legend in figure.findobj(Legend) for text in legend.get_texts()]
+    assert [entry.split(":")[0] for entry in legend] == ["I-GOS", "Grad-CAM"]
     for suffix in ("pdf", "svg", "png"):
         path = explorer.figure(tmp_path / f"explorer.{suffix}")
         assert path is not None
@@ -309,11 +397,11 @@ def _labels(explorer):
     figure = explorer.figure()
     return {
         "views": [p.view.title for p in explorer.panels],
-        "status": [p.status.value for p in explorer.panels],
+        "status": [re.sub(r"<[^>]+>", "", p.status.value) for p in explorer.panels],
         "scrub": [label for label, _ in explorer.scrub_panel.options],
         "legend": explorer.legend.value,
         "lines": [line.labels[0] for line in explorer._insertion],
-        "figure": [axis.get_title() for axis in figure.axes if axis.images],
+        "figure": [" · ".join(axis.get_title().split("\n")) for axis in figure.axes if axis.images],
     }
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.legend import Legend
 
 from xwidgets.core.errors import InvalidArgument, XWidgetsError
 from xwidgets.figures import blend, save_figure
@@ -64,9 +65,11 @@ def test_curves_panel_labels_each_curve_with_its_auc():
     ]
     result = _result(1)
     figure = saliency_figure([result.images[0]], [result.saliency[0]], ["a"], curves=curves)
-    labels = [line.get_label() for line in figure.axes[1].lines]
-    assert labels == ["I-GOS insertion (0.250)", "I-GOS deletion (0.500)"]
-    assert figure.axes[1].lines[1].get_linestyle() == "--"
+    deletion, insertion = (axis for axis in figure.axes if axis.lines)
+    assert deletion.get_title().startswith("deletion") and insertion.get_title().startswith("insertion")
+    assert deletion.lines[0].get_ydata().tolist() == (1 - fractions).tolist()
+    legend = [t.get_text() for legend in figure.findobj(Legend) for t in legend.get_texts()]
+    assert legend == ["I-GOS: deletion 0.500, insertion 0.250"]
 
 
 def test_save_figure_formats(tmp_path):

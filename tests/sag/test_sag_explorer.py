@@ -2,6 +2,7 @@
 labels drawn from the state they belong to after a target switch or a cancel."""
 
 import inspect
+import re
 import threading
 
 import pytest
@@ -13,8 +14,15 @@ from xwidgets.core.errors import InvalidArgument
 from xwidgets.sag import SAGExplorer
 
 
-def _click(view, x, y):
-    view._on_custom_message(view, {"event": "click", "x": x, "y": y}, [])
+def _click(explorer, x, y):
+    """A click on input pixel (x, y), in the editor's enlarged image (``editor_scale`` times the input)."""
+    scale, view = explorer.editor_scale, explorer.image_view
+    view._on_custom_message(view, {"event": "click", "x": x * scale + scale // 2, "y": y * scale + scale // 2}, [])
+
+
+def _text(markup):
+    """What an HTML label reads, without its tags."""
+    return re.sub(r"<[^>]+>", "", markup)
 
 
 def _select(view, node_id):
@@ -36,10 +44,10 @@ def test_graph_shows_both_roots_and_patch_clicks_rescore(either):
         full = explorer.wait_score()
         assert full == pytest.approx(float(torch.softmax(model.forward(image[None]), 1)[0, 1]), abs=1e-5)
         # hide A by clicking it: B alone still carries the decision
-        _click(explorer.image_view, centre(A)[1], centre(A)[0])
+        _click(explorer, centre(A)[1], centre(A)[0])
         assert A not in explorer.visible and explorer.wait_score() > 0.9 * full
         # hide B as well: nothing is left
-        _click(explorer.image_view, centre(B)[1], centre(B)[0])
+        _click(explorer, centre(B)[1], centre(B)[0])
         assert explorer.wait_score() < 0.1 and "of the full image" in explorer.score_text.value
         # clicking a graph node loads its patches
         root = explorer.result.nodes[0][0]
@@ -141,7 +149,7 @@ def test_a_slow_model_waits_for_the_search_button_and_says_why(either, sleepy):
         assert "Not started" in explorer.status.value and explorer.graph_view.nodes == []
         explorer.search_button.click()
         job = explorer.runner.job
-        assert not job.done and explorer.status.value.startswith("searching… (longest ≈ ")
+        assert not job.done and _text(explorer.status.value).startswith("searching… (longest ≈ ")
     finally:
         explorer.close()
     assert job.status == "cancelled"
@@ -233,5 +241,87 @@ def test_current_is_the_shown_result_and_refuses_before_the_first_run(either):
         explorer.run()
         explorer.wait()
         assert explorer.current is explorer.shown and explorer.current.value is explorer.result
+    finally:
+        explorer.close()
+
+
+# ------------------------------------------------------------------------------- readable at a glance (issue 19)
+def _editor_pixels(explorer):
+    """The editor's image as the browser gets it: ``[H, W, 3]`` uint8 decoded from the PNG bytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(explorer.image_view.image)).convert("RGB")).astype(int)
+
+
+def test_the_editor_numbers_the_patches_and_outlines_a_hovered_node(either):
+    from xwidgets.sag.explorer import EDITOR_WIDTH
+    from xwidgets.sag.patch_grid import OUTLINE_COLOUR, patch_cells
+
+    model, image = either
+    explorer = SAGExplorer(model, image).wait()
+    try:
+        scale = explorer.editor_scale
+        assert scale == 10 and explorer.image_view.width == 56 * scale >= 2 * EDITOR_WIDTH  # crisp numbers
+        numbered = _editor_pixels(explorer)
+        explorer.numbers.value = False
+        plain = _editor_pixels(explorer)
+        assert 0.02 < (abs(numbered - plain).max(-1) > 24).mean() < 0.5
+        explorer.numbers.value = True
+        assert (_editor_pixels(explorer) == numbered).all()
+        # hovering a graph node outlines its patches, and only those
+        root = explorer.result.nodes[0][0]
+        explorer.graph_view.hovered = root["id"]
+        blue = (abs(_editor_pixels(explorer) - OUTLINE_COLOUR[:3]) < 30).all(-1)
+        cells = [patch_cells((56, 56), 7, "bilinear")[p] for p in root["patches"]]
+        ys, xs = blue.nonzero()
+        assert len(xs) > 100
+        assert xs.min() >= min(c[0] for c in cells) * scale - 4 and xs.max() <= max(c[2] for c in cells) * scale + 4
+        assert ys.min() >= min(c[1] for c in cells) * scale - 4 and ys.max() <= max(c[3] for c in cells) * scale + 4
+        explorer.graph_view.hovered = ""
+        assert (_editor_pixels(explorer) == numbered).all()
+    finally:
+        explorer.close()
+
+
+def test_status_lines_wrap_between_phrases_and_count_in_words(either):
+    from xwidgets.sag.explorer import _count
+    from xwidgets.sag.graph import EDGE_COLOURS, NODE_COLOURS
+
+    model, image = either
+    explorer = SAGExplorer(model, image).wait()
+    try:
+        phrase = r'<span class="xw-phrase" style="white-space:nowrap">([^<]*)</span>'
+        summary = re.findall(phrase, explorer.summary_text.value)
+        assert len(summary) == 3 and summary[0].startswith("SAG: ") and summary[1].endswith("forward passes")
+        assert re.fullmatch(r"\d+ beam levels?", summary[2]), summary
+        assert re.findall(phrase, explorer.dnf_text.value) == ["2 roots", "2 diverse shown"]
+        assert re.findall(phrase, explorer.estimate_text.value)[1] == "on this CPU"
+        assert all("(s)" not in text.value for text in (explorer.summary_text, explorer.dnf_text, explorer.status))
+        # the legend shows every frame and edge colour, with what it means
+        legend = explorer.legend.value
+        assert all(colour in legend for colour in NODE_COLOURS + EDGE_COLOURS)
+        assert all(word in _text(legend) for word in ("Frame", "over 90 %", "Arrow", "−P17", "60 or more", "roots"))
+        assert [_count(1, "root"), _count(3, "root"), _count(1, "forward pass", "forward passes")] == [
+            "1 root",
+            "3 roots",
+            "1 forward pass",
+        ]
+    finally:
+        explorer.close()
+
+
+def test_the_graph_keeps_its_size_and_scrolls(either):
+    model, image = either
+    explorer = SAGExplorer(model, image, run=False, thumbnail_size=96, graph_width=400, graph_height=300)
+    try:
+        view = explorer.graph_view
+        assert (view.thumbnail_size, view.display_width, view.display_height) == (96, 400, 300)
+        defaults = SAGExplorer(model, image, run=False)
+        assert (defaults.graph_view.thumbnail_size, defaults.graph_view.display_width) == (80, None)
+        assert defaults.graph_view.display_height == 660
+        defaults.close()
     finally:
         explorer.close()

@@ -2,6 +2,7 @@
 driven from Python as the browser drives them; built on the Explorer base (its labels drawn from the shown
 explanation's settings, a cancel puts the controls and the pair back)."""
 
+import re
 import threading
 
 import pytest
@@ -13,6 +14,11 @@ from xwidgets.core.methods import get_spec
 from xwidgets.views.explorer import Explorer
 
 FAST = {"masks": 200}
+
+
+def _text(html: str) -> str:
+    """The text of an HTML line, tags removed."""
+    return re.sub(r"<[^>]+>", "", html)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +43,35 @@ def test_both_sides_and_the_ranked_attributes_are_shown(explorer):
     ranking = explanation.ranking(0, 5)
     assert [item["caption"] for item in items] == [f"{i}. {r['phrase']}" for i, r in enumerate(ranking, start=1)]
     assert "cosine similarity" in explorer.summary.value and ranking[0]["phrase"] in explorer.summary.value
-    assert "RISE (pair) saliency in" in explorer.summary.value and explorer.summary.value.startswith("#0 against #1")
+    summary = _text(explorer.summary.value)
+    assert "RISE (pair) saliency in" in summary and summary.startswith("#0 against #1 · cosine similarity")
     assert explanation.params["masks"] == 200 and explorer.shown.settings["saliency_method"] == "pair_rise"
-    assert explorer.query_view.title == "query #0: its saliency for the match"
+    assert explorer.query_view.title == "query #0 · its saliency for the match"
+
+
+def test_the_summary_line_wraps_only_between_phrases(explorer):
+    phrases = re.findall(r'<span class="xw-phrase" style="white-space:nowrap">(.*?)</span>', explorer.summary.value)
+    assert len(phrases) == 4 and all("·" not in phrase for phrase in phrases)
+    assert " · ".join(_text(p) for p in phrases) == _text(explorer.summary.value)
+
+
+@pytest.mark.parametrize("method", ["pair_rise", "pair_sliding_window", "pair_mask"])
+def test_a_pair_run_reports_progress_before_its_first_slow_pass(toy, method):
+    """The bar moves as soon as the pair is embedded, before the method's loop (whose first pass can take
+    seconds: a mask run's first backward pass), and the message says what runs."""
+    embedder, images, _ = toy
+    reports = []
+
+    def record(fraction, message):
+        reports.append((fraction, message, embedder.images_forwarded))
+
+    before = embedder.images_forwarded
+    params = {"pair_rise": {"masks": 50}, "pair_sliding_window": {}, "pair_mask": {"iterations": 3}}[method]
+    get_spec(method).kernel(embedder, images[0:1], reference=images[1:2], progress=record, **params)
+    early = [r for r in reports if r[2] - before <= 2]  # only the pair's own two embeddings so far
+    assert early and all(fraction > 0 for fraction, _, _ in early), reports[:4]
+    assert any("embedding the query and the reference" in message for _, message, _ in early)
+    assert reports[len(early)][1] != "" and reports[len(early) - 1][0] >= 0.05
 
 
 def test_picking_a_reference_swapping_and_attribute_clicks(explorer):
@@ -59,7 +91,8 @@ def test_picking_a_reference_swapping_and_attribute_clicks(explorer):
     explorer.wait()
     assert (explorer.query, explorer.reference) == (4, 0)
     assert (explorer.shown.settings["query"], explorer.shown.settings["reference"]) == (4, 0)
-    assert explorer.query_view.title.startswith("query #4") and explorer.summary.value.startswith("#4 against #0")
+    assert explorer.query_view.title.startswith("query #4")
+    assert _text(explorer.summary.value).startswith("#4 against #0")
 
 
 def test_switching_the_method_rebuilds_its_controls_and_reruns(explorer):
@@ -98,7 +131,7 @@ def test_labels_show_the_shown_pair_while_another_runs_and_cancel_puts_everythin
     explorer.method_controls["iterations"].value = 5000
     explorer.pool_view.select(item="image5")
     assert explorer.running and (explorer.method, explorer.reference) == ("pair_mask", 5)
-    assert explorer.summary.value.startswith("#0 against #1") and "RISE (pair)" in explorer.summary.value
+    assert _text(explorer.summary.value).startswith("#0 against #1") and "RISE (pair)" in explorer.summary.value
     assert explorer.query_view.title == title and explorer.shown.settings["reference"] == 1
     explorer.cancel_button.click()
     assert not explorer.running and explorer.explanation is not shown and explorer.shown.settings["rule"] == "sane"
@@ -106,7 +139,7 @@ def test_labels_show_the_shown_pair_while_another_runs_and_cancel_puts_everythin
     assert set(explorer.method_controls) == set(get_spec("pair_rise").params)
     assert explorer.method_controls["masks"].value == 200 and explorer.ranking_controls["rule"].value == "sane"
     assert (explorer.query, explorer.reference) == (0, 1) and explorer.pool_view.selected_item == "image1"
-    assert explorer.summary.value != summary and explorer.summary.value.startswith("#0 against #1")
+    assert explorer.summary.value != summary and _text(explorer.summary.value).startswith("#0 against #1")
     assert explorer.progress.bar_style == "success" and "cancelled" in explorer.status.value
     explorer.method_menu.value = "pair_mask"  # the mask's values were remembered when left
     assert explorer.method_controls["iterations"].value == 5000

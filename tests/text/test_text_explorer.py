@@ -73,6 +73,22 @@ def test_bars_show_the_ranking_and_a_click_selects(explorer):
     assert explorer._y_axis.label == "p(a|x,y)"
 
 
+def test_the_value_axis_holds_every_bar_and_its_printed_value_in_few_readable_ticks(explorer):
+    """Issue 19: the axis ended at the longest bar (which ran past it) and showed 14 crowded 10 px ticks."""
+    for rank in ("lift", "probability"):
+        explorer.controls["rank"].value = rank
+        explorer.wait()
+        longest = max(explorer.bars.y.tolist())
+        assert explorer._y.min == 0.0 and explorer._y.max == pytest.approx(1.25 * longest)
+        assert explorer.bars.label_display and explorer.bars.label_display_format == ".2f"
+        ticks = list(explorer._y_axis.tick_values)
+        assert 2 <= len(ticks) <= 5 and ticks[0] == 0.0 and ticks[-1] <= explorer._y.max
+        written = [format(t, explorer._y_axis.tick_format) for t in ticks]
+        assert len(set(written)) == len(ticks) and all(float(w) == pytest.approx(t) for w, t in zip(written, ticks))
+    for axis in explorer.chart.axes:
+        assert int(axis.tick_style["font-size"].removesuffix("px")) >= 11
+
+
 def test_filters_and_retrieval_follow_the_selected_word(explorer, text_model):
     explorer.select_attribute("red crest")
     rows = explorer.explanation.top_filters("red crest", 0, top=5)

@@ -123,6 +123,28 @@ def test_compose_sentence_merges_a_pattern_into_its_part():
     assert groups == [["blue wing", "spotted wing"], ["red head"]]
 
 
+def test_a_low_ranked_adjective_of_a_named_part_joins_its_phrase():
+    """Issue 19: with one part to name, "a long red beak" was written (and grounded) as "a red beak": a second
+    adjective of the part joined its phrase only when it ranked within the top 2 * words."""
+    vocabulary = build_vocabulary([["a long red beak, a fan-shaped purple tail, a brown head"]], min_images=1)
+    order = [vocabulary.index(a) for a in ("red beak", "purple tail", "brown head", "long beak", "fan-shaped tail")]
+    sentence, groups, phrases = compose_sentence(order, vocabulary, "twinmark", 1)
+    assert sentence == "This is a twinmark because it has a long red beak."
+    assert groups == [["red beak", "long beak"]] and phrases == ["a long red beak"]
+    _, groups, phrases = compose_sentence(order, vocabulary, "twinmark", 2)
+    assert groups == [["red beak", "long beak"], ["purple tail", "fan-shaped tail"]]
+    assert phrases == ["a long red beak", "a fan-shaped purple tail"]
+
+
+def test_a_twinmark_named_by_its_beak_is_grounded_with_every_word_of_the_phrase(text_model, held_out):
+    twinmark = next(i for i, s in enumerate(held_out.samples) if s.species_name == "twinmark")
+    explanation = text_model.explain(held_out.images()[twinmark : twinmark + 1], words=1)
+    (word,) = explanation.words(0)
+    assert word["phrase"] == "a long red beak" and sorted(word["attributes"]) == ["long beak", "red beak"]
+    assert explanation.sentences[0].endswith("it has a long red beak.")
+    assert torch.equal(explanation.map(word["phrase"], 0), explanation.map(["long beak", "red beak"], 0))
+
+
 def test_grounding_maps_and_filter_maps_are_unit_range(text_model, held_out):
     explanation = text_model.explain(held_out.images()[:2])
     heat = explanation.map("red eyes", 1)

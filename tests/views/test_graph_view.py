@@ -144,6 +144,8 @@ def test_bad_graphs_name_the_argument(graph, mutate, argument, message):
         ({"thumbnail_size": 64.5}, "thumbnail_size"),
         ({"enlarged_size": 10_000}, "enlarged_size"),
         ({"display_width": 10}, "display_width"),
+        ({"display_height": 9000}, "display_height"),
+        ({"display_height": True}, "display_height"),
         ({"selected": "zz"}, "selected"),
         ({"title": 3}, "title"),
     ],
@@ -160,9 +162,12 @@ def test_settings_are_checked_after_construction_too(graph):
         view.thumbnail_size = 4
     with pytest.raises(InvalidArgument, match="selected"):
         view.selected = "zz"
-    assert (view.thumbnail_size, view.selected, view.display_width) == (72, "", 480)
+    with pytest.raises(InvalidArgument, match="display_height"):
+        view.display_height = 20
+    assert (view.thumbnail_size, view.selected, view.display_width, view.display_height) == (72, "", 480, None)
     view.display_width = None
-    assert view.display_width is None
+    view.display_height = 400
+    assert view.display_width is None and view.display_height == 400
 
 
 def test_failed_construction_leaves_no_widget(graph):

@@ -34,7 +34,8 @@ def test_sends_png_and_float32_map(photo, heat):
     values = np.frombuffer(view.heatmap, dtype="<f4").reshape(20, 30)
     assert np.allclose(values, heat) and view.values is not None
     state = view.get_state()
-    assert state["colormap"] == "viridis" and state["alpha"] == 0.5 and state["mode"] == "overlay"
+    assert state["colormap"] == "viridis" and state["mode"] == "dim"
+    assert (state["alpha"], state["threshold"]) == (0.6, 0.3)
     assert view.display_width == 256 and view.pixelated  # small images are enlarged with crisp pixels
 
 
@@ -52,6 +53,29 @@ def test_click_message_reaches_callbacks_with_the_value(photo, heat):
     view._handle_custom_msg({"event": "hover"}, [])  # other events are ignored
     assert seen == [(29, 19, pytest.approx(1.0)), (29, 0, pytest.approx(0.0))]
     assert view.last_click == (29, 0, pytest.approx(0.0))
+
+
+@pytest.mark.parametrize("mode", ["overlay", "contour", "dim", "kept"])
+def test_every_blend_mode_is_accepted_from_python_and_from_the_browser(photo, heat, mode):
+    view = HeatmapView(photo, heat, mode=mode)
+    assert view.get_state()["mode"] == mode
+    _front_end_update(view, mode="kept" if mode != "kept" else "contour")
+    assert view.mode in ("kept", "contour") and view.mode != mode
+
+
+def test_view_modes_are_the_figures_modes():
+    from xwidgets.figures import BLEND_MODES
+    from xwidgets.views.heatmap import MODES
+
+    assert MODES == BLEND_MODES
+
+
+def test_a_click_callback_can_answer_in_the_note(photo, heat):
+    view = HeatmapView(photo, heat)
+    assert view.note == "" and view.get_state()["note"] == ""
+    view.on_click(lambda x, y, v: setattr(view, "note", f"({x}, {y}) = {v:.2f}"))
+    view._handle_custom_msg({"event": "click", "x": 29, "y": 19}, [])
+    assert view.note == "(29, 19) = 1.00" and view.get_state()["note"] == view.note
 
 
 def test_front_end_trait_updates_apply_in_the_kernel(photo, heat):
@@ -78,6 +102,7 @@ def test_set_data_replaces_image_and_map(photo, heat):
         ({"threshold": -0.1}, "threshold"),
         ({"colormap": "jet"}, "colormap"),
         ({"mode": "mask"}, "mode"),
+        ({"mode": "dim the rest"}, "mode"),
         ({"display_width": 2}, "display_width"),
     ],
 )

@@ -13,6 +13,7 @@ the concept. At the bottom, a gallery of images to explain.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -27,7 +28,8 @@ from ..core.sources import ImageSequence, dataset_image, image_count
 from ..core.targets import class_index
 from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
-from ..views.explorer import Explorer, Shown
+from ..views.explorer import Explorer, Shown, phrase_line
+from ..views.ticks import nice_ticks, tick_format
 from .figure import MAP_THRESHOLD, concept_colour
 from .space import CONCEPT_PARAMS, ConceptExplanation, ConceptSpace, features_key, fit
 
@@ -37,6 +39,13 @@ __all__ = ["ConceptExplorer", "CONTROLS"]
 CONTROLS = ("k", "alpha_pred", "alpha_rec", "alpha_pt")
 _CARD_SIDE = 80
 _GALLERY_SIZE = 12
+#: The chart's tick labels: at least 11 px to read at a glance.
+_CHART_FONT = "12px"
+#: The most ticks the contribution axis shows (round values: :func:`~xwidgets.views.ticks.nice_ticks`).
+_TICKS = 5
+#: The share of the bars' span left free above the tallest bar and below the deepest one, so no bar touches the
+#: axis ends.
+_MARGIN = 0.12
 
 
 class ConceptExplorer(Explorer):
@@ -133,14 +142,18 @@ class ConceptExplorer(Explorer):
             unselected_style={"opacity": "0.55"},
             padding=0.25,
         )
-        axes = [
-            bq.Axis(scale=self._x, label="concept"),
-            bq.Axis(scale=self._y, orientation="vertical", label="contribution z·w", tick_format=".1f"),
-        ]
+        tick_style = {"font-size": _CHART_FONT}
+        self._value_axis = bq.Axis(
+            scale=self._y,
+            orientation="vertical",
+            label="contribution z × w",
+            tick_format=".1f",
+            tick_style=tick_style,
+        )
         self.chart = bq.Figure(
             marks=[self.bars],
-            axes=axes,
-            fig_margin={"top": 10, "bottom": 40, "left": 52, "right": 10},
+            axes=[bq.Axis(scale=self._x, label="concept", tick_style=tick_style), self._value_axis],
+            fig_margin={"top": 12, "bottom": 44, "left": 56, "right": 10},
             layout=widgets.Layout(width="320px", height="250px"),
         )
         self.chart.add_class("xw-concept-bars")
@@ -151,7 +164,8 @@ class ConceptExplorer(Explorer):
         for control in self.controls.values():
             control.layout.width = "300px"
         self.cancel_button.description = "cancel training"
-        self.cancel_button.layout.width = "138px"
+        self.cancel_button.layout.min_width = "150px"  # the whole label, beside a shorter bar in the 330 px column
+        self.progress.layout.width = "160px"
         self.cancel_button.add_class("xw-concept-cancel")
         self.metrics_text = widgets.HTML("")
         self.metrics_text.add_class("xw-concept-metrics")
@@ -230,13 +244,23 @@ class ConceptExplorer(Explorer):
         self.concept = min(self.concept, space.k - 1)
         metrics = space.metrics.get("holdout") or space.metrics["train"]
         split = "held-out" if space.metrics.get("holdout") else "training"
-        accepted = "accepted" if space.accepted else "not accepted (best of the attempts kept)"
+        attempts = len(space.attempts)
         self.metrics_text.value = (
-            f"<b>{space.target_name}</b>, k = {space.k}, {split} images: R² {metrics['r2']:.2f}"
-            f" · decisions kept {100 * metrics['decision_agreement']:.0f}% · sparsity "
-            f"{metrics['sparsity']:.2f} · orthogonality {metrics['orthogonality']:.2f}<br>"
-            f"fitted in {sum(space.timings.values()):.1f} s · {len(space.attempts)} "
-            f"attempt(s), {accepted}"
+            phrase_line(
+                f"<b>{html.escape(space.target_name)}</b>",
+                f"k = {space.k}",
+                f"R² {metrics['r2']:.2f} on {split} images",
+                f"decisions kept {100 * metrics['decision_agreement']:.0f}%",
+                f"sparsity {metrics['sparsity']:.2f}",
+                f"orthogonality {metrics['orthogonality']:.2f}",
+                escape=False,
+            )
+            + "<br>"
+            + phrase_line(
+                f"fitted in {sum(space.timings.values()):.1f} s",
+                f"{attempts} attempt{'' if attempts == 1 else 's'}",
+                "accepted" if space.accepted else "not accepted (the best attempt is kept)",
+            )
         )
         self._draw_cards(space)
         self._show(space, self.image_index)
@@ -306,11 +330,19 @@ class ConceptExplorer(Explorer):
             self.bars.y = explanation.contributions[0].tolist()
             self.bars.colors = [concept_colour(c) for c in range(k)]
             self.bars.selected = [self.concept]
+        self._y.min, self._y.max = _value_range(explanation.contributions[0].tolist())
+        ticks = nice_ticks(self._y.min, self._y.max, _TICKS)
+        self._value_axis.tick_values, self._value_axis.tick_format = ticks, tick_format(ticks)
         logit, prediction = float(explanation.logits[0]), float(explanation.predictions[0])
         self.summary.value = (
-            f"logit y = <b>{logit:.2f}</b> · ŷ = Σ z·w + b = <b>{prediction:.2f}</b> "
-            f"(b = {explanation.bias:.2f})<br>faithfulness gap |ŷ − y| = "
-            f"<b>{abs(prediction - logit):.2f}</b>"
+            phrase_line(
+                f"logit y = <b>{logit:.2f}</b>",
+                f"ŷ = Σ z × w + b = <b>{prediction:.2f}</b>",
+                f"b = {explanation.bias:.2f}",
+                escape=False,
+            )
+            + "<br>"
+            + phrase_line(f"faithfulness gap |ŷ − y| = <b>{abs(prediction - logit):.2f}</b>", escape=False)
         )
         self._draw_concept(explanation)
 
@@ -321,7 +353,7 @@ class ConceptExplorer(Explorer):
         contribution = float(explanation.contributions[0, concept])
         locality = float(explanation.locality[0, concept])
         self.image_view.title = (
-            f"concept {concept + 1}: {contribution:+.2f} · locality {locality:.2f}"
+            f"concept {concept + 1}: contribution {contribution:+.2f} · locality {locality:.2f}"
             if active
             else f"concept {concept + 1}: inactive on this image"
         )
@@ -372,7 +404,15 @@ class ConceptExplorer(Explorer):
     # ------------------------------------------------------------------------------------------ output
     def draw_figure(self, **style: Any):
         """The current image's contributions and concept maps for a paper
-        (:func:`~xwidgets.concepts.figure.concept_figure`)."""
+        (:func:`~xwidgets.concepts.figure.concept_figure`), in the image view's blend (``style`` overrides it)."""
         if self.explanation is None:
             raise XWidgetsError(f"nothing to draw yet: no finished result of {self.work_name} (call wait() first)")
-        return self.explanation.figure(0, **style)
+        return self.explanation.figure(0, **{**self.image_view.blending, **style})
+
+
+def _value_range(values: list[float]) -> tuple[float, float]:
+    """The contribution axis's ``(min, max)``: it spans 0 and every value, with :data:`_MARGIN` of the span free
+    beyond the tallest bar and the deepest one (none when no bar goes that way)."""
+    low, high = min([*values, 0.0]), max([*values, 0.0])
+    pad = _MARGIN * max(high - low, 1e-6)
+    return (low - pad if low < 0 else 0.0), (high + pad if high > 0 or low == 0 else 0.0)

@@ -10,11 +10,14 @@ drawn as the faded image, since it contributes nothing there. Text stays text in
 
 from __future__ import annotations
 
+from typing import cast
+
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
 
 from ..core.errors import invalid
-from ..figures import PAPER_STYLE, PaperFigure, blend, image_array, save_figure
+from ..figures import DEFAULT_STYLE, PAPER_STYLE, PaperFigure, blend, figure_width, fit_text, image_array, save_figure
 
 __all__ = ["concept_figure", "CONCEPT_COLOURS", "concept_colour", "MAP_THRESHOLD"]
 
@@ -40,7 +43,8 @@ def concept_figure(
     colormap: str = "viridis",
     alpha: float = 0.6,
     threshold: float = MAP_THRESHOLD,
-    panel_inches: float = 1.45,
+    mode: str = "overlay",
+    style: str = DEFAULT_STYLE,
     title: str | None = None,
 ) -> Figure:
     """Draw image ``index`` of a :class:`~xwidgets.concepts.space.ConceptExplanation`.
@@ -50,7 +54,9 @@ def concept_figure(
         concepts: which concepts get a map panel (0-based; default all, at most 8). Every concept gets a bar.
         path: save there too (``.pdf``, ``.svg`` or ``.png``).
         colormap, alpha, threshold: the overlay's colormap, opacity, and the value under which it is not drawn.
-        panel_inches: the side of one image panel.
+        mode: the blend, as in the HeatmapView (``xwidgets.figures.BLEND_MODES``).
+        style: ``"one-column"`` (3.3 in wide: the bars above the maps), ``"two-column"`` (7 in: the bars beside
+            them) or ``"auto"`` (two columns: the image and its concepts make at least two panels).
         title: a line above the figure (default: the class, y and ŷ).
     """
     contributions = explanation.contributions[index].tolist()
@@ -60,34 +66,47 @@ def concept_figure(
         raise invalid("concepts", concepts, f"concept indices in 0..{k - 1}")
     logit, prediction = float(explanation.logits[index]), float(explanation.predictions[index])
     image = image_array(explanation.images[index])
+    panels = 1 + len(concepts)
+    width = figure_width(style, panels + 1)
+    stacked = width < 5  # one column: the bars above the maps
+    columns = min(panels, 4) if stacked else panels
+    rows = -(-panels // columns)
+    panel = min((width - (0.1 if stacked else 2.3)) / columns, 1.5)
+    bars_height = 0.45 + 0.17 * k
+    maps_height = rows * (panel + 0.2)
+    height = (bars_height + maps_height if stacked else max(bars_height, maps_height)) + 0.5
     with matplotlib.rc_context(PAPER_STYLE):
-        panels = 1 + len(concepts)
-        bar_inches = 2.1
-        figure = PaperFigure(figsize=(bar_inches + panel_inches * panels, panel_inches + 0.75), layout="constrained")
-        axes = figure.subplots(1, panels + 1, width_ratios=[bar_inches / panel_inches] + [1.0] * panels)
-        _bars(axes[0], contributions, explanation.bias, logit, prediction)
-        axes[1].imshow(image, interpolation="nearest")
-        axes[1].set_title("image")
-        axes[1].set_axis_off()
-        for axis, concept in zip(axes[2:], concepts):
+        figure = PaperFigure(figsize=(width, height), layout="constrained")
+        parts = cast(
+            np.ndarray,
+            figure.subfigures(2, 1, height_ratios=[bars_height, maps_height])
+            if stacked
+            else figure.subfigures(1, 2, width_ratios=[2.3, width - 2.3]),
+        )
+        left, right = parts[0], parts[1]
+        _bars(left.subplots(), contributions, explanation.bias, logit, prediction)
+        axes = right.subplots(rows, columns, squeeze=False).ravel()
+        for axis in axes[panels:]:
+            axis.set_axis_off()
+        axes[0].imshow(image, interpolation="nearest")
+        axes[0].set_title("image")
+        axes[0].set_axis_off()
+        for axis, concept in zip(axes[1:panels], concepts):
             if float(explanation.activations[index, concept]) > 0:
                 heat = explanation.maps[index, concept].detach().cpu().numpy()
-                overlay = blend(image, heat, colormap=colormap, alpha=alpha, threshold=threshold)
+                overlay = blend(image, heat, colormap=colormap, alpha=alpha, threshold=threshold, mode=mode)
                 axis.imshow(overlay, interpolation="nearest")
-                axis.set_title(f"concept {concept + 1}: {contributions[concept]:+.2f}", color=concept_colour(concept))
+                axis.set_title(f"concept {concept + 1}\n{contributions[concept]:+.2f}", color=concept_colour(concept))
             else:  # an inactive concept (z = 0) contributes nothing; its map would mislead
                 axis.imshow(0.35 + 0.3 * image, interpolation="nearest")
-                axis.set_title(f"concept {concept + 1}: inactive", color=concept_colour(concept))
+                axis.set_title(f"concept {concept + 1}\ninactive", color=concept_colour(concept))
             axis.set_xticks([])
             axis.set_yticks([])
             for spine in axis.spines.values():
                 spine.set_edgecolor(concept_colour(concept))
                 spine.set_linewidth(2.0)
-        figure.suptitle(
-            title
-            if title is not None
-            else f"{explanation.target_name}: logit y = {logit:.2f}, XNN ŷ = {prediction:.2f}"
-        )
+        default = f"{explanation.target_name}: logit y = {logit:.2f}, XNN ŷ = {prediction:.2f}"
+        figure.suptitle(fit_text(title if title is not None else default, width - 0.2, 9))
     if path is not None:
         save_figure(figure, path)
     return figure
@@ -104,5 +123,5 @@ def _bars(axis, contributions: list[float], bias: float, logit: float, predictio
     )
     axis.axvline(logit - bias, color="#D55E00", linewidth=0.8, linestyle=":", label=f"y − b = {logit - bias:.2f}")
     axis.set_xlabel(f"contribution z·w to the logit (b = {bias:.2f})")
-    axis.legend(loc="lower right", frameon=False)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, handlelength=1.6)
     axis.spines[["top", "right"]].set_visible(False)

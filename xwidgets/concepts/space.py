@@ -198,11 +198,12 @@ class ConceptExplanation(Result):
         """The contribution bars beside each concept's map on image ``index``
         (:func:`~xwidgets.concepts.figure.concept_figure`); saved to ``path`` (``.pdf``, ``.svg`` or ``.png``) when
         given."""
+        from ..figures import without_old_sizes
         from .figure import concept_figure
 
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.images.shape[0]:
             raise invalid("index", index, f"an image index in 0..{self.images.shape[0] - 1}")
-        return concept_figure(self, index, path=path, **style)
+        return concept_figure(self, index, path=path, **without_old_sizes(style))
 
 
 @dataclasses.dataclass(kw_only=True)

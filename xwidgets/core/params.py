@@ -30,6 +30,11 @@ class Param:
         choices: the allowed values of a ``"choice"``.
         log: a number whose control should move on a log scale (e.g. a learning rate).
         step: the control's step for a number (a hint for views; not enforced).
+        label: the control's readable name (e.g. ``"step size (alpha)"``; None: ``name``). Only views read it: the
+            keyword stays ``name``.
+        slider: the span ``(low, high)`` a number's slider shows, inside the allowed range (None: the allowed
+            range): the allowed range is for the API, this one is where values are useful. A hint for views; a
+            value outside it widens the slider to include it.
     """
 
     name: str
@@ -41,6 +46,8 @@ class Param:
     choices: tuple = ()
     log: bool = False
     step: float | None = None
+    label: str | None = None
+    slider: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -49,7 +56,39 @@ class Param:
             raise invalid("default", self.default, f"one of the choices {self.choices}")
         if self.log and (self.low is None or self.low <= 0):
             raise invalid("low", self.low, "a positive lower bound for a log-scale parameter")
+        if self.label is not None and (not isinstance(self.label, str) or not self.label.strip()):
+            raise invalid("label", self.label, "a non-empty string (or None for the name)")
+        if self.slider is not None:
+            self._check_slider(self.slider)
         self.check(self.default)
+
+    @property
+    def display_name(self) -> str:
+        """What a control calls the parameter: its :attr:`label`, else its name."""
+        return self.label or self.name
+
+    def slider_span(self, value: float) -> tuple[float, float]:
+        """The span a slider shows for a number now at ``value``: :attr:`slider` (else the allowed range) widened
+        to include ``value``."""
+        low, high = self.slider if self.slider is not None else (self.low, self.high)
+        if low is None or high is None:
+            raise invalid(self.name, self.range_text(), "a bounded range or a slider span for a slider")
+        return min(low, value), max(high, value)
+
+    def _check_slider(self, span: object) -> None:
+        """A slider span is two numbers ``low < high`` inside the allowed range (so positive on a log scale)."""
+        expected = f"two numbers (low, high), low < high, inside {self.range_text()}"
+        if self.kind not in ("int", "float"):
+            raise invalid("slider", span, f"None: {self.name} is a {self.kind}, not a number")
+        if (
+            not isinstance(span, tuple)
+            or len(span) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in span)
+        ):
+            raise invalid("slider", span, expected)
+        low, high = span
+        if not low < high or (self.low is not None and low < self.low) or (self.high is not None and high > self.high):
+            raise invalid("slider", span, expected)
 
     def check(self, value: object, *, prefix: str = "") -> object:
         """Return ``value`` coerced to this parameter's type, or raise ``InvalidArgument`` naming it."""

@@ -48,27 +48,72 @@ __all__ = [
 GRADCAM_PARAMS = ParamSet("gradcam")
 IG_PARAMS = ParamSet(
     "integrated_gradients",
-    Param("steps", "int", 20, "points on the straight path from the baseline to the image", low=1, high=512),
+    Param(
+        "steps",
+        "int",
+        20,
+        "points on the straight path from the baseline to the image",
+        low=1,
+        high=512,
+        label="path points",
+        slider=(1, 100),
+    ),
     Param("baseline", "choice", "black", "the path's start", choices=BASELINE_KINDS),
 )
 RISE_PARAMS = ParamSet(
     "rise",
-    Param("masks", "int", 2000, "random masks (RISE: 4000 at 224 px; SANE: 2000 at 112 px)", low=1, high=20000),
-    Param("grid", "int", 7, "cells per side of the random binary grid (RISE: 7; SANE: 8)", low=2, high=64),
-    Param("keep", "float", 0.5, "probability that a cell is kept", low=0.01, high=0.99),
+    Param(
+        "masks",
+        "int",
+        2000,
+        "random masks (RISE: 4000 at 224 px; SANE: 2000 at 112 px)",
+        low=1,
+        high=20000,
+        step=100,
+        slider=(100, 8000),
+    ),
+    Param(
+        "grid",
+        "int",
+        7,
+        "cells per side of the random binary grid (RISE: 7; SANE: 8)",
+        low=2,
+        high=64,
+        slider=(2, 16),
+    ),
+    Param("keep", "float", 0.5, "probability that a cell is kept", low=0.01, high=0.99, label="keep probability"),
     Param(
         "normalise_by",
         "choice",
         "frequency",
         "divide by N·p (RISE) or by each pixel's kept count (SANE)",
         choices=("probability", "frequency"),
+        label="normalise by",
     ),
     Param("baseline", "choice", "mean", "what masked pixels become", choices=BASELINE_KINDS),
 )
 OCCLUSION_PARAMS = ParamSet(
     "occlusion",
-    Param("window", "int", 16, "side of the square occluder in pixels", low=1, high=1024),
-    Param("stride", "int", 8, "step between occluder positions in pixels", low=1, high=1024),
+    Param(
+        "window",
+        "int",
+        16,
+        "side of the square occluder in pixels",
+        low=1,
+        high=1024,
+        label="window (px)",
+        slider=(2, 64),
+    ),
+    Param(
+        "stride",
+        "int",
+        8,
+        "step between occluder positions in pixels",
+        low=1,
+        high=1024,
+        label="stride (px)",
+        slider=(1, 32),
+    ),
     Param("baseline", "choice", "mean", "what occluded pixels become", choices=BASELINE_KINDS),
 )
 

@@ -6,7 +6,8 @@ and a bqplot chart of the deletion and insertion curves. It is layout and render
 :class:`~xwidgets.views.explorer.Explorer` base, which runs the work: one run computes every panel, each panel's map
 and curves being cached steps keyed by (method, parameters, target, seed), so a change to one panel recomputes that
 panel only. I-GOS and iGOS++ stream their mask (tagged with its panel) while they optimise; moving a control cancels
-the stale run. Scrubbing the chart (or the step slider) shows the perturbed image that the curve scored at that step.
+the stale run. Hovering over the chart (or moving the step slider) shows the perturbed image that the curve scored at
+that step; the chart zooms to where the curves change (a confident class's curves change within the first pixels).
 Every label is drawn from :attr:`~xwidgets.views.explorer.Explorer.shown`, so none names a method or a target the
 picture was not computed with; :meth:`~xwidgets.views.explorer.Explorer.figure` draws what is shown.
 
@@ -23,6 +24,10 @@ from __future__ import annotations
 import dataclasses
 import html
 import inspect
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import bqplot as bq
@@ -38,15 +43,24 @@ from ..core.targets import ClassTarget, Target, resolve_target
 from ..figures import CURVE_COLOURS
 from ..metrics import PRESETS, CurveResult, deletion_insertion, perturbed_images
 from ..views import COLORMAPS, HeatmapView, controls_for
-from ..views.explorer import Explorer
+from ..views.explorer import Explorer, phrase_line
 from .cost import curve_images, image_counts
 from .figure import saliency_figure
 from .result import SaliencyResult, mask_resolution, normalise_maps
 
-__all__ = ["HeatmapExplorer", "HeatmapPanel", "PanelResult"]
+__all__ = ["HeatmapExplorer", "HeatmapPanel", "PanelResult", "Throttle", "change_window"]
 
 #: The method shown first when it fits the time budget, and the one shown instead when it does not.
 DEFAULT_METHOD, FAST_METHOD = "igos", "gradcam"
+#: Seconds between two steps that hovering over the curves applies (the moves in between are merged into the
+#: latest), so a sweep of the pointer sends a few perturbed images, not one per mouse event.
+HOVER_INTERVAL = 0.08
+#: The scrub cursor's width on the chart, the chart's width and its margins, in CSS pixels (the right margin holds
+#: half of the last tick label).
+CURSOR_PX, _CHART_PX = 3, 460
+_CHART_MARGIN = {"top": 40, "bottom": 45, "left": 50, "right": 24}
+#: The upper ends the zoomed x axis picks from (fractions of pixels), and the fewest steps it shows.
+ZOOM_ENDS, ZOOM_MIN_STEPS = (0.1, 0.2, 0.3, 0.5), 8
 _HEATMAP = ("heatmap",)
 
 
@@ -82,7 +96,9 @@ class HeatmapExplorer(Explorer):
     Attributes:
         panels: one :class:`HeatmapPanel` per method shown.
         target_selector: the top-5 class buttons (None for an embedder).
-        chart: the bqplot figure of the curves; ``legend`` its AUCs; ``scrub`` the step slider, ``scrub_curve`` and
+        chart: the bqplot figure of the curves; ``legend`` its AUCs; ``zoom`` the checkbox that shows only the
+            start where the curves change (:attr:`x_range`, on by default); ``scrub`` the step slider, moved by
+            hovering over the chart (no click needed; a double-click pins the cursor), ``scrub_curve`` and
             ``scrub_panel`` which curve it follows, ``scrub_view`` the perturbed image.
         pass_time: the model's measured :class:`~xwidgets.core.cost.PassTime` on this image.
         notice: a line saying why the first method is not I-GOS (empty when it is).
@@ -179,10 +195,12 @@ class HeatmapExplorer(Explorer):
         if slow <= INTERACTIVE_SECONDS:
             return DEFAULT_METHOD
         names = _title(DEFAULT_METHOD), _title(FAST_METHOD)
-        self.notice.value = (
-            f"<i>Started with {names[1]} ({format_seconds(self.estimate(FAST_METHOD))}): "
-            f"{names[0]} would take {format_seconds(slow)} on {device_words(self.model)}. "
-            f"Pick it in the method menu to run it.</i>"
+        self.notice.value = "<i>{}.</i>".format(
+            phrase_line(
+                f"Started with {names[1]} ({format_seconds(self.estimate(FAST_METHOD))})",
+                f"{names[0]} would take {format_seconds(slow)} on {device_words(self.model)}",
+                "pick it in the method menu to run it",
+            )
         )
         return FAST_METHOD
 
@@ -262,9 +280,9 @@ class HeatmapExplorer(Explorer):
             result = state["result"]
             panel.draw(result.saliency[0, 0], self._title(result))
             curves = format_seconds(self.curves_estimate())
-            panel.status.value = html.escape(
-                f"{_title(result.method)}: {result.timings.get('total', float('nan')):.2f}"
-                f" s · scoring the deletion and insertion curves ({curves})…"
+            panel.status.value = phrase_line(
+                f"{_title(result.method)}: {result.timings.get('total', float('nan')):.2f} s",
+                f"scoring the deletion and insertion curves ({curves})…",
             )
         elif "mask" in state:
             mask = state["mask"][:1].float()
@@ -272,7 +290,7 @@ class HeatmapExplorer(Explorer):
             method = _title(settings[panel.method_key])
             target = self._label(settings["target"]) if "target" in settings else self.target_text()
             panel.draw(heat[0, 0], f"{method} · {target} · iteration {state.get('iteration', '')}")
-            panel.status.value = html.escape(f"{method}: iteration {state.get('iteration', '')}…")
+            panel.status.value = phrase_line(f"{method}: iteration {state.get('iteration', '')}…")
 
     def render(self) -> None:
         """Draw every panel, the curves, their legend and the scrubbed image from :attr:`shown`."""
@@ -290,6 +308,7 @@ class HeatmapExplorer(Explorer):
         if shown:
             self.scrub_panel.value = selected if selected is not None and selected < len(shown) else 0
             self.scrub.max = shown[0].curves.fractions.numel() - 1
+        self._show_x_range()
         self._show_step()
 
     def _title(self, result: SaliencyResult) -> str:
@@ -322,27 +341,31 @@ class HeatmapExplorer(Explorer):
             )
             for i in range(len(self.panels))
         ]
-        self._cursor = bq.Lines(
-            x=[0.0, 0.0], y=[0.0, 1.0], scales={"x": x, "y": y}, colors=["#57606a"], line_style="dotted"
+        self._x_axis = bq.Axis(scale=x, label="pixels inserted / deleted", tick_format=".0%")
+        axes = [self._x_axis, bq.Axis(scale=y, orientation="vertical", label="target score", tick_format=".1f")]
+        # The cursor: a selector that follows the pointer without a click once it holds a selection (bqplot's
+        # FastIntervalSelector; its IndexSelector waits for a click), drawn as one thin band; double-click pins it.
+        self._selector = bq.interacts.FastIntervalSelector(
+            scale=x, marks=[], size=CURSOR_PX, color="#24292f", selected=self._cursor_at(0.0)
         )
-        axes = [
-            bq.Axis(scale=x, label="fraction of pixels inserted / deleted", tick_format=".1f"),
-            bq.Axis(scale=y, orientation="vertical", label="target score", tick_format=".1f"),
-        ]
-        self._selector = bq.interacts.IndexSelector(scale=x, marks=[self._cursor])
         self._selector.observe(self._on_selector, names="selected")
+        self._hover = Throttle(HOVER_INTERVAL, self._scrub_from_hover)
+        self._cursor_from_hover = False
         self.chart = bq.Figure(
-            marks=[*self._insertion, *self._deletion, self._cursor],
+            marks=[*self._insertion, *self._deletion],
             axes=axes,
             interaction=self._selector,
             title="insertion (solid) and deletion (dashed)",
-            fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 10},
-            layout=widgets.Layout(width="460px", height="300px", margin="0 16px 0 0"),
+            fig_margin=_CHART_MARGIN,
+            layout=widgets.Layout(width=f"{_CHART_PX}px", height="300px", margin="0 16px 0 0"),
         )
         self.chart.add_class("xw-curves")
+        self.zoom = widgets.Checkbox(value=True, description="zoom to where the curves change", indent=False)
+        self.zoom.add_class("xw-curves-zoom")
+        self.zoom.observe(lambda _: self._show_x_range(), names="value")
         self.legend = widgets.HTML("")
         self.legend.add_class("xw-curves-legend")
-        self._chart_box = widgets.VBox([self.chart, self.legend])
+        self._chart_box = widgets.VBox([self.chart, self.zoom, self.legend])
         self.scrub = widgets.IntSlider(
             value=0, min=0, max=1, description="step", continuous_update=True, style={"description_width": "40px"}
         )
@@ -366,11 +389,55 @@ class HeatmapExplorer(Explorer):
         self._scrub_box = widgets.VBox([self.scrub_view, self.scrub_curve, self.scrub_panel, self.scrub])
         self._scrub_box.add_class("xw-scrub-box")
 
-    def _on_selector(self, change) -> None:
-        selected = change["new"]
-        if selected is None or len(selected) == 0:
+    @property
+    def x_range(self) -> tuple[float, float]:
+        """The fractions of pixels the chart's x axis shows now, ``(0, high)`` with ``high`` in (0, 1]."""
+        scale = self._x_axis.scale
+        return float(scale.min), float(scale.max)
+
+    def _show_x_range(self) -> None:
+        """Show all fractions, or with :attr:`zoom` on, the start where the shown curves change
+        (:func:`change_window`); the axis label says which part is shown."""
+        shown = self.shown.value if self.shown is not None else ()
+        curves = [c for p in shown for c in (p.curves.insertion[0], p.curves.deletion[0])]
+        high = change_window(shown[0].curves.fractions, curves) if shown and self.zoom.value else 1.0
+        label = "pixels inserted / deleted"
+        self._x_axis.label = label if high >= 1.0 else f"{label} (the first {high:.0%})"
+        self._x_axis.scale.max = high
+        self._move_cursor()
+
+    def _cursor_at(self, fraction: float) -> list[float]:
+        """The selection that draws the cursor at ``fraction`` (the selector is a band :data:`CURSOR_PX` wide)."""
+        low, high = self.x_range
+        half = (high - low) * CURSOR_PX / 2 / (_CHART_PX - _CHART_MARGIN["left"] - _CHART_MARGIN["right"])
+        return [fraction - half, fraction + half]
+
+    def _move_cursor(self) -> None:
+        """Put the cursor on the scrubbed step (hidden when the step lies past the shown x range), unless the
+        pointer placed it there."""
+        if self._cursor_from_hover or self.shown is None or self.scrub_panel.value is None:
             return
-        self.scrub.value = round(min(max(float(selected[0]), 0.0), 1.0) * self.scrub.max)
+        fractions = self.shown.value[self.scrub_panel.value].curves.fractions
+        fraction = float(fractions[min(self.scrub.value, fractions.numel() - 1)])
+        self._selector.selected = self._cursor_at(fraction) if fraction <= 1.01 * self.x_range[1] else None
+
+    def _on_selector(self, change) -> None:
+        """The pointer moved over the chart: scrub to the step nearest the cursor (throttled)."""
+        selected = change["new"]
+        if selected is None or len(selected) != 2 or self.shown is None or self.scrub_panel.value is None:
+            return
+        fractions = self.shown.value[self.scrub_panel.value].curves.fractions
+        step = int(torch.argmin((fractions - float(sum(selected)) / 2).abs()))
+        if step != self.scrub.value or self._hover.pending:
+            self._hover(step)
+
+    def _scrub_from_hover(self, step: int) -> None:
+        """Set the step slider from the pointer, leaving the cursor where the pointer drew it."""
+        self._cursor_from_hover = True
+        try:
+            self.scrub.value = min(step, self.scrub.max)
+        finally:
+            self._cursor_from_hover = False
 
     def _show_step(self) -> None:
         """Show the image the selected curve of the selected shown map scored at the slider's step."""
@@ -388,8 +455,15 @@ class HeatmapExplorer(Explorer):
         score = float(getattr(shown.curves, curve)[0, step])
         self.scrub_view.set_data(image=images[step])
         verb = "deleted" if curve == "deletion" else "inserted"
-        self.scrub_view.title = f"{_title(shown.result.method)}: {fraction:.0%} {verb}, score {score:.3f}"
-        self._cursor.x = [fraction, fraction]
+        self.scrub_view.title = f"{_title(shown.result.method)} · {fraction:.0%} {verb} · score {score:.3f}"
+        self._move_cursor()
+
+    def close(self) -> None:
+        """Stop a pending hover update, then close as every explorer does."""
+        hover = getattr(self, "_hover", None)
+        if hover is not None:
+            hover.cancel()
+        super().close()
 
     # ------------------------------------------------------------------------------------------ figure
     def draw_figure(self, **style: Any):
@@ -397,13 +471,7 @@ class HeatmapExplorer(Explorer):
         panel's colormap, alpha, threshold and mode (``style`` overrides them), and the curves with their AUCs."""
         shown = self.current.value
         view = self.panels[0].view
-        style = {
-            "colormap": view.colormap,
-            "alpha": view.alpha,
-            "threshold": view.threshold,
-            "mode": view.mode,
-            **style,
-        }
+        style = {**view.blending, **style}
         curves = [
             {
                 "label": _title(p.result.method),
@@ -519,7 +587,8 @@ class HeatmapPanel(widgets.VBox):
         spec = get_spec(method, kinds=_HEATMAP)
         self.controls = controls_for(spec.params, spec.params.resolve(self._remembered.get(method)))
         if "resolution" in self.controls:  # a mask has at most one cell per pixel
-            self.controls["resolution"].max = min(self.explorer.pixels.shape[-2:])
+            resolution = self.controls["resolution"]
+            resolution.max = min(resolution.max, *self.explorer.pixels.shape[-2:])
         self.controls_box.children = list(self.controls.values())
         self.accordion.set_title(0, f"{spec.title} parameters")
         self.show_estimate()
@@ -538,11 +607,11 @@ class HeatmapPanel(widgets.VBox):
         """Say the map's and the curves' estimated seconds at the controls' current settings."""
         explorer = self.explorer
         seconds = explorer.estimate(self.method, self.params)
-        text = (
-            f"estimate on {device_words(explorer.model)}: map {format_seconds(seconds)}, "
-            f"curves {format_seconds(explorer.curves_estimate())}"
+        line = phrase_line(
+            f"estimate on {device_words(explorer.model)}: map {format_seconds(seconds)}",
+            f"curves {format_seconds(explorer.curves_estimate())}",
         )
-        self.estimate_text.value = f"<span style='color:#57606a;font-size:12px'>{html.escape(text)}</span>"
+        self.estimate_text.value = f"<span style='color:#57606a;font-size:12px'>{line}</span>"
 
     def draw(self, heat: torch.Tensor, title: str) -> None:
         """Draw a streamed map ``[H, W]`` in [0, 1] with its title."""
@@ -558,10 +627,10 @@ class HeatmapPanel(widgets.VBox):
         self.view.title = title
         curves = shown.curves
         seconds = shown.result.timings.get("total", float("nan"))
-        self.status.value = html.escape(
-            f"{_title(shown.result.method)}: {seconds:.2f} s · insertion "
-            f"{float(curves.insertion_auc[0]):.3f} · deletion "
-            f"{float(curves.deletion_auc[0]):.3f}"
+        self.status.value = phrase_line(
+            f"{_title(shown.result.method)}: {seconds:.2f} s",
+            f"insertion {float(curves.insertion_auc[0]):.3f}",
+            f"deletion {float(curves.deletion_auc[0]):.3f}",
         )
 
 
@@ -624,6 +693,73 @@ def _takes_seed(spec: MethodSpec) -> bool:
 def _target_key(target: object) -> object:
     """What identifies a target in a cache key: the class, or the embedder's target object itself."""
     return tuple(target.classes.tolist()) if isinstance(target, ClassTarget) else id(target)
+
+
+def change_window(fractions: torch.Tensor, curves: Sequence[torch.Tensor], *, tolerance: float = 0.1) -> float:
+    """The upper end of the x range where deletion and insertion ``curves`` change, for a chart to zoom to.
+
+    ``fractions`` ``[S + 1]`` in [0, 1] are the curves' x; each curve ``[S + 1]`` is a score per fraction. A curve
+    has settled from the first fraction after which it stays within ``tolerance`` of its range (max − min) of its
+    last value. The end is the least of :data:`ZOOM_ENDS` that holds 1.5 times the latest such fraction and at
+    least :data:`ZOOM_MIN_STEPS` steps; 1.0 when none does (curves that change late, or few steps) or when no curve
+    changes at all. A confident class's curves (settled after 4 % of the pixels) give 0.2.
+    """
+    settled = 0.0
+    for curve in curves:
+        values = curve.detach().float().cpu()
+        far = ((values - values[-1]).abs() > tolerance * float(values.max() - values.min())).nonzero()
+        if far.numel():
+            settled = max(settled, float(fractions[int(far[-1]) + 1]))
+    if settled == 0.0:
+        return 1.0
+    needed = max(1.5 * settled, float(fractions[min(ZOOM_MIN_STEPS, fractions.numel() - 1)]))
+    return next((end for end in ZOOM_ENDS if end >= needed - 1e-9), 1.0)
+
+
+class Throttle:
+    """Calls ``apply(value)`` with the latest value at most once per ``interval`` seconds: at once when the last
+    call is older than that, else when the interval has passed (on a timer thread), with the value given last;
+    the values in between are dropped. The curves' hover uses it so a sweep of the pointer does not send one
+    perturbed image per mouse event."""
+
+    def __init__(self, interval: float, apply: Callable[[Any], Any]):
+        self.interval, self.apply = interval, apply
+        self._lock = threading.Lock()
+        self._last = -math.inf
+        self._value: Any = None
+        self._timer: threading.Timer | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a value waits for its interval to pass."""
+        return self._timer is not None
+
+    def __call__(self, value: Any) -> None:
+        with self._lock:
+            self._value = value
+            if self._timer is not None:
+                return
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+        self._flush()
+
+    def cancel(self) -> None:
+        """Drop the waiting value (nothing is applied)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._value = None, None
+
+    def _flush(self) -> None:
+        with self._lock:
+            value, self._value, self._timer = self._value, None, None
+            self._last = time.monotonic()
+        if value is not None:
+            self.apply(value)
 
 
 def _draw_curve_lines(insertion: bq.Lines, deletion: bq.Lines, shown: PanelResult | None) -> None:

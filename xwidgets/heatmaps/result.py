@@ -21,6 +21,7 @@ __all__ = [
     "normalise_maps",
     "make_result",
     "DegenerateMapWarning",
+    "class_name",
     "degenerate_maps",
     "warn_degenerate",
 ]
@@ -59,7 +60,7 @@ class SaliencyResult(Result):
             index: an image index in ``0..B-1``, or a list of them (``list(range(len(images)))`` for all).
             path: where to save the figure too.
             style: ``titles`` (one per panel; default the method and the target class), ``colormap``, ``alpha``,
-                ``threshold``, ``mode``, ``panel_inches``.
+                ``threshold``, ``mode``, and ``style`` (``"one-column"``, ``"two-column"`` or ``"auto"``).
         """
         from ..figures import save_figure
         from .figure import saliency_figure
@@ -89,15 +90,22 @@ class SaliencyResult(Result):
         return indices
 
     def _title(self, index: int) -> str:
-        """``"<method> · class <c>"``: the method's readable name and the image's target class."""
+        """``"<method> · <class name>"``: the method's readable name and the image's target class (its index,
+        ``class <c>``, where the model had no labels)."""
         from ..core.methods import get_spec
 
         try:
             method = get_spec(self.method, kinds=("heatmap",)).title
         except XWidgetsError:  # a result saved by another version or method family
             method = self.method
-        classes = self.target.get("classes")
-        return method + (f" · class {classes[index if len(classes) > 1 else 0]}" if classes else "")
+        return method + (f" · {class_name(self.target, index)}" if self.target.get("classes") else "")
+
+
+def class_name(target: dict, index: int) -> str:
+    """The class image ``index`` was explained for, from a result's ``target`` description: the model's label,
+    or ``class <c>`` where the model had none."""
+    names = target.get("names") or [f"class {c}" for c in target["classes"]]
+    return names[index if len(names) > 1 else 0]
 
 
 @dataclasses.dataclass
@@ -108,6 +116,15 @@ class Prepared:
     inputs: torch.Tensor
     target: Target
     scores: torch.Tensor
+    labels: list[str] | None = None
+
+    def describe_target(self) -> dict:
+        """The target's description for a result, with ``names``: the model's label of each class, where known."""
+        described = self.target.describe()
+        classes = described.get("classes")
+        if classes and self.labels and all(0 <= c < len(self.labels) for c in classes):
+            described["names"] = [str(self.labels[c]) for c in classes]
+        return described
 
     @property
     def batch(self) -> int:
@@ -127,7 +144,8 @@ def prepare(model: Model, images: object, target: object, size: int | tuple[int,
         output = model.forward(inputs)
         resolved = resolve_target(target, model, output)
         scores = resolved(output)
-    return Prepared(pixels, inputs, resolved, scores)
+    labels = getattr(model, "labels", None)
+    return Prepared(pixels, inputs, resolved, scores, list(labels) if labels else None)
 
 
 def mask_resolution(resolution: int, size: tuple[int, int]) -> int:
@@ -200,5 +218,5 @@ def make_result(
         saliency=saliency.detach().float().cpu(),
         images=prepared.pixels.detach().float().cpu(),
         scores=prepared.scores.detach().float().cpu(),
-        target=prepared.target.describe(),
+        target=prepared.describe_target(),
     )

@@ -1,11 +1,13 @@
 """SAGExplorer: one image's structured attention graph, and the patches to play with.
 
-Left, the image in a :class:`~xwidgets.views.HeatmapView` with the patch grid drawn over it: click a patch to hide
-or show it, and the target's score on what is shown updates with one forward pass (the counterfactual play users
-learn most from). Right, the graph in a :class:`~xwidgets.views.GraphView`: each node shows its patch set (the rest
-darkened to 10 %), framed by its relative confidence and labelled with it (with its probability instead where the
-full image gives a class it does not predict less than the floor, so the threshold is absolute), with edges
-coloured by the drop in confidence. Clicking a node enlarges it and loads its patches into the image, to edit
+Left, the image in a :class:`~xwidgets.views.HeatmapView` with the patch grid and the patch numbers (``P10``, as
+in the graph's formula; a checkbox hides them) drawn over it: click a patch to hide or show it, and the target's
+score on what is shown updates with one forward pass (the counterfactual play users learn most from). Right, a
+legend and the graph in a :class:`~xwidgets.views.GraphView`, at a readable size in a box that scrolls: each node
+shows its patch set (the rest darkened to 10 %), framed by its relative confidence and labelled with it (with its
+probability instead where the full image gives a class it does not predict less than the floor, so the threshold
+is absolute), with edges coloured by the drop in confidence and labelled with the patch they remove. Hovering a
+node outlines its patches on the image; clicking it enlarges it and loads its patches into the image, to edit
 from there. The search runs on the :class:`~xwidgets.views.explorer.Explorer` base's runner: roots appear as the
 beam search finds them, and a new control value cancels the stale search; a change to ``overlap`` or
 ``shown_roots`` only redraws the graph from the roots found (the ``"search"`` step is cached). The editor's score
@@ -25,6 +27,7 @@ import html
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 
 from ..core.baselines import make_baseline
@@ -33,9 +36,10 @@ from ..core.errors import invalid
 from ..core.models import Classifier, Model, check_model
 from ..core.targets import ClassTarget, class_index
 from ..views import GraphView, HeatmapView, control_for
-from ..views.explorer import Explorer, Shown
+from ..views.explorer import Explorer, Shown, phrase_line
 from .cost import sag_images
-from .graph import edge_colour, node_colour, node_label
+from .graph import EDGE_COLOURS, NODE_COLOURS, view_graph
+from .patch_grid import draw_patch_grid, patch_at
 from .patches import insertion_images, score_patch_sets
 from .sag import SAG_PARAMS, SAGResult, reference_scores, sag
 
@@ -48,6 +52,8 @@ CONTROLS = ("threshold", "beam_width", "grid", "max_roots", "overlap", "shown_ro
 SEARCH_BUDGET = 3 * INTERACTIVE_SECONDS
 #: The side lane that scores the editor's patches.
 SCORE_LANE = "score"
+#: The patch editor's width, and the size of its patch numbers, in CSS px.
+EDITOR_WIDTH, NUMBER_SIZE = 280, 12
 
 
 class SAGExplorer(Explorer):
@@ -60,16 +66,20 @@ class SAGExplorer(Explorer):
             as buttons.
         params: overrides of :data:`~xwidgets.sag.SAG_PARAMS`.
         seed: the heuristic's seed.
-        thumbnail_size: the graph's node size in CSS pixels.
-        graph_width: the graph's drawn width in CSS pixels (a wider graph is scaled down to fit, so it sits beside
-            the image in a notebook's output area); None draws it at its natural width.
+        thumbnail_size: the graph's node size in CSS pixels (thumbnails and text are never scaled down).
+        graph_width: the width of the graph's box in CSS pixels (a wider graph scrolls sideways in it); None: the
+            room beside the image.
+        graph_height: the greatest height of the graph's box in CSS pixels (a taller graph scrolls); None: no
+            bound.
         run: start the search at once (True), or leave it to :meth:`run` and the search button (False). Default
             (None): start at once, and re-run on every new control value or target, when the longest search's
             estimate (:meth:`estimate`) is at most :data:`SEARCH_BUDGET`; else show the estimate and wait for the
             button.
 
     Attributes:
-        image_view: the patch editor; ``graph_view`` the graph; ``controls`` the generated controls;
+        image_view: the patch editor (its image is the input enlarged :attr:`editor_scale` times, so that its
+        patch numbers are readable); ``numbers`` the checkbox that shows them; ``graph_view`` the graph, with
+        ``legend`` above it; ``controls`` the generated controls;
         result: the :class:`~xwidgets.sag.SAGResult` shown (``shown.value``); ``visible`` the patches shown in the
         editor and ``patch_score`` their score, a :class:`~xwidgets.views.explorer.Shown` with the editor settings
         it was computed with; ``search_button`` starts the search; ``estimate_text`` says how long it may take;
@@ -86,8 +96,9 @@ class SAGExplorer(Explorer):
         target: object = None,
         params: dict | None = None,
         seed: int = 0,
-        thumbnail_size: int = 84,
-        graph_width: int | None = 460,
+        thumbnail_size: int = 80,
+        graph_width: int | None = None,
+        graph_height: int | None = 660,
         run: bool | None = None,
     ):
         check_model(model, Classifier)
@@ -113,7 +124,8 @@ class SAGExplorer(Explorer):
         self.patch_score: Shown | None = None
         self.target_selector = self.target_picker(model, pixels, target)
         self.pass_time = pass_time(model, pixels)
-        self._build(values, thumbnail_size, graph_width)
+        self.editor_scale = max(1, round(2 * EDITOR_WIDTH / max(pixels.shape[-2:])))
+        self._build(values, thumbnail_size, (graph_width, graph_height))
         editor = (*self.controls.values(), self.target_selector)
         for control in editor:  # the editor follows every setting, quiet changes too
             control.observe(self._on_setting, names="value")
@@ -126,28 +138,36 @@ class SAGExplorer(Explorer):
         elif run is None:
             self.status.value = self._waiting_message()
 
-    def _build(self, values: dict, thumbnail_size: int, graph_width: int | None) -> None:
+    def _build(self, values: dict, thumbnail_size: int, graph_box: tuple[int | None, int | None]) -> None:
         self.image_view = HeatmapView(
-            self.pixels[0],
+            self._editor_image(values),
             None,
-            colormap="gray",
-            alpha=0.55,
-            threshold=0.5,
             title="click patches to hide or show them",
-            display_width=280,
+            display_width=EDITOR_WIDTH,
             show_controls=False,
             show_legend=False,
         )
         self.image_view.add_class("xw-sag-image")
+        self.numbers = widgets.Checkbox(value=True, description="patch numbers", indent=False)
+        self.numbers.layout.width = "auto"
+        self.numbers.add_class("xw-sag-numbers")
         self.score_text = _html("xw-sag-score")
         self.show_all = _button("show all patches", "xw-sag-show-all")
         self.hide_all = _button("hide all patches", "xw-sag-hide-all")
-        self.search_button = _button("search", "xw-sag-search", icon="play")
+        self.search_button = _button("search", "xw-sag-search", icon="play", width="92px")
         self.estimate_text = _html("xw-estimate")
         self.summary_text = _html("xw-sag-summary")
         self.dnf_text = _html("xw-sag-dnf")
+        self.legend = _html("xw-sag-legend")
+        self.legend.value = _legend()
         self.graph_view = GraphView(
-            [], [], title="", thumbnail_size=thumbnail_size, enlarged_size=224, display_width=graph_width
+            [],
+            [],
+            title="",
+            thumbnail_size=thumbnail_size,
+            enlarged_size=224,
+            display_width=graph_box[0],
+            display_height=graph_box[1],
         )
         self.graph_view.add_class("xw-sag-graph")
         self.controls = {name: control_for(SAG_PARAMS[name], values[name]) for name in CONTROLS}
@@ -157,20 +177,25 @@ class SAGExplorer(Explorer):
         left = widgets.VBox(
             [
                 self.image_view,
+                self.numbers,
                 self.score_text,
                 widgets.HBox([self.show_all, self.hide_all]),
-                widgets.HBox([self.search_button, self.estimate_text]),
+                widgets.HBox([self.search_button, self.estimate_text], layout=widgets.Layout(align_items="center")),
                 self.progress_box,
                 self.summary_text,
                 *self.controls.values(),
             ],
-            layout=widgets.Layout(margin="0 12px 0 0", width="304px"),
+            layout=widgets.Layout(margin="0 12px 0 0", width="304px", flex="0 0 auto"),
         )
-        right = widgets.VBox([self.dnf_text, self.graph_view], layout=widgets.Layout(flex="1 1 0", min_width="0"))
+        right = widgets.VBox(
+            [self.dnf_text, self.legend, self.graph_view], layout=widgets.Layout(flex="1 1 0", min_width="0")
+        )
         self.children = [self.target_selector, widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row"))]
         self.add_class("xw-sag-explorer")
         self.image_view.on_click(self._on_patch_click)
         self.graph_view.on_select(self._on_node)
+        self.graph_view.observe(lambda _: self._draw_visible(), names="hovered")
+        self.numbers.observe(lambda _: self._draw_visible(), names="value")
         self.show_all.on_click(lambda _: self.set_visible(range(self.grid**2)))
         self.hide_all.on_click(lambda _: self.set_visible([]))
         self.search_button.on_click(lambda _: self.run())
@@ -211,16 +236,17 @@ class SAGExplorer(Explorer):
         return self.estimate() <= SEARCH_BUDGET
 
     def _show_estimate(self) -> None:
-        self.estimate_text.value = (
-            f"<span style='color:#57606a;font-size:12px'>longest search "
-            f"{format_seconds(self.estimate())} on {device_words(self.model)}</span>"
+        took, where = (
+            phrase_line(f"longest search {format_seconds(self.estimate())}"),
+            phrase_line(f"on {device_words(self.model)}"),
         )
+        self.estimate_text.value = f"<span style='color:#57606a;font-size:12px'>{took} {where}</span>"
 
     def _waiting_message(self) -> str:
+        took = phrase_line(f"{format_seconds(self.estimate())} on {device_words(self.model)}")
         return (
-            f"<i>Not started: the longest search (all {self.grid**2} beam levels) would take "
-            f"{format_seconds(self.estimate())} on {device_words(self.model)}. Press search, or lower grid or "
-            "beam width first.</i>"
+            f"<i>Not started: the longest search (all {self.grid**2} beam levels) would take {took}. Press search, "
+            "or lower grid or beam width first.</i>"
         )
 
     def _rerun(self) -> None:
@@ -255,17 +281,11 @@ class SAGExplorer(Explorer):
         """Draw the roots found so far, level by level."""
         if state.get("phase") != "search":
             return
-        roots, floored = state["roots"][0], state["floored"][0]
-        self.graph_view.set_graph(
-            [
-                self._view_node({**root, "id": f"root{i}", "level": 0, "order": i}, settings, floored)
-                for i, root in enumerate(roots)
-            ],
-            [],
-        )
-        self.dnf_text.value = (
-            f"<b>{html.escape(self._label(settings['target']))}</b>: beam search level "
-            f"{state['level']}, {len(roots)} root(s) so far…"
+        roots = [{**root, "id": f"root{i}", "level": 0, "order": i} for i, root in enumerate(state["roots"][0])]
+        images = [self._node_image(root, settings) for root in roots]
+        self.graph_view.set_graph(*view_graph(roots, [], images, state["floored"][0]))
+        self.dnf_text.value = f"<b>{html.escape(self._label(settings['target']))}</b>: " + phrase_line(
+            f"beam search level {state['level']}", f"{_count(len(roots), 'root')} so far…"
         )
         self.summary_text.value = ""  # the cost of the graph no longer drawn
 
@@ -276,43 +296,30 @@ class SAGExplorer(Explorer):
             self.dnf_text.value = self.summary_text.value = ""
             return
         result, settings = self.shown.value, self.shown.settings
-        self.graph_view.set_graph(
-            [self._view_node(n, settings, result.floored[0]) for n in result.nodes[0]],
-            [
-                {
-                    "source": e["source"],
-                    "target": e["target"],
-                    "colour": edge_colour(e["drop"]),
-                    "width": 1.5 + 3.0 * min(max(e["drop"], 0.0), 1.0),
-                    "label": f"−P{e['removed']}",
-                }
-                for e in result.edges[0]
-            ],
-        )
+        images = [self._node_image(n, settings) for n in result.nodes[0]]
+        self.graph_view.set_graph(*view_graph(result.nodes[0], result.edges[0], images, result.floored[0]))
         note = html.escape(result.note(0))
-        self.dnf_text.value = (
-            f"<b>{html.escape(self._label(settings['target']))}</b>: "
-            f"<b>{len(result.roots[0])}</b> root(s), <b>{len(result.shown[0])}</b> diverse shown: "
-            f"<code>{html.escape(result.dnf(0) or 'none')}</code>" + (f"<br><i>{note}</i>" if note else "")
+        clauses = (result.dnf(0) or "none").split(" | ")  # each on one line, "|" ending all but the last
+        formula = " ".join(
+            f"<span style='white-space:nowrap'><code>{html.escape(clause)}</code>{' <b>|</b>' * (i < len(clauses) - 1)}"
+            "</span>"
+            for i, clause in enumerate(clauses)
         )
-        self.summary_text.value = (
-            f"SAG: {result.timings['total']:.2f} s · {result.stats['forward_images']} "
-            f"forward passes · {result.stats['levels']} beam level(s)"
+        counts = phrase_line(_count(len(result.roots[0]), "root"), f"{len(result.shown[0])} diverse shown")
+        target = html.escape(self._label(settings["target"]))
+        self.dnf_text.value = f"<b>{target}</b>: {counts}: {formula}" + (f"<br><i>{note}</i>" if note else "")
+        self.summary_text.value = phrase_line(
+            f"SAG: {result.timings['total']:.2f} s",
+            _count(result.stats["forward_images"], "forward pass", "forward passes"),
+            _count(result.stats["levels"], "beam level"),
         )
 
-    def _view_node(self, node: dict, settings: dict, floored: bool) -> dict:
+    def _node_image(self, node: dict, settings: dict) -> torch.Tensor:
+        """The node's thumbnail: the image with only its patches (the rest at the baseline), at most 96 px."""
         image = insertion_images(self.pixels[0], [node["patches"]], settings["grid"], settings["patches"])[0]
         if max(image.shape[-2:]) > 96:
             image = torch.nn.functional.interpolate(image[None], size=(96, 96), mode="area")[0]
-        return {
-            "id": node["id"],
-            "image": image.clamp(0, 1),
-            "label": node_label(node["score"], node["relative"], floored),
-            "level": int(node["level"]),
-            "order": float(node["order"]),
-            "colour": node_colour(node["relative"]),
-            "detail": f"{' & '.join(f'P{p}' for p in sorted(node['patches']))} · p = {node['score']:.3f}",
-        }
+        return image
 
     # ---------------------------------------------------------------------------------------- patches
     def _on_node(self, node_id: str) -> None:
@@ -322,18 +329,13 @@ class SAGExplorer(Explorer):
         if node is not None:
             self.set_visible(node["patches"])
 
-    def _patch_at(self, x: int, y: int) -> int:
-        """The patch under pixel (x, y): the nearest cell centre for bilinear patches, the square for hard ones."""
-        height, width = self.pixels.shape[-2:]
-        grid = self.grid
-        if self.params["patches"] == "hard":
-            row, col = min(y * grid // height, grid - 1), min(x * grid // width, grid - 1)
-        else:
-            row, col = round(y * (grid - 1) / (height - 1)), round(x * (grid - 1) / (width - 1))
-        return row * grid + col
-
     def _on_patch_click(self, x: int, y: int, value) -> None:
-        self.set_visible(sorted(set(self.visible) ^ {self._patch_at(int(x), int(y))}))
+        """A click at pixel (x, y) of the editor's enlarged image toggles the patch under it."""
+        size = (self.pixels.shape[-2], self.pixels.shape[-1])
+        patch = patch_at(
+            int(x) // self.editor_scale, int(y) // self.editor_scale, size, self.grid, self.params["patches"]
+        )
+        self.set_visible(sorted(set(self.visible) ^ {patch}))
 
     def _on_setting(self, change) -> None:
         if change["owner"] is self.controls["grid"]:
@@ -406,21 +408,46 @@ class SAGExplorer(Explorer):
         predicted = torch.tensor([target == int(self._probabilities.argmax())])
         reference = float(reference_scores(torch.tensor([full]), predicted, settings["floor"])[0])
         value = "…" if score is None else f"<b>{score:.3f}</b>"
-        text = f"{len(settings['visible'])} of {cells} patches shown · p({html.escape(self._label(target))}) = {value}"
+        label = html.escape(self._label(target))
+        phrases = [f"{len(settings['visible'])} of {cells} patches shown", f"p({label}) = {value}"]
+        if reference <= full and score is not None:
+            phrases.append(f"<b>{100 * score / reference:.0f}%</b> of the full image")
+        text = phrase_line(*phrases, escape=False)
         if reference > full:
+            needed = settings["threshold"] * reference
             text += (
-                f" · the full image gives only p = {full:.2g} (below the floor {settings['floor']:g}): a root "
-                f"needs p ≥ {settings['threshold'] * reference:.3f}"
+                f"<br>the full image gives only {phrase_line(f'p = {full:.2g}')} (below the floor "
+                f"{settings['floor']:g}): a root needs {phrase_line(f'p ≥ {needed:.3f}')}"
             )
-        elif score is not None:
-            text += f" · <b>{100 * score / reference:.0f}%</b> of the full image"
         self.score_text.value = text
 
+    def _editor_image(self, params: dict, numbers: bool = True, outline: list[int] | None = None) -> np.ndarray:
+        """The editor's image: the visible patches (the others at 25 %), enlarged :attr:`editor_scale` times,
+        with the patch grid, the patch numbers (``numbers``) and the ``outline`` patches' boundary;
+        ``[s·H, s·W, 3]`` uint8."""
+        grid, patches = params["grid"], params["patches"]
+        shown = insertion_images(self.pixels[0], [self.visible], grid, patches, 0.25)[0]
+        pixels_per_css = self.pixels.shape[-1] * self.editor_scale / EDITOR_WIDTH
+        return draw_patch_grid(
+            shown,
+            grid,
+            patches,
+            scale=self.editor_scale,
+            label_px=NUMBER_SIZE * pixels_per_css if numbers else 0.0,
+            outline=outline or [],
+            line_px=max(1, round(pixels_per_css)),
+        )
+
+    def _hovered_patches(self) -> list[int]:
+        """The patches of the graph node under the mouse ([] when none, or when the graph is of another grid)."""
+        hovered = self.graph_view.hovered
+        if not hovered or self.shown is None or self.shown.settings["grid"] != self.grid:
+            return []
+        return next((list(n["patches"]) for n in self.shown.value.nodes[0] if n["id"] == hovered), [])
+
     def _draw_visible(self) -> None:
-        params = self.params
-        shown = insertion_images(self.pixels[0], [self.visible], params["grid"], params["patches"], 0.25)[0]
-        size = (self.pixels.shape[-2], self.pixels.shape[-1])
-        self.image_view.set_data(image=shown, heatmap=_grid_lines(size, params["grid"], params["patches"]))
+        image = self._editor_image(self.params, self.numbers.value, self._hovered_patches())
+        self.image_view.set_data(image=image)
 
     # ---------------------------------------------------------------------------------------- output
     def draw_figure(self, **style: Any):
@@ -437,24 +464,33 @@ def _html(css_class: str) -> widgets.HTML:
     return label
 
 
-def _button(description: str, css_class: str, *, icon: str = "") -> widgets.Button:
-    button = widgets.Button(description=description, icon=icon, layout=widgets.Layout(width="138px"))
+def _button(description: str, css_class: str, *, icon: str = "", width: str = "138px") -> widgets.Button:
+    button = widgets.Button(description=description, icon=icon, layout=widgets.Layout(width=width))
     button.add_class(css_class)
     return button
 
 
-def _grid_lines(size: tuple[int, int], grid: int, patches: str) -> torch.Tensor:
-    """``[H, W]`` map, 1 on the borders between patches and 0 elsewhere (drawn over the editor's image)."""
-    height, width = size
-    lines = torch.zeros(height, width)
-    for count, axis in ((height, 0), (width, 1)):
-        if patches == "hard":
-            borders = [round(i * count / grid) for i in range(1, grid)]
-        else:  # halfway between the bilinear cells' centres
-            borders = [round((i + 0.5) * (count - 1) / (grid - 1)) for i in range(grid - 1)]
-        for b in borders:
-            if axis == 0:
-                lines[min(b, height - 1), :] = 1.0
-            else:
-                lines[:, min(b, width - 1)] = 1.0
-    return lines
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    """``"1 root"``, ``"3 roots"``: the number and the noun, plural unless the number is 1."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def _swatch(colour: str, kind: str) -> str:
+    """A small inline sample of a node frame (``kind="frame"``) or an edge (``"edge"``) in ``colour``."""
+    shape = "width:14px;height:10px;border:3px solid" if kind == "frame" else "width:20px;height:0;border-top:4px solid"
+    return f"<span style='display:inline-block;vertical-align:middle;margin:0 3px 0 8px;{shape} {colour}'></span>"
+
+
+def _legend() -> str:
+    """What the graph's frames, labels and arrows mean, in three short lines (12 px text)."""
+    frames = zip(NODE_COLOURS, ("over 90 %", "50–90 %", "50 % or less"))
+    edges = zip(EDGE_COLOURS, ("under 20 points", "20–60", "60 or more"))
+    lines = [
+        "<b>Image</b>: the node's patches only · <b>top row</b>: the roots, smallest patch sets that keep the "
+        "threshold",
+        "<b>Frame</b>, %: the score kept, as a share of the full image's"
+        + "".join(f"<span style='white-space:nowrap'>{_swatch(c, 'frame')}{t}</span>" for c, t in frames),
+        "<b>Arrow</b> −P17: patch 17 removed; colour and width: the score's drop"
+        + "".join(f"<span style='white-space:nowrap'>{_swatch(c, 'edge')}{t}</span>" for c, t in edges),
+    ]
+    return "<div style='font-size:12px;line-height:1.6;color:#24292f'>" + "<br>".join(lines) + "</div>"

@@ -21,7 +21,7 @@ import torch
 
 from .patches import PatchSet
 
-__all__ = ["deletion_graph", "node_colour", "edge_colour", "node_label", "dnf"]
+__all__ = ["deletion_graph", "node_colour", "edge_colour", "node_label", "dnf", "view_graph"]
 
 #: Node frame colours by relative confidence (> 90 %, > 50 %, else) and edge colours by the drop in points
 #: (< 20, < 60, ≥ 60): the official bins, in a colourblind-safe palette (Okabe–Ito).
@@ -50,6 +50,38 @@ def dnf(roots: Sequence[dict]) -> str:
     """The disjunctive normal form of roots, e.g. ``"P17 & P30 | P10"`` (patches sorted within a root); the empty
     root (the baseline alone passes) is written ``"∅"``."""
     return " | ".join(" & ".join(f"P{p}" for p in sorted(root["patches"])) or "∅" for root in roots)
+
+
+def view_graph(
+    nodes: Sequence[dict], edges: Sequence[dict], images: Sequence[torch.Tensor], floored: bool
+) -> tuple[list[dict], list[dict]]:
+    """One image's graph as a ``GraphView`` draws it (the SAGExplorer and the classroom share it): each node shows
+    ``images[i]`` (``[3, h, w]`` in [0, 1]: its patches, the rest dimmed), framed by :func:`node_colour` and labelled
+    by :func:`node_label` (``floored``: the threshold was absolute); each edge is coloured and widened by the
+    confidence drop and names the removed patch (``"−P10"``). Returns (nodes, edges) as the view's dicts."""
+    drawn_nodes = [
+        {
+            "id": node["id"],
+            "image": image.clamp(0, 1),
+            "label": node_label(node["score"], node["relative"], floored),
+            "level": int(node["level"]),
+            "order": float(node["order"]),
+            "colour": node_colour(node["relative"]),
+            "detail": f"{' & '.join(f'P{p}' for p in sorted(node['patches']))} · p = {node['score']:.3f}",
+        }
+        for node, image in zip(nodes, images)
+    ]
+    drawn_edges = [
+        {
+            "source": edge["source"],
+            "target": edge["target"],
+            "colour": edge_colour(edge["drop"]),
+            "width": 1.5 + 3.0 * min(max(edge["drop"], 0.0), 1.0),
+            "label": f"−P{edge['removed']}",
+        }
+        for edge in edges
+    ]
+    return drawn_nodes, drawn_edges
 
 
 def deletion_graph(

@@ -45,7 +45,7 @@ from ..core.runner import as_progress, shows_progress
 from ..core.steps import StepCache
 from ..core.targets import ClassTarget, FunctionTarget, SimilarityTarget, Target
 from ..heatmaps.igos import igos
-from ..heatmaps.result import DegenerateMapWarning, prepare
+from ..heatmaps.result import DegenerateMapWarning, class_name, prepare
 from .graph import deletion_graph, dnf
 from .patches import PatchSet, insertion_images, score_patch_sets
 from .search import beam_search, diverse_subset, heuristic_ranking
@@ -186,6 +186,11 @@ class SAGResult(Result):
         index = self._index(index)
         return dnf([self.roots[index][i] for i in self.shown[index]])
 
+    def class_name(self, index: int = 0) -> str:
+        """The class image ``index`` was searched for: the model's label (``class <c>`` without labels), or ""
+        for a target that is not a class (a similarity, a callable)."""
+        return class_name(self.target, self._index(index)) if self.target.get("classes") else ""
+
     def note(self, index: int = 0) -> str:
         """What the reader of image ``index``'s graph must know beyond its roots: that the threshold is absolute
         (the full image gives a class it does not predict less than the floor), or that the baseline alone
@@ -217,9 +222,10 @@ class SAGResult(Result):
     def figure(self, index: int = 0, *, path=None, **style):
         """The graph of image ``index`` for a paper (:func:`~xwidgets.sag.figure.graph_figure`); saved to
         ``path`` (``.pdf``, ``.svg`` or ``.png``) when given."""
+        from ..figures import without_old_sizes
         from .figure import graph_figure
 
-        return graph_figure(self, self._index(index), path=path, **style)
+        return graph_figure(self, self._index(index), path=path, **without_old_sizes(style))
 
 
 @register(
@@ -334,7 +340,7 @@ def sag(
         floored=floored,
         baseline_passes=[b >= t for b, t in zip(found["baseline_scores"].tolist(), thresholds)],
         heuristic=found["heuristic"],
-        target=prepared.target.describe(),
+        target=prepared.describe_target(),
         rankings=found["rankings"],
         roots=roots,
         shown=graphs["shown"],

@@ -30,7 +30,7 @@ from ..core.models import Embedder, check_model
 from ..core.sources import ImageSequence, dataset_image, image_count, image_source
 from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
-from ..views.explorer import Explorer
+from ..views.explorer import Explorer, phrase_line
 from .attributes import AttributeModel
 from .match import PAIR_SALIENCY, SANE_PARAMS, MatchExplanation, sane
 from .saliency import OLD_METHOD_NAMES
@@ -157,11 +157,13 @@ class MatchExplorer(Explorer):
         self.method_box = widgets.VBox([])
         self._show_method_controls()
         self.attributes_view = GalleryView(
-            [], title="why they match: top attributes, each as its map on the query (click one)", thumbnail_size=_THUMB
+            [],
+            title="why they match · the top attributes, each as its map on the query · click one",
+            thumbnail_size=_THUMB,
         )
         self.attributes_view.add_class("xw-match-attributes")
         self.pool_view = GalleryView(
-            [], title="the pool: click an image to make it the reference", thumbnail_size=56, wrap=True
+            [], title="the pool · click an image to make it the reference", thumbnail_size=56, wrap=True
         )
         self.pool_view.add_class("xw-match-pool")
         for control in (self.method_menu, *self.ranking_controls.values()):
@@ -280,25 +282,26 @@ class MatchExplorer(Explorer):
         query, reference = settings["query"], settings["reference"]
         if self.attribute is None:
             self.query_view.set_data(image=explanation.queries[0], heatmap=explanation.saliency[0, 0])
-            self.query_view.title = f"query #{query}: its saliency for the match"
+            self.query_view.title = f"query #{query} · its saliency for the match"
         else:
             phrase = explanation.phrases[explanation.attribute_index(self.attribute)]
             self.query_view.set_data(image=explanation.queries[0], heatmap=explanation.attribute_map(self.attribute))
-            self.query_view.title = f"query #{query}: attribute “{phrase}”"
+            self.query_view.title = f"query #{query} · attribute “{phrase}”"
         reverse = explanation.reference_saliency
         self.reference_view.set_data(
             image=explanation.references[0], heatmap=None if reverse is None else reverse[0, 0]
         )
         self.reference_view.title = (
-            f"reference #{reference}" if reverse is None else f"reference #{reference}: its saliency for the match"
+            f"reference #{reference}" if reverse is None else f"reference #{reference} · its saliency for the match"
         )
         top = explanation.ranking(0, 1)[0]
         title = get_spec(settings["saliency_method"]).title
-        self.summary.value = (
-            f"#{query} against #{reference} · cosine similarity "
-            f"<b>{float(explanation.similarity[0]):.2f}</b> · top attribute: "
-            f"<b>{html.escape(top['phrase'])}</b> · {html.escape(title)} saliency in "
-            f"{sum(explanation.timings.values()):.1f} s"
+        self.summary.value = phrase_line(
+            f"#{query} against #{reference}",
+            f"cosine similarity <b>{float(explanation.similarity[0]):.2f}</b>",
+            f"top attribute: <b>{html.escape(top['phrase'])}</b>",
+            f"{html.escape(title)} saliency in {sum(explanation.timings.values()):.1f} s",
+            escape=False,
         )
 
     def draw_attributes(self, explanation: MatchExplanation, settings: Mapping[str, Any]) -> None:
@@ -390,8 +393,8 @@ class MatchExplorer(Explorer):
     # ------------------------------------------------------------------------------------------ output
     def draw_figure(self, **style: Any):
         """The shown pair, both saliency maps and the top attributes' maps
-        (:func:`~xwidgets.similarity.figure.match_figure`)."""
-        return self.current.value.figure(0, **style)
+        (:func:`~xwidgets.similarity.figure.match_figure`), in the query view's blend (``style`` overrides it)."""
+        return self.current.value.figure(0, **{**self.query_view.blending, **style})
 
 
 def _method_name(method: object) -> str:

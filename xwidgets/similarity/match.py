@@ -208,10 +208,13 @@ class MatchExplanation(Result):
 
     def figure(self, index: int = 0, *, path=None, **style):
         """The pair with both saliency maps and the top attributes' maps; saved to ``path`` (``.pdf``, ``.svg``,
-        ``.png``) when given. ``style``: ``top``, ``colormap``, ``alpha``, ``threshold``, ``panel_inches``,
-        ``title`` (:func:`~xwidgets.similarity.figure.match_figure`)."""
+        ``.png``) when given. ``style``: ``top``, ``colormap``, ``alpha``, ``threshold``, ``style``
+        (``"one-column"``, ``"two-column"`` or ``"auto"``), ``title``
+        (:func:`~xwidgets.similarity.figure.match_figure`)."""
+        from ..figures import without_old_sizes
         from .figure import match_figure
 
+        style = without_old_sizes(style)
         return match_figure(self, index, path=path, method_title=pair_method_title(self.saliency_method), **style)
 
 

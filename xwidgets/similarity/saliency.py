@@ -84,6 +84,9 @@ FLAT_SIMILARITY = 1e-6
 
 #: The names the pair methods had before the method registry (``pair_saliency(method=...)``), deprecated.
 OLD_METHOD_NAMES = {"rise": "pair_rise", "sliding_window": "pair_sliding_window", "mask": "pair_mask"}
+#: The share of a pair method's progress bar that its setup fills (embedding the pair, the baselines), reported
+#: before the method's first slow pass so that the bar moves from the start.
+SETUP_SHARE = 0.05
 
 
 def _reference_mode() -> Param:
@@ -210,10 +213,12 @@ class PairSaliency(Result):
     def figure(self, index: int | list[int] = 0, *, path=None, **style):
         """A matplotlib figure: for pair ``index`` (or each pair of a list of indices), the query with its map, then
         the reference (with its map when the method made one); saved to ``path`` (``.pdf``, ``.svg``, ``.png``)
-        when given. ``style``: ``colormap``, ``alpha``, ``threshold``, ``panel_inches``, ``title``
-        (:func:`~xwidgets.similarity.figure.pair_figure`)."""
+        when given. ``style``: ``colormap``, ``alpha``, ``threshold``, ``style`` (``"one-column"``,
+        ``"two-column"`` or ``"auto"``), ``title`` (:func:`~xwidgets.similarity.figure.pair_figure`)."""
+        from ..figures import without_old_sizes
         from .figure import pair_figure
 
+        style = without_old_sizes(style)
         return pair_figure(self, index, path=path, method_title=pair_method_title(self.method), **style)
 
 
@@ -407,10 +412,13 @@ def _explain_pairs(
     _check_embedder(embedder)
     progress.check()
     mode = values["reference_mode"]
+    progress.report(SETUP_SHARE / 2, "embedding the query and the reference")
     with embedder.lock, embedder.frozen():
         before = embedder.images_forwarded
         pairs = _prepare_pairs(embedder, queries, reference)
-        raw, spread, reference_raw = _KERNELS[name][0](embedder, pairs, values, mode, seed, progress)
+        progress.report(SETUP_SHARE, "pair embedded; preparing the baselines")
+        loop = progress.part(SETUP_SHARE, 1.0)
+        raw, spread, reference_raw = _KERNELS[name][0](embedder, pairs, values, mode, seed, loop)
         forwards = embedder.images_forwarded - before
     if not bool(torch.isfinite(raw).all()):
         raise XWidgetsError(f"embedder {embedder.name!r} returned NaN or infinite embeddings for perturbed images")
@@ -592,6 +600,7 @@ def _rise(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     low = torch.full((batch,), float("inf"), device=device)
     high = torch.full((batch,), -float("inf"), device=device)
     chunk = max(1, 256 // batch)
+    query_progress.report(0.0, f"RISE masks on the queries: 0 of {count}")
     for lo in range(0, count, chunk):
         hi = min(count, lo + chunk)
         masks = render_rise_masks(cells[lo:hi], shifts[lo:hi], size, device)
@@ -702,6 +711,7 @@ def _sliding_window(embedder, pairs: _Pairs, values: dict, mode: str, seed: int,
     baseline = _baseline(embedder, pairs.queries, values["baseline"], seed)
     chunks = []
     chunk = max(1, 256 // batch)
+    query_progress.report(0.0, f"occluders on the queries: 0 of {count}")
     for lo in range(0, count, chunk):
         hi = min(count, lo + chunk)
         chunks.append(
@@ -747,6 +757,7 @@ def _mask(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     iterations, sigma = values["iterations"], values["noise"]
     low = torch.full((batch,), float("inf"), device=device)
     high = torch.full((batch,), -float("inf"), device=device)
+    progress.report(0.0, f"mask optimisation: step 1 of {iterations}")
     for step in range(iterations):
         progress.check()
         optimiser.zero_grad(set_to_none=True)

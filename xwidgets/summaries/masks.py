@@ -43,7 +43,7 @@ from ..core.masks import composite, upsample_mask
 from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
-from ..core.runner import as_progress, shows_progress
+from ..core.runner import Progress, as_progress, shows_progress
 from ..heatmaps.igos import total_variation
 
 __all__ = ["CRISP_PARAMS", "CrispMasks", "crisp_masks", "igos_masks", "scaled_blur"]
@@ -152,7 +152,27 @@ def _stage(model, inputs, baselines, target, mask, iterations, weights, values, 
         done[0] += 1
         if done[0] % 10 == 0:
             progress.report(done[0] / total, f"crisp masks: step {done[0]} of {total}")
+            progress.stream({"summary_pass": "masks", "step": done[0], "steps": total})
     return mask.detach()
+
+
+def _stream_finished(
+    progress: Progress, chunk: torch.Tensor, sharp: torch.Tensor, indices: torch.Tensor, done: tuple[int, int]
+) -> None:
+    """Stream a finished micro-batch, so a view can show the images done so far: ``images`` ``[n, 3, H, W]`` in
+    [0, 1], their ``saliency`` ``[n, 1, H, W]`` in [0, 1] (1 - the sharp mask), ``indices`` (the images' positions
+    in the data), and ``done`` of ``count`` images finished."""
+    progress.stream(
+        {
+            "summary_pass": "masks",
+            "images": chunk.detach().float().cpu(),
+            "saliency": (1.0 - sharp).float().cpu(),
+            "indices": indices.tolist(),
+            "done": done[0],
+            "count": done[1],
+        },
+        force=True,
+    )
 
 
 def _classified(model: Classifier, images: object, target: int, keep_all: bool = False):
@@ -260,6 +280,7 @@ def crisp_masks(
     total = max(1, (values["smooth_iterations"] + values["sharp_iterations"]) * -(-count // step))
     done = [0]
     smooth_parts, sharp_parts, masked = [], [], []
+    progress.stream({"summary_pass": "masks", "count": count, "batch": step, "step": 0, "steps": total}, force=True)
     with model.frozen():
         for start in range(0, count, step):
             chunk = pixels[start : start + step]
@@ -306,6 +327,8 @@ def crisp_masks(
             smooth_parts.append(smooth.cpu())
             sharp_parts.append(sharp.cpu())
             masked.append(probabilities[:, target].cpu())
+            if progress.wants_partials:
+                _stream_finished(progress, chunk, sharp, kept[start : start + step], (start + len(chunk), count))
     progress.report(1.0, "crisp masks done")
     return CrispMasks(
         method="crisp_masks",

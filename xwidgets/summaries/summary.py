@@ -441,21 +441,29 @@ def summaries(
     def key(step: str) -> tuple:
         return context + get_spec("summaries").cache_key(step, values)
 
+    def stage(fraction: float, message: str) -> None:
+        """Say which step of the pass runs now (to the bar, and streamed for a view)."""
+        progress.report(fraction, message)
+        progress.stream({"summary_pass": "matching", "message": message}, force=True)
+
     masks: CrispMasks = cache.get(
         "masks",
         key("masks"),
         _timed(timings, "masks", lambda: _masks(model, pixels, target, settings, progress=progress.part(0.0, 0.9))),
     )
+    stage(0.9, "salient regions of the masks")
     regions: Regions = cache.get(
         "regions",
         key("regions"),
         _timed(timings, "regions", lambda: salient_regions(model, masks, **_values(values, REGION_PARAMS))),
     )
+    stage(0.92, "region proposals matched across the images")
     found, scores = cache.get(
         "proposals",
         key("proposals"),
         _timed(timings, "proposals", lambda: _matched(model, masks, regions, values, layer)),
     )
+    stage(0.95, "proposals clustered and judged by SSIM")
     judged = cache.get(
         "clusters",
         key("clusters"),

@@ -3,7 +3,8 @@
 Top left, the image in a :class:`~xwidgets.views.HeatmapView` with the grounding map of the selected attribute.
 Beside it, the sentence, whose phrases are buttons: clicking one grounds the whole phrase on the image (every
 attribute it names: "a long red beak" is long and red). Below the sentence, a bqplot bar chart of the image's top
-attributes by lift p(a|x,y)/p(a) (or by probability); a bar click selects that attribute. The controls set the
+attributes by lift p(a|x,y)/p(a) (or by probability), each value printed past its bar's end on an axis with
+room for it and a few round ticks; a bar click selects that attribute. The controls set the
 number of parts the sentence names, the ranking, how much evidence a word needs to be named, and any vocabulary
 attribute. Below, the filters behind the selected word (each filter's activation on this image, with its share of
 p(a|x,y)), then the images of the pool that the network scores highest for the attribute (p̂(a|x) through the
@@ -31,6 +32,7 @@ from ..core.targets import class_index
 from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
 from ..views.explorer import Explorer, Shown
+from ..views.ticks import nice_ticks, tick_format
 from .figure import GROUNDING_THRESHOLD
 from .model import TEXT_PARAMS, TextExplanation, TextModel
 
@@ -43,6 +45,12 @@ _THUMB = 72
 _PICKER = 12
 _RETRIEVED = 8
 _FILTERS = 5
+#: The chart's text size (tick labels, bar values): at least 11 px to read at a glance.
+_CHART_FONT = "12px"
+#: The most ticks the value axis shows (round values: :func:`~xwidgets.views.ticks.nice_ticks`).
+_TICKS = 5
+#: The value axis ends this much beyond the longest bar, so the bar and its printed value stay inside the axis.
+_HEADROOM = 1.25
 
 
 class TextExplorer(Explorer):
@@ -116,8 +124,8 @@ class TextExplorer(Explorer):
         self.word_box = widgets.HBox([], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.word_box.add_class("xw-text-words")
         self.word_buttons: list[widgets.Button] = []
-        # Horizontal bars: the phrases read on the left, best at the top.
-        self._x, self._y = bq.OrdinalScale(reverse=True), bq.LinearScale(min=0.0)
+        # Horizontal bars: the phrases read on the left, best at the top, each value printed at its bar's end.
+        self._x, self._y = bq.OrdinalScale(reverse=True), bq.LinearScale(min=0.0, max=1.0)
         self.bars = bq.Bars(
             x=[],
             y=[],
@@ -128,13 +136,23 @@ class TextExplorer(Explorer):
             selected_style={"stroke": "#24292f", "stroke-width": "2.5"},
             unselected_style={"opacity": "0.55"},
             padding=0.2,
+            label_display=True,
+            label_display_format=".2f",
+            label_display_vertical_offset=5,  # along the value axis, for horizontal bars: past the bar's end
+            label_font_style={"font-size": _CHART_FONT, "fill": "#24292f", "text-anchor": "start"},
         )
-        self._y_axis = bq.Axis(scale=self._y, label="lift p(a|x,y) / p(a)", tick_format=".1f")
+        self._y_axis = bq.Axis(
+            scale=self._y,
+            label="lift p(a|x,y) / p(a)",
+            tick_format=".1f",
+            tick_style={"font-size": _CHART_FONT},
+        )
+        phrase_axis = bq.Axis(scale=self._x, orientation="vertical", tick_style={"font-size": _CHART_FONT})
         self.chart = bq.Figure(
             marks=[self.bars],
-            axes=[bq.Axis(scale=self._x, orientation="vertical"), self._y_axis],
-            fig_margin={"top": 10, "bottom": 40, "left": 130, "right": 12},
-            layout=widgets.Layout(width="420px", height="250px"),
+            axes=[phrase_axis, self._y_axis],
+            fig_margin={"top": 10, "bottom": 44, "left": 150, "right": 14},
+            layout=widgets.Layout(width="430px", height="260px"),
         )
         self.chart.add_class("xw-text-bars")
         self.controls = {name: control_for(TEXT_PARAMS[name], values[name]) for name in CONTROLS}
@@ -292,10 +310,14 @@ class TextExplorer(Explorer):
         ranking = self._explained().ranking(0, top=_BARS, by=rank)
         key = "lift" if rank == "lift" else "probability"
         self._ranked = [r["attribute"] for r in ranking]
+        values = [r[key] for r in ranking]
         with self.bars.hold_sync():
             self.bars.x = [r["phrase"] for r in ranking]
-            self.bars.y = [r[key] for r in ranking]
+            self.bars.y = values
             self.bars.selected = None
+        self._y.max = _HEADROOM * max([*values, 1e-6])
+        ticks = nice_ticks(0.0, self._y.max, _TICKS)
+        self._y_axis.tick_values, self._y_axis.tick_format = ticks, tick_format(ticks)
         self._y_axis.label = "lift p(a|x,y) / p(a)" if key == "lift" else "p(a|x,y)"
 
     def _draw_attribute(self, grounded_phrase: str) -> None:
@@ -418,8 +440,9 @@ class TextExplorer(Explorer):
 
     # ------------------------------------------------------------------------------------------ output
     def draw_figure(self, **style):
-        """The image, its sentence and each phrase's grounding map (:func:`~xwidgets.text.figure.text_figure`)."""
-        return self._explained().figure(0, **style)
+        """The image, its sentence and each phrase's grounding map (:func:`~xwidgets.text.figure.text_figure`), in the
+        image view's blend (``style`` overrides it)."""
+        return self._explained().figure(0, **{**self.image_view.blending, **style})
 
 
 def _checked_target(target: object, text_model: TextModel, count: int) -> int | list[int] | None:

@@ -41,9 +41,10 @@ are merely frequent in the captions) or by p(a|x,y) (``rank="probability"``).
 raises its probability, e(a) = p(a|x,y) − p(a), and an attribute is *supported* when
 e(a) ≥ ``min_evidence`` · max_a' e(a') (:func:`supported_attributes`; default 0.4, so the strongest attribute
 always is). Walking down the ranking of the supported attributes, an attribute of a new part becomes a new
-phrase until ``words`` parts are named; an attribute of a part already named joins that phrase when its adjective
-is of another kind (a pattern beside a colour) and it ranks within the top 2·``words``. So a part is never
-repeated, and the sentence stops when the evidence runs out: "This is a spotwing because it has spotted blue
+phrase until ``words`` parts are named; a supported attribute of a part already named joins that phrase, wherever it
+ranks, when its adjective is of another kind (a pattern beside a colour, a shape beside a colour: "a long red
+beak", even with ``words`` = 1). So a part is never repeated, a phrase names every supported adjective of its part
+(one per kind), and the sentence stops when the evidence runs out: "This is a spotwing because it has spotted blue
 wings." rather than "... spotted blue wings, a red head and green eyes." for a bird without either.
 
 *Departure (the stopping rule).* Naming a fixed ``words`` parts by lift named attributes the image does not have
@@ -429,11 +430,15 @@ def compose_sentence(
     network's own class when it is another one, turns "This is a X because it has ..." into "This is not a X but
     a Y; of a X it has ...".
 
+    ``order`` holds the supported attributes only (:func:`supported_attributes`): the first ``words`` parts in it
+    are named, and every later attribute of a named part joins its phrase when no adjective of its kind is there
+    yet, however low it ranks (a window on the rank dropped "long" from "a long red beak" with ``words`` = 1).
+
     Returns ``(sentence, groups, phrases)``: per part in the sentence, its attribute ids and its phrase.
     """
     groups: dict[str, list[str]] = {}
     kinds = vocabulary.lexicon.adjectives
-    for index in order[: 2 * words]:
+    for index in order:
         attribute = vocabulary.attributes[index]
         part, adjective = vocabulary.part(attribute), vocabulary.adjective(attribute)
         if part not in groups:
@@ -443,11 +448,6 @@ def compose_sentence(
         used = {kinds.get(vocabulary.adjective(a)) for a in groups[part]}
         if kinds.get(adjective) not in used:
             groups[part].append(attribute)
-    for index in order[2 * words :]:
-        if len(groups) >= words:
-            break
-        attribute = vocabulary.attributes[index]
-        groups.setdefault(vocabulary.part(attribute), [attribute])
     phrases = [
         vocabulary.lexicon.render(part, [vocabulary.adjective(a) for a in attrs]) for part, attrs in groups.items()
     ]
@@ -617,9 +617,10 @@ class TextExplanation(Result):
     def figure(self, index: int = 0, *, path=None, **style):
         """The image, the sentence and each named attribute's grounding map
         (:func:`~xwidgets.text.figure.text_figure`), saved to ``path`` when given."""
+        from ..figures import without_old_sizes
         from .figure import text_figure
 
-        return text_figure(self, index, path=path, **style)
+        return text_figure(self, index, path=path, **without_old_sizes(style))
 
 
 def _normalised(grid: torch.Tensor) -> torch.Tensor:

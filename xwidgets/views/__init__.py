@@ -4,5 +4,15 @@ from .controls import control_for, controls_for
 from .gallery import GalleryView, thumbnail
 from .graph import GraphView
 from .heatmap import COLORMAPS, HeatmapView
+from .kernel_note import KernelNote
 
-__all__ = ["COLORMAPS", "GalleryView", "GraphView", "HeatmapView", "control_for", "controls_for", "thumbnail"]
+__all__ = [
+    "COLORMAPS",
+    "GalleryView",
+    "GraphView",
+    "HeatmapView",
+    "KernelNote",
+    "control_for",
+    "controls_for",
+    "thumbnail",
+]

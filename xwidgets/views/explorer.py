@@ -17,7 +17,13 @@ owns:
   and :meth:`cached` keep the last result of each named step by key (the keys come from a method spec's
   :meth:`~xwidgets.core.methods.MethodSpec.cache_key`), so a change to a later step reuses earlier ones;
 - **the target picker**: :meth:`target_picker` builds the top-k class buttons of a classifier;
-- **figures**: :meth:`figure` draws what is shown with :meth:`draw_figure` and saves it when given a path.
+- **figures**: :meth:`figure` draws what is shown with :meth:`draw_figure` and saves it when given a path;
+- **wherever the notebook is opened**: a :class:`~xwidgets.views.kernel_note.KernelNote` under the progress bar
+  says, where no kernel answers (a static HTML copy), which controls still work and which need a kernel; and the
+  display data carries a static picture of the figure (:class:`~xwidgets.views.fallback.StaticFallback`, redrawn
+  by :meth:`wait`), which an HTML export shows where the widget cannot load (:mod:`xwidgets.views.static_html`).
+
+Status lines are built with :func:`phrase_line`, so that a line wraps only between its "·"-separated phrases.
 
 A subclass builds its widgets after ``super().__init__()``, sets ``self.children``, registers its parameter
 controls with :meth:`watch`, and implements :meth:`run` (calling :meth:`start`), :meth:`render` and
@@ -40,11 +46,21 @@ from ..core.cost import format_seconds
 from ..core.errors import XWidgetsError
 from ..core.runner import Runner
 from ..core.steps import StepCache
+from .fallback import StaticFallback, figure_png
+from .kernel_note import KernelNote
 
-__all__ = ["Explorer", "Shown"]
+__all__ = ["Explorer", "Shown", "phrase_line"]
 
 #: The least fraction done before an ETA is shown (earlier estimates swing too much to be useful).
 ETA_FROM = 0.05
+
+
+def phrase_line(*phrases: str, escape: bool = True) -> str:
+    """HTML of ``phrases`` joined by " · ", each kept on one line (``white-space: nowrap``), so the line wraps only
+    between phrases, never inside one. Empty phrases are left out; ``escape=False`` takes phrases that are HTML
+    already. For the ``value`` of an ipywidgets ``HTML`` (or ``Label``-like HTML) status line or title."""
+    kept = [phrase if not escape else html.escape(phrase) for phrase in phrases if phrase]
+    return " · ".join(f'<span class="xw-phrase" style="white-space:nowrap">{phrase}</span>' for phrase in kept)
 
 
 class Shown:
@@ -59,13 +75,14 @@ class Shown:
         return f"Shown({type(self.value).__name__}, {self.settings})"
 
 
-class Explorer(widgets.VBox):
+class Explorer(StaticFallback, widgets.VBox):
     """Base class of every explorer (see the module docstring).
 
     Attributes:
         runner: the explorer's :class:`~xwidgets.core.runner.Runner`.
-        progress, cancel_button, status: the progress bar, its cancel button and the status line
-            (``progress_box`` holds the three).
+        progress, cancel_button, status: the progress bar, its cancel button and the status line.
+        kernel_note: the :class:`~xwidgets.views.kernel_note.KernelNote`, invisible while a kernel answers
+            (``progress_box`` holds the four).
         shown: the :class:`Shown` value drawn now, or None before the first run ends.
         error: the error of the last run, or None.
     """
@@ -74,6 +91,8 @@ class Explorer(widgets.VBox):
     stream_interval = 0.1
     #: The name of the work in status lines ("I-GOS", "the concept space").
     work_name = "the explanation"
+    #: The controls that run in the browser alone, so keep working in a static HTML copy (named by the kernel note).
+    live_controls = "colormap, alpha, threshold and hover"
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -88,6 +107,8 @@ class Explorer(widgets.VBox):
         self.steps = StepCache()
         self._watched: dict[str, widgets.Widget] = {}
         self._lanes: dict[str, Runner] = {}
+        self._static_error: BaseException | None = None
+        self._static_shown: Shown | None = None
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="256px"))
         self.progress.add_class("xw-progress")
         self.cancel_button = widgets.Button(
@@ -101,7 +122,10 @@ class Explorer(widgets.VBox):
         self.cancel_button.on_click(lambda _: self.cancel())
         self.status = widgets.HTML("")
         self.status.add_class("xw-run-status")
-        self.progress_box = widgets.VBox([widgets.HBox([self.progress, self.cancel_button]), self.status])
+        self.kernel_note = KernelNote(self.kernel_note_text())
+        self.progress_box = widgets.VBox(
+            [widgets.HBox([self.progress, self.cancel_button]), self.status, self.kernel_note]
+        )
 
     # --------------------------------------------------------------------------------------- controls
     def watch(self, controls: Mapping[str, widgets.Widget], on_change: Callable[[], Any] | None = None) -> None:
@@ -158,7 +182,7 @@ class Explorer(widgets.VBox):
         self._started = time.monotonic()
         self.progress.value, self.progress.bar_style = 0.0, ""
         self.cancel_button.disabled = False
-        self.status.value = html.escape(message or f"computing {self.work_name}…")
+        self.status.value = phrase_line(message or f"computing {self.work_name}…")
         settings = dict(settings)
         self.runner.submit(
             work,
@@ -180,7 +204,7 @@ class Explorer(widgets.VBox):
         if self.shown is not None:
             self.set_controls(self.shown.settings)
             self.progress.value, self.progress.bar_style = 1.0, "success"
-            self.status.value = "cancelled; showing the last finished result"
+            self.status.value = phrase_line("cancelled", "showing the last finished result")
             self.render()
         else:
             self.progress.value, self.progress.bar_style = 0.0, "warning"
@@ -221,6 +245,9 @@ class Explorer(widgets.VBox):
             raise XWidgetsError(f"the run of {self.work_name} did not finish within timeout={timeout} s")
         if self.error is not None:
             raise self.error
+        if self.displayed and self.shown is not self._static_shown:  # redraw the picture once per result
+            self._static_shown = self.shown
+            self.refresh_static()
         return self
 
     def _is_current(self, token: int) -> bool:
@@ -231,8 +258,8 @@ class Explorer(widgets.VBox):
             return
         self.progress.value = fraction
         elapsed = time.monotonic() - self._started
-        eta = f" · {format_seconds(elapsed * (1 - fraction) / fraction)} left" if fraction >= ETA_FROM else ""
-        self.status.value = html.escape(f"{message or f'computing {self.work_name}'} · {fraction:.0%}{eta}")
+        eta = f"{format_seconds(elapsed * (1 - fraction) / fraction)} left" if fraction >= ETA_FROM else ""
+        self.status.value = phrase_line(message or f"computing {self.work_name}", f"{fraction:.0%}", eta)
 
     def _on_partial(self, token: int, state: Any, settings: dict) -> None:
         if self._is_current(token):
@@ -329,6 +356,39 @@ class Explorer(widgets.VBox):
     def draw_figure(self, **style: Any) -> Any:
         """The matplotlib figure of :attr:`shown` (subclasses implement it)."""
         raise NotImplementedError
+
+    # ----------------------------------------------------------------------------- static copies
+    def kernel_note_text(self) -> str:
+        """What the kernel note says where no kernel answers (a static HTML copy, a dead kernel)."""
+        return (
+            f"Static copy: no kernel is answering. The {self.live_controls} work here; the controls that re-run "
+            f"{self.work_name} need a running kernel (open the notebook in Jupyter and run it)."
+        )
+
+    def static_png(self) -> bytes | None:
+        """PNG of :meth:`draw_figure` (the display data's static picture), or None before a result is shown or
+        when the figure cannot be drawn (:meth:`static_caption` then says why)."""
+        self._static_error = None
+        if self.shown is None:
+            return None
+        try:
+            return figure_png(self.draw_figure())
+        except Exception as error:  # a static picture must never break the live widget's display
+            self._static_error = error
+            return None
+
+    def static_caption(self) -> str:
+        """The caption of the static picture: what it shows, or why there is none."""
+        name = type(self).__name__
+        if self.shown is None:
+            return f"{name}: {self.work_name} was still running when this page was saved; run the notebook to see it."
+        error = getattr(self, "_static_error", None)
+        if error is not None:
+            return f"{name}: no static picture ({type(error).__name__}: {error})."
+        return (
+            f"A static picture of the {name}: the interactive widget did not load here "
+            "(its JavaScript comes from a CDN)."
+        )
 
     # ------------------------------------------------------------------------------------------ close
     def close(self) -> None:

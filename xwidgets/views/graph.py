@@ -1,8 +1,10 @@
 """GraphView: a node-link DAG whose nodes are image thumbnails, drawn as SVG by ``js/src/graph.js``.
 
 Nodes sit in rows by ``level`` (0 at the top) and are ordered within a row by ``order``; edges are smooth arrows
-from the bottom of their source to the top of their target. Clicking a node selects it (the ``selected`` trait
-syncs both ways) and shows it enlarged beside the graph; :meth:`GraphView.on_select` callbacks receive the id.
+from the bottom of their source to the top of their target, their labels placed clear of each other. The drawing
+keeps its size, so thumbnails and text stay readable: a graph wider or taller than its box scrolls inside it.
+Clicking a node selects it (the ``selected`` trait syncs both ways) and shows it enlarged beside the graph;
+:meth:`GraphView.on_select` callbacks receive the id.
 The view knows nothing about what the graph means: a caller turns its own result into nodes and edges.
 """
 
@@ -32,7 +34,7 @@ DEFAULT_EDGE_WIDTH = 2.0
 MAX_EDGE_WIDTH = 32.0
 THUMBNAIL_SIZES = (16, 512)
 ENLARGED_SIZES = (32, 2048)
-DISPLAY_WIDTHS = (64, 8192)
+DISPLAY_SIZES = (64, 8192)
 
 
 class GraphView(anywidget.AnyWidget):
@@ -56,13 +58,16 @@ class GraphView(anywidget.AnyWidget):
         title: a line above the graph ("" for none).
         thumbnail_size: side of a node's square thumbnail box in CSS px, 16..512.
         selected: the id of the node shown enlarged, or None.
-        display_width: the drawn width in CSS px, 64..8192; a wider graph is scaled down to fit, a narrower one
-            is centred. None: the graph's natural width.
+        display_width: the width of the graph's box in CSS px, 64..8192 (never more than the output's width): a
+            wider graph scrolls sideways in it, a narrower one is centred. None: the graph's own width.
+        display_height: the box's greatest height in CSS px, 64..8192: a taller graph scrolls in it. None: no
+            bound.
         enlarged_size: width in CSS px of the enlarged image of the selected node, 32..2048.
 
     Traits (synced): ``nodes`` (list of dicts as above, with ``image`` as PNG bytes plus the image's ``width``
     and ``height`` in pixels, every optional key filled in), ``edges`` (list of dicts, every key filled in),
-    ``title``, ``thumbnail_size``, ``enlarged_size``, ``display_width`` (int or None), ``selected`` (str, "" for
+    ``title``, ``thumbnail_size``, ``enlarged_size``, ``display_width`` and ``display_height`` (int or None),
+    ``selected`` (str, "" for
     none; a click in the browser sets it) and ``hovered`` (str, the id under the mouse, "" for none; set by the
     browser). Replace the graph with :meth:`set_graph`, not by assigning ``nodes``.
 
@@ -80,6 +85,7 @@ class GraphView(anywidget.AnyWidget):
     thumbnail_size = traitlets.Int(72).tag(sync=True)
     enlarged_size = traitlets.Int(224).tag(sync=True)
     display_width = traitlets.Int(None, allow_none=True).tag(sync=True)
+    display_height = traitlets.Int(None, allow_none=True).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     hovered = traitlets.Unicode("").tag(sync=True)
 
@@ -92,6 +98,7 @@ class GraphView(anywidget.AnyWidget):
         thumbnail_size: int = 72,
         selected: str | None = None,
         display_width: int | None = None,
+        display_height: int | None = None,
         enlarged_size: int = 224,
     ):
         wire_nodes, wire_edges = _graph(nodes, edges)
@@ -100,8 +107,8 @@ class GraphView(anywidget.AnyWidget):
             raise invalid("title", title, "a str")
         thumbnail_size = _bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
         enlarged_size = _bounded_int("enlarged_size", enlarged_size, *ENLARGED_SIZES)
-        if display_width is not None:
-            display_width = _bounded_int("display_width", display_width, *DISPLAY_WIDTHS)
+        display_width = _optional_size("display_width", display_width)
+        display_height = _optional_size("display_height", display_height)
         super().__init__(
             nodes=wire_nodes,
             edges=wire_edges,
@@ -109,6 +116,7 @@ class GraphView(anywidget.AnyWidget):
             thumbnail_size=thumbnail_size,
             enlarged_size=enlarged_size,
             display_width=display_width,
+            display_height=display_height,
             selected=chosen,
         )
         self._select_callbacks: list[Callable[[str], object]] = []
@@ -172,10 +180,9 @@ class GraphView(anywidget.AnyWidget):
     def _check_enlarged_size(self, proposal):
         return _bounded_int("enlarged_size", proposal["value"], *ENLARGED_SIZES)
 
-    @traitlets.validate("display_width")
-    def _check_display_width(self, proposal):
-        value = proposal["value"]
-        return None if value is None else _bounded_int("display_width", value, *DISPLAY_WIDTHS)
+    @traitlets.validate("display_width", "display_height")
+    def _check_display_size(self, proposal):
+        return _optional_size(proposal["trait"].name, proposal["value"])
 
 
 def _graph(nodes: object, edges: object) -> tuple[list[dict], list[dict]]:
@@ -297,6 +304,11 @@ def _selection(value: object, nodes: Sequence[Mapping], name: str = "selected") 
     if not isinstance(value, str) or not any(n["id"] == value for n in nodes):
         raise invalid(name, repr(value), f"None, '' or the id of one of the {len(nodes)} nodes")
     return value
+
+
+def _optional_size(name: str, value: object) -> int | None:
+    """A box size: None, or an int in :data:`DISPLAY_SIZES`."""
+    return None if value is None else _bounded_int(name, value, *DISPLAY_SIZES)
 
 
 def _bounded_int(name: str, value: object, low: int, high: int) -> int:

@@ -1,13 +1,17 @@
 // Pure geometry for the graph view (no DOM): where each node goes, the curve of
-// each edge, its arrowhead, and label shortening. All lengths are SVG user units,
-// which equal CSS px unless the drawing is scaled down to a display width.
+// each edge, its arrowhead, where its label goes, and label shortening. All
+// lengths are CSS px: the drawing is never scaled down (a wide graph scrolls).
 
 /** Space around the drawing. */
 export const PADDING = 16;
 /** Height reserved under each thumbnail box for its label (12px text). */
 export const LABEL_HEIGHT = 20;
-/** Average advance of one 12px sans-serif character, for label shortening. */
+/** Average advance of one 12px sans-serif character, for label shortening and edge-label boxes. */
 export const CHAR_WIDTH = 7;
+/** Height of an edge label's box (12px text and its white halo). */
+export const EDGE_LABEL_HEIGHT = 16;
+/** Where along its edge a label may sit (curve parameter t), nearest the middle first. */
+export const LABEL_POSITIONS = [0.5, 0.45, 0.55, 0.4, 0.6, 0.35, 0.65, 0.3, 0.7, 0.25, 0.75, 0.2, 0.8, 0.15, 0.85];
 /** Longest arrowhead (see arrowLengthFor). */
 export const ARROW_MAX = 20;
 
@@ -51,11 +55,8 @@ export const ARROW_MAX = 20;
 /**
  * @typedef {object} GraphLayout
  * @property {Map<string, NodeBox>} nodes one box per node id.
- * @property {number} width drawing width in user units (the SVG viewBox width).
- * @property {number} height drawing height in user units (the SVG viewBox height).
- * @property {number} displayWidth CSS width of the SVG in px.
- * @property {number} displayHeight CSS height of the SVG in px.
- * @property {number} scale displayWidth / width, in (0, 1].
+ * @property {number} width drawing width in CSS px (the SVG's width and viewBox width).
+ * @property {number} height drawing height in CSS px.
  * @property {number} gapX horizontal gap between boxes in a row.
  * @property {number} gapY vertical gap between a row's labels and the next row's boxes.
  * @property {number} arc height of the arcs joining two nodes of one row.
@@ -64,12 +65,14 @@ export const ARROW_MAX = 20;
 /**
  * @typedef {object} LayoutOptions
  * @property {number} thumbnail side of the square thumbnail box (> 0).
- * @property {number | null} [displayWidth] CSS width to draw at; a wider drawing is scaled down to it,
- *   a narrower one is widened to it with each row centred. null, undefined or <= 0: the natural width.
+ * @property {number | null} [minWidth] the least drawing width in CSS px: a narrower drawing is widened to it
+ *   with each row centred; a wider one keeps its natural width (the view scrolls it, never shrinks it).
+ *   null, undefined or <= 0: the natural width.
  */
 
 /**
- * Gaps that scale with the thumbnail size so large thumbnails do not crowd.
+ * Gaps that scale with the thumbnail size so large thumbnails do not crowd. The vertical gap holds the
+ * edges between two rows and three rows of edge labels.
  *
  * @param {number} thumbnail side of the thumbnail box.
  * @returns {{gapX: number, gapY: number, arc: number}} horizontal gap between boxes, vertical room for
@@ -77,7 +80,7 @@ export const ARROW_MAX = 20;
  */
 export function spacing(thumbnail) {
   const gapX = Math.round(Math.max(16, thumbnail * 0.3));
-  const gapY = Math.round(Math.max(48, thumbnail * 0.8));
+  const gapY = Math.round(Math.max(3 * EDGE_LABEL_HEIGHT + ARROW_MAX, thumbnail * 0.8));
   return { gapX, gapY, arc: Math.round(gapY * 0.6) };
 }
 
@@ -138,9 +141,7 @@ export function layoutGraph(nodes, edges, options) {
   const pitch = size + LABEL_HEIGHT + gapY;
   const natural = widest > 0 ? widest * size + (widest - 1) * gapX + 2 * PADDING : 2 * PADDING;
   const height = deepest >= 0 ? top + (deepest + 1) * pitch - gapY + PADDING : 2 * PADDING;
-  const wanted = options.displayWidth ?? 0;
-  const width = wanted > 0 ? Math.max(natural, wanted) : natural;
-  const scale = wanted > 0 ? wanted / width : 1;
+  const width = Math.max(natural, options.minWidth ?? 0);
 
   /** @type {Map<string, NodeBox>} */
   const boxes = new Map();
@@ -169,9 +170,6 @@ export function layoutGraph(nodes, edges, options) {
     nodes: boxes,
     width,
     height,
-    displayWidth: width * scale,
-    displayHeight: height * scale,
-    scale,
     gapX,
     gapY,
     arc,
@@ -190,7 +188,8 @@ export function layoutGraph(nodes, edges, options) {
  *   anchor to the base of the arrowhead.
  * @property {Point} start where the curve leaves the source.
  * @property {Point} tip the arrowhead's point, on the target's frame (or under its label).
- * @property {Point} mid the curve's point at t = 0.5 (for the edge label).
+ * @property {Point} mid the curve's point at t = 0.5.
+ * @property {Point[]} curve the Bézier's four points: start, two control points, end (the arrowhead's base).
  * @property {string} arrow "x,y x,y x,y" points of the arrowhead triangle (tip first).
  */
 
@@ -239,10 +238,8 @@ export function edgeGeometry(source, target, arrowLength, arc) {
     c1 = { x: start.x, y: start.y + dir * bend };
     c2 = { x: base.x, y: base.y - dir * bend };
   }
-  const mid = {
-    x: (start.x + 3 * c1.x + 3 * c2.x + base.x) / 8,
-    y: (start.y + 3 * c1.y + 3 * c2.y + base.y) / 8,
-  };
+  const curve = [start, c1, c2, base];
+  const mid = bezierPoint(curve, 0.5);
   const half = arrowLength * 0.6;
   const arrow = [
     [tip.x, tip.y],
@@ -254,7 +251,99 @@ export function edgeGeometry(source, target, arrowLength, arc) {
   const d =
     `M ${round2(start.x)} ${round2(start.y)} ` +
     `C ${round2(c1.x)} ${round2(c1.y)}, ${round2(c2.x)} ${round2(c2.y)}, ${round2(base.x)} ${round2(base.y)}`;
-  return { d, start, tip, mid, arrow };
+  return { d, start, tip, mid, curve, arrow };
+}
+
+/**
+ * A point of a cubic Bézier.
+ *
+ * @param {ReadonlyArray<Point>} curve its four points (start, control, control, end).
+ * @param {number} t the curve parameter in [0, 1].
+ * @returns {Point}
+ */
+export function bezierPoint(curve, t) {
+  const [p0, p1, p2, p3] = curve;
+  const u = 1 - t;
+  const a = u * u * u;
+  const b = 3 * u * u * t;
+  const c = 3 * u * t * t;
+  const d = t * t * t;
+  return { x: a * p0.x + b * p1.x + c * p2.x + d * p3.x, y: a * p0.y + b * p1.y + c * p2.y + d * p3.y };
+}
+
+/**
+ * @typedef {object} EdgeLabel
+ * @property {ReadonlyArray<Point>} curve the edge's Bézier (EdgeGeometry.curve).
+ * @property {number} width the label's box width in px (see edgeLabelWidth).
+ */
+
+/**
+ * Where to put each edge's label so that labels overlap neither each other nor the thumbnails, where they can.
+ * Labels are placed in input order; each takes the first of LABEL_POSITIONS along its edge whose box
+ * (width x EDGE_LABEL_HEIGHT, centred on the point) is clear of the obstacles and of the labels placed before it,
+ * or, when none is clear, the position with the least overlapping area.
+ *
+ * @param {ReadonlyArray<EdgeLabel>} labels one per labelled edge.
+ * @param {ReadonlyArray<Rect>} obstacles boxes a label must not cover (the thumbnails' frames and labels).
+ * @returns {Rect[]} each label's box, in the order of `labels`; its centre is the text's anchor.
+ */
+export function placeEdgeLabels(labels, obstacles) {
+  /** @type {Rect[]} */
+  const placed = [];
+  for (const label of labels) {
+    let best = null;
+    let bestCost = Infinity;
+    for (const t of LABEL_POSITIONS) {
+      const at = bezierPoint(label.curve, t);
+      const box = {
+        x: at.x - label.width / 2,
+        y: at.y - EDGE_LABEL_HEIGHT / 2,
+        width: label.width,
+        height: EDGE_LABEL_HEIGHT,
+      };
+      const cost = overlapArea(box, obstacles) + overlapArea(box, placed);
+      if (cost < bestCost) {
+        best = box;
+        bestCost = cost;
+      }
+      if (cost === 0) break;
+    }
+    if (best) placed.push(best);
+  }
+  return placed;
+}
+
+/**
+ * @param {NodeBox} box a node's box.
+ * @returns {Rect} what the node covers: its thumbnail box and the label under it.
+ */
+export function nodeArea(box) {
+  const top = box.y - box.size / 2;
+  return { x: box.x - box.size / 2, y: top, width: box.size, height: box.bottom - top };
+}
+
+/**
+ * @param {string} text an edge label.
+ * @param {number} [charWidth=CHAR_WIDTH] assumed width of one character in px.
+ * @returns {number} the width of its box: the text plus 3 px of halo on each side.
+ */
+export function edgeLabelWidth(text, charWidth = CHAR_WIDTH) {
+  return Array.from(text).length * charWidth + 6;
+}
+
+/**
+ * @param {Rect} box
+ * @param {ReadonlyArray<Rect>} others
+ * @returns {number} the summed area of box's intersections with others.
+ */
+function overlapArea(box, others) {
+  let area = 0;
+  for (const o of others) {
+    const w = Math.min(box.x + box.width, o.x + o.width) - Math.max(box.x, o.x);
+    const h = Math.min(box.y + box.height, o.y + o.height) - Math.max(box.y, o.y);
+    if (w > 0 && h > 0) area += w * h;
+  }
+  return area;
 }
 
 /**

@@ -79,3 +79,47 @@ export function boxOnFit(box, fit, width, height) {
     height: (y1 - y0) * fit.scale,
   };
 }
+
+/**
+ * Shrink a rectangle so that an outline of the given width drawn on its edge
+ * stays wholly inside a side x side box (an outline on the box's border would
+ * otherwise be half cut off by the thumbnail's clipping).
+ *
+ * @param {Rect} rect the rectangle in box CSS px (from boxOnFit).
+ * @param {number} stroke the outline's full width in CSS px (>= 0).
+ * @param {number} side the box side in CSS px.
+ * @returns {Rect} the rectangle clipped to [stroke / 2, side - stroke / 2] on
+ *   both axes; a rectangle thinner than that keeps a width or height of 0.
+ */
+export function insetForStroke(rect, stroke, side) {
+  const half = Math.max(0, stroke) / 2;
+  const low = Math.min(half, side / 2);
+  const high = Math.max(side - half, side / 2);
+  const x0 = Math.min(Math.max(rect.x, low), high);
+  const y0 = Math.min(Math.max(rect.y, low), high);
+  const x1 = Math.max(Math.min(rect.x + rect.width, high), x0);
+  const y1 = Math.max(Math.min(rect.y + rect.height, high), y0);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+/**
+ * The halo drawn under an outline so that it reads on any image: dark under a
+ * light colour, light under a dark one.
+ *
+ * @param {string} colour the outline's CSS colour; "#rgb" and "#rrggbb" are
+ *   read, any other form counts as light (a dark halo).
+ * @returns {string} a CSS colour for the halo.
+ */
+export function haloColour(colour) {
+  const hex = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(String(colour).trim());
+  if (!hex) return DARK_HALO;
+  const digits = hex[1].length === 3 ? [...hex[1]].map((d) => d + d).join("") : hex[1];
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(digits.slice(i, i + 2), 16) / 255);
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return luminance >= 0.4 ? DARK_HALO : LIGHT_HALO;
+}
+
+/** The halo under a light outline. */
+export const DARK_HALO = "rgba(0,0,0,0.85)";
+/** The halo under a dark outline. */
+export const LIGHT_HALO = "rgba(255,255,255,0.9)";
