@@ -187,7 +187,7 @@ def test_the_scrub_menu_follows_a_method_switch(lab, page):
 def test_a_figure_right_after_a_switch_titles_the_map_it_draws(lab, page):
     _open_explorer(page, lab)
     target = page.evaluate(RUN_IN_KERNEL, "print(explorer.target_text())")
-    titles = "[a.get_title() for a in explorer.figure().axes if a.images]"
+    titles = "[' · '.join(a.get_title().split(chr(10))) for a in explorer.figure().axes if a.images]"
     # Hold the model so that the RISE run cannot finish: the figure is drawn while Grad-CAM's map is shown.
     page.evaluate(RUN_IN_KERNEL, "explorer.model.lock.acquire()")
     try:
