@@ -92,8 +92,12 @@ def __getattr__(name: str):
 
         return Classroom
     if name == "export_html":
-        from .views.static_html import export_html
-
+        try:
+            from .views.static_html import export_html
+        except ImportError as error:  # nbconvert comes with Jupyter, not with xwidgets itself
+            raise XWidgetsError(
+                f"xw.export_html needs nbconvert and nbclient ({error}): pip install 'xwidgets[lab]'"
+            ) from error
         return export_html
     if name in ("sag", "toy", "views", "concepts", "summaries", "text", "similarity", "figures"):
         import importlib
