@@ -8,7 +8,7 @@ Kernels (PyTorch) live in the method packages and run headless; anywidget views 
 __version__ = "0.1.0"
 
 # Importing the method packages registers every method (kernels only: no widget library is imported here).
-from . import concepts, core, heatmaps, metrics, sag, similarity, summaries, text
+from . import concepts, core, data, heatmaps, metrics, runs, sag, similarity, summaries, text
 from .api import build_docs, explain, fit, methods
 from .core import (
     Classifier,
@@ -19,6 +19,7 @@ from .core import (
     similarity_to,
     to_batch,
 )
+from .runs import explain_dataset, open_run
 
 build_docs()
 
@@ -55,6 +56,11 @@ __all__ = [
     "MatchExplorer",
     "Classroom",
     "export_html",
+    "data",
+    "runs",
+    "explain_dataset",
+    "open_run",
+    "DatasetExplorer",
 ]
 
 
@@ -87,6 +93,10 @@ def __getattr__(name: str):
         from .similarity.explorer import MatchExplorer
 
         return MatchExplorer
+    if name == "DatasetExplorer":
+        from .runs.explorer import DatasetExplorer
+
+        return DatasetExplorer
     if name == "Classroom":
         from .classroom import Classroom
 

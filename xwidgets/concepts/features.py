@@ -10,6 +10,9 @@ concept maps (:mod:`xwidgets.concepts.maps`) pass from a feature back to image p
 :func:`extract_features` makes one batched pass over the images and returns :class:`Features`, which holds the
 features and the model's logits. Fitting, refitting with other settings and the explorer's retraining all start
 from this object, so the dataset pass is never repeated; ``Features.save`` keeps it on disk between sessions.
+Given a dataset run (``xw.open_run(path)``), it reads the features from the run's cache instead
+(``features/<layer>.zarr`` in the store, :mod:`xwidgets.runs.features`), making the pass only over the images
+the cache lacks, once.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ..core.layers import spatial_activation
 from ..core.models import Classifier, check_model
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
-from ..core.sources import image_count, image_source, read_images
+from ..core.sources import StoredImages, image_count, image_source, read_images
 
 __all__ = ["Features", "extract_features"]
 
@@ -75,22 +78,33 @@ def extract_features(
         model: a :class:`~xwidgets.core.models.Classifier` in eval mode.
         images: a source (:mod:`~xwidgets.core.sources`): a ``[N, 3, H, W]`` tensor in [0, 1], or a sequence of
             single images in any form :func:`~xwidgets.core.images.to_batch` accepts (a list, or a
-            ``torch.utils.data.Dataset`` whose items are images or ``(image, label)`` tuples).
+            ``torch.utils.data.Dataset`` whose items are images or ``(image, label)`` tuples), or a dataset run
+            (``xw.open_run(path)``).
         layer: the dotted name of a convolutional layer, e.g. ``"layer4"`` (ResNet) or ``"features"`` (toy).
         batch_size: images per forward pass (default the model's ``max_batch``).
         progress: a :class:`~xwidgets.core.runner.Progress` or ``callback(fraction, message)``; cancellable.
 
     Returns:
-        :class:`Features` with ``features [N, C]`` and ``logits [N, K]`` on the CPU.
+        :class:`Features` with ``features [N, C]`` and ``logits [N, K]`` on the CPU. For a dataset run, row i is
+        its i-th explained image, read from the run's features cache where it has them.
     """
     check_model(model, Classifier)
     images = image_source(images)
-    count = image_count(images)
     if batch_size is None:
         batch_size = model.max_batch
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise invalid("batch_size", batch_size, "a positive int")
     progress = as_progress(progress)
+    if isinstance(images, StoredImages):
+        return images.cached_features(
+            model, layer, lambda part: _dataset_pass(model, part, layer, batch_size, progress)
+        )
+    return _dataset_pass(model, images, layer, batch_size, progress)
+
+
+def _dataset_pass(model: Classifier, images: object, layer: str, batch_size: int, progress) -> Features:
+    """The pass of :func:`extract_features` over a source, in batches of ``batch_size`` images."""
+    count = image_count(images)
     started = time.perf_counter()
     features, logits, shape = [], [], []
     with model.lock, torch.no_grad(), model.frozen(), record_layer(model.module, layer) as record:

@@ -126,16 +126,42 @@ class Model:
         #: Held while a background run uses the model (explorers), so one run's layer hooks never record
         #: another run's forward passes.
         self.lock = threading.RLock()
-        first: torch.Tensor | None = next(iter(module.parameters()), None)
-        if first is None:
-            first = next(iter(module.buffers()), None)
+        first = _first_tensor(module)
         self.device = first.device if first is not None else torch.device(device or "cpu")
         self.dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+        self._max_batch_given = max_batch
         self.max_batch = max_batch or (16 if self.device.type == "cpu" else 256)
-        mean = self.preprocessing.mean
+        self._place_normalisation()
+
+    def _place_normalisation(self) -> None:
+        """The preprocessing's mean and std as ``[1, 3, 1, 1]`` tensors on the model's device and dtype."""
+        mean, std = self.preprocessing.mean, self.preprocessing.std
         self._mean = None if mean is None else torch.tensor(mean, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
-        std = self.preprocessing.std
         self._std = None if std is None else torch.tensor(std, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
+
+    def to(self, device: str | torch.device) -> Model:
+        """Move the module and the normalisation to ``device`` in place and return the model (like
+        ``nn.Module.to``); :attr:`max_batch` becomes the new device's default unless the constructor was given one.
+        A Ray actor moves its replica onto the GPU it was given this way."""
+        device = _device_arg(device)
+        self.module = self.module.to(device)
+        first = _first_tensor(self.module)
+        self.device = first.device if first is not None else device
+        self.max_batch = self._max_batch_given or (16 if self.device.type == "cpu" else 256)
+        self._place_normalisation()
+        return self
+
+    def __getstate__(self) -> dict:
+        """Pickle everything but :attr:`lock` (a thread lock does not pickle), so a model can be shipped to other
+        processes (Ray actors, DataLoader workers) or deep-copied."""
+        state = self.__dict__.copy()
+        del state["lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a pickled model with a fresh lock of its own."""
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
 
     @staticmethod
     def _check_eval(module: nn.Module) -> None:
@@ -344,6 +370,12 @@ class Embedder(Model):
                 setattr(module.get_submodule(parent), last, nn.Identity())
                 return module
         raise invalid("name", type(module).__name__, "a torchvision model with a linear fc/classifier/head layer")
+
+
+def _first_tensor(module: nn.Module) -> torch.Tensor | None:
+    """The module's first parameter, else its first buffer, else None: where the module lives."""
+    first = next(iter(module.parameters()), None)
+    return first if first is not None else next(iter(module.buffers()), None)
 
 
 def _device_arg(device: str | torch.device) -> torch.device:

@@ -28,6 +28,13 @@ Choices of ours, where the paper gives no value or the official code does someth
 :func:`igos_masks` is the alternative the issue asks for: I-GOS maps (:func:`~xwidgets.heatmaps.igos`), min-max
 normalised per image, in the same :class:`CrispMasks` form, so every later step runs on them unchanged. They are
 smoother than the two-stage masks (no binarising term), so fewer pixels pass the region threshold.
+
+:func:`stored_masks` reads those maps from a dataset run instead (``xw.explain_dataset(..., method="igos")``):
+a run stores each image's ``saliency[i, 0]``, already ``1 − M`` upsampled and min-max normalised (high =
+salient), which is exactly the form :func:`igos_masks` gives the later steps, so nothing is converted and no
+I-GOS iteration runs. The raw low-resolution mask M is not stored; ``smooth`` holds ``1 − saliency`` at full
+resolution (low = salient, as M). :func:`heatmap_masks` computes the same form for new images with the run's
+method and parameters (what :meth:`~xwidgets.summaries.SummaryResult.explain` needs).
 """
 
 from __future__ import annotations
@@ -40,13 +47,27 @@ import torch
 from ..core.baselines import gaussian_blur
 from ..core.errors import invalid
 from ..core.masks import composite, upsample_mask
+from ..core.methods import get_spec
 from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import Progress, as_progress, shows_progress
+from ..core.sources import StoredImages
 from ..heatmaps.igos import total_variation
 
-__all__ = ["CRISP_PARAMS", "CrispMasks", "crisp_masks", "igos_masks", "scaled_blur"]
+__all__ = [
+    "CRISP_PARAMS",
+    "STORED_MASK_METHODS",
+    "CrispMasks",
+    "crisp_masks",
+    "igos_masks",
+    "stored_masks",
+    "heatmap_masks",
+    "scaled_blur",
+]
+
+#: The methods of a dataset run whose stored maps summaries take as masks (the optimised-mask family).
+STORED_MASK_METHODS = ("igos", "igospp")
 
 CRISP_PARAMS = ParamSet(
     "crisp_masks",
@@ -340,6 +361,114 @@ def crisp_masks(
         indices=kept.cpu(),
         scores=scores,
         masked_scores=torch.cat(masked),
+        target=target,
+        skipped=skipped,
+    )
+
+
+def _blurred_probability(model: Classifier, pixels: torch.Tensor, saliency: torch.Tensor, target: int) -> torch.Tensor:
+    """``[N]`` the target's probability once each image's salient part is blurred away: the composite of the
+    ``[N, 3, H, W]`` pixels and their baseline blur (:data:`CRISP_PARAMS` defaults) through ``1 − saliency``
+    (``[N, 1, H, W]`` in [0, 1]), the same composite the two-stage masks score; batched, no gradients."""
+    values = CRISP_PARAMS.defaults()
+    pixels = pixels.to(model.device, model.dtype)
+    keep = (1.0 - saliency).to(model.device, model.dtype)
+    probabilities = []
+    with torch.no_grad(), model.frozen():
+        for start in range(0, pixels.shape[0], model.max_batch):
+            chunk = pixels[start : start + model.max_batch]
+            inputs = model.normalize(chunk)
+            baselines = model.normalize(scaled_blur(chunk, values["baseline_kernel"], values["baseline_sigma"]))
+            output = model.forward(composite(inputs, baselines, keep[start : start + model.max_batch]))
+            probabilities.append(torch.softmax(output.float(), dim=1)[:, target].cpu())
+    return torch.cat(probabilities)
+
+
+def _label(model: Classifier):
+    labels = model.labels
+    return (lambda c: labels[c]) if labels else str
+
+
+def stored_masks(model: Classifier, images: torch.Tensor, target: int, stored: StoredImages) -> CrispMasks:
+    """The stored maps of a dataset run as :class:`CrispMasks`, for the images classified as ``target`` whose
+    stored map explains ``target`` (the others are skipped, with the reason): no optimisation runs.
+
+    Args:
+        model: the classifier the run was made with (XWidgetsError otherwise, from ``stored.maps``).
+        images: ``[N, 3, H, W]`` the run's images, position i being ``stored``'s image i.
+        target: the class index.
+        stored: the run, as :class:`~xwidgets.core.sources.StoredImages`; its method one of
+            :data:`STORED_MASK_METHODS`.
+
+    ``saliency`` is the stored map (float16 on disk, so within 2**-12 of the map the run computed); ``smooth`` is
+    ``1 − saliency`` (the store keeps no low-resolution mask); ``masked_scores`` the target's probability once
+    the salient part is blurred away (:func:`_blurred_probability`).
+    """
+    check_model(model, Classifier)
+    if stored.map_method not in STORED_MASK_METHODS:
+        raise invalid("data", f"a run of {stored.map_method!r}", f"a run of {' or '.join(STORED_MASK_METHODS)}")
+    started = time.perf_counter()
+    pixels, kept, scores, skipped = _classified(model, images, target)
+    targets = stored.targets()
+    explained = targets[kept] == target
+    label = _label(model)
+    skipped += [
+        {"index": int(i), "reason": f"its stored map explains {label(int(targets[i]))}, not {label(target)}"}
+        for i in kept[~explained].tolist()
+    ]
+    if not bool(explained.any()):
+        raise invalid(
+            "data",
+            f"a run none of whose images classified as {label(target)} has a stored map of that class",
+            "a run whose target was each image's top-1 class (target=None) or this class",
+        )
+    pixels, kept, scores = pixels[explained], kept[explained], scores[explained]
+    saliency = stored.maps(model, kept.tolist())
+    return CrispMasks(
+        method="stored_masks",
+        params={**CRISP_PARAMS.defaults(), "method": stored.map_method, stored.map_method: dict(stored.map_params)},
+        timings={"masks": time.perf_counter() - started},
+        saliency=saliency,
+        smooth=1.0 - saliency,
+        images=pixels.float().cpu(),
+        indices=kept.cpu(),
+        scores=scores,
+        masked_scores=_blurred_probability(model, pixels, saliency, target),
+        target=target,
+        skipped=sorted(skipped, key=lambda entry: entry["index"]),
+    )
+
+
+@shows_progress("heatmap_masks")
+def heatmap_masks(
+    model: Classifier,
+    images: object,
+    target: int,
+    *,
+    method: str,
+    keep_all: bool = False,
+    progress=True,
+    **params,
+) -> CrispMasks:
+    """The maps of heatmap ``method`` (e.g. a run's ``"igospp"``) of the images classified as ``target`` (every
+    image with ``keep_all``), in the form :func:`stored_masks` gives: ``saliency`` the method's map, ``smooth``
+    ``1 − saliency``, ``masked_scores`` the target's probability with the salient part blurred away. ``params``
+    are the method's (``seed`` included)."""
+    check_model(model, Classifier)
+    spec = get_spec(method, kinds=("heatmap",))
+    started = time.perf_counter()
+    pixels, kept, scores, skipped = _classified(model, images, target, keep_all)
+    saliency = spec.kernel(model, pixels, target, progress=progress, **params).saliency.float().cpu()
+    return CrispMasks(
+        method="heatmap_masks",
+        params={**CRISP_PARAMS.defaults(), "method": method, method: dict(params)},
+        timings={"masks": time.perf_counter() - started},
+        saliency=saliency,
+        smooth=1.0 - saliency,
+        images=pixels.float().cpu(),
+        indices=kept.cpu(),
+        scores=scores,
+        masked_scores=_blurred_probability(model, pixels, saliency, target),
         target=target,
         skipped=skipped,
     )

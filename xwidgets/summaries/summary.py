@@ -31,11 +31,19 @@ from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import Progress, as_progress, shows_progress
-from ..core.sources import image_count, image_source, read_images
+from ..core.sources import StoredImages, image_count, image_source, read_images, stored_images
 from ..core.steps import StepCache
 from ..core.targets import class_index
 from .clusters import accept_clusters, cluster_proposals
-from .masks import CRISP_PARAMS, CrispMasks, crisp_masks, igos_masks
+from .masks import (
+    CRISP_PARAMS,
+    STORED_MASK_METHODS,
+    CrispMasks,
+    crisp_masks,
+    heatmap_masks,
+    igos_masks,
+    stored_masks,
+)
 from .proposals import Proposals, describe_proposals, match_scores, proposals
 from .regions import REGION_PARAMS, Regions, salient_regions
 
@@ -89,8 +97,9 @@ STEPS = {
     "proposals": ("coverage",),
     "clusters": ("preference_factor", "top", "ssim_factor"),
 }
-#: How the masks are made: the paper's two-stage crisp masks, or I-GOS maps (with ``mask_params`` I-GOS's).
-MASK_METHODS = ("two_stage", "igos")
+#: How the masks are made: the paper's two-stage crisp masks, I-GOS maps (with ``mask_params`` I-GOS's), or the
+#: maps a dataset run stored (``data`` a run of I-GOS or iGOS++: no mask is optimised).
+MASK_METHODS = ("two_stage", "igos", "stored")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -306,10 +315,25 @@ def _resolve_target(model: Classifier, target: object, predicted: torch.Tensor) 
 
 
 def _masks(
-    model: Classifier, pixels: torch.Tensor, target: int, params: dict, *, keep_all: bool = False, progress: Progress
+    model: Classifier,
+    pixels: torch.Tensor,
+    target: int,
+    params: dict,
+    *,
+    keep_all: bool = False,
+    progress: Progress,
+    stored: StoredImages | None = None,
 ) -> CrispMasks:
     """The masks of a fit (``keep_all`` False: batched) or of an explanation (``keep_all``: every image, each on
-    its own, so that its answer does not depend on the images explained beside it)."""
+    its own, so that its answer does not depend on the images explained beside it). With ``"stored"`` masks a
+    fit reads the run's maps (``stored``), and an explanation computes the run's method with its parameters."""
+    if params["mask_method"] == "stored" and stored is not None and not keep_all:
+        return stored_masks(model, pixels, target, stored)
+    if params["mask_method"] == "stored":
+        method = params["mask_source"]
+        return heatmap_masks(
+            model, pixels, target, method=method, keep_all=keep_all, progress=progress, **params["mask_params"]
+        )
     if params["mask_method"] == "igos":
         return igos_masks(model, pixels, target, keep_all=keep_all, progress=progress, **params["mask_params"])
     return crisp_masks(
@@ -343,12 +367,25 @@ def _nearest_sample(descriptors: torch.Tensor) -> torch.Tensor:
     return cosine.fill_diagonal_(-1.0).max(1).values
 
 
-def _mask_settings(mask_method: str, mask_params: dict | None, params: dict) -> tuple[dict, dict]:
-    """``(params with the two-stage mask overrides folded in, the I-GOS mask parameters)``."""
+def _mask_method(mask_method: str | None, stored: StoredImages | None) -> str:
+    """The mask method: ``mask_method``, or by default ``"stored"`` for a run of I-GOS or iGOS++ and
+    ``"two_stage"`` otherwise; ``"stored"`` needs such a run."""
+    if mask_method is None:
+        return "stored" if stored is not None and stored.map_method in STORED_MASK_METHODS else "two_stage"
     if mask_method not in MASK_METHODS:
         raise invalid("mask_method", repr(mask_method), " or ".join(map(repr, MASK_METHODS)))
+    if mask_method == "stored" and (stored is None or stored.map_method not in STORED_MASK_METHODS):
+        given = "data that is not a dataset run" if stored is None else f"a run of {stored.map_method!r}"
+        raise invalid("mask_method", f"'stored' with {given}", "a run of xw.explain_dataset with method igos or igospp")
+    return mask_method
+
+
+def _mask_settings(mask_method: str, mask_params: dict | None, params: dict) -> tuple[dict, dict]:
+    """``(params with the two-stage mask overrides folded in, the I-GOS mask parameters)``."""
     if mask_params is not None and not isinstance(mask_params, dict):
         raise invalid("mask_params", mask_params, "a dict of mask parameters")
+    if mask_method == "stored" and mask_params is not None:
+        raise invalid("mask_params", mask_params, "None with stored masks: they are the run's, with its parameters")
     if mask_method == "two_stage":
         return {**(mask_params or {}), **params}, {}
     return params, dict(mask_params or {})
@@ -386,7 +423,7 @@ def summaries(
     target: object = None,
     *,
     layer: str | None = None,
-    mask_method: str = "two_stage",
+    mask_method: str | None = None,
     mask_params: dict | None = None,
     cache: StepCache | None = None,
     progress=True,
@@ -396,14 +433,18 @@ def summaries(
 
     Args:
         model: a :class:`~xwidgets.core.models.Classifier`.
-        data: images of the class (a ``[N, 3, H, W]`` tensor, an ``[N, H, W, 3]`` array, a list, a Dataset);
+        data: images of the class (a ``[N, 3, H, W]`` tensor, an ``[N, H, W, 3]`` array, a list, a Dataset, or a
+            dataset run, ``xw.open_run(path)``: its explained images in index order, ``indices`` counting them);
             images the network assigns to another class are skipped (listed in ``skipped``).
         target: the class, an index or a class name; None: the data's most common top-1 class (with a warning).
         layer: the convolutional layer whose features describe proposals (default the stage before the global
             pool).
-        mask_method: ``"two_stage"`` (the paper's crisp masks, default) or ``"igos"`` (I-GOS maps).
+        mask_method: ``"two_stage"`` (the paper's crisp masks), ``"igos"`` (I-GOS maps) or ``"stored"`` (the maps
+            a run of I-GOS or iGOS++ stored, read instead of optimised: the run's model must be ``model``, and
+            images whose stored map explains another class are skipped). None (default): ``"stored"`` when
+            ``data`` is such a run, else ``"two_stage"``.
         mask_params: I-GOS's parameters with ``mask_method="igos"``; with ``"two_stage"``, overrides of the mask
-            parameters (the same as passing them in ``params``).
+            parameters (the same as passing them in ``params``); None with ``"stored"`` (the run's own).
         cache: a :class:`~xwidgets.core.steps.StepCache` reused across calls on the same model and data: only
             the steps whose parameters changed rerun.
         progress: True (a bar after a second), False, a Progress or ``callback(fraction, message)``; cancellable.
@@ -413,6 +454,8 @@ def summaries(
         A :class:`SummaryResult` with ``model`` attached: ``explain(images)`` finds its summaries on new images.
     """
     check_model(model, Classifier)
+    stored = stored_images(data)
+    mask_method = _mask_method(mask_method, stored)
     params, igos_params = _mask_settings(mask_method, mask_params, params)
     values = SUMMARY_PARAMS.resolve(params)
     cache = StepCache() if cache is None else cache
@@ -429,6 +472,8 @@ def summaries(
     layer = layer or default_layer_on(model, pixels[:1])
     find_layer(model.module, layer)
     settings = {**values, "mask_method": mask_method, "mask_params": igos_params, "layer": layer}
+    if stored is not None and mask_method == "stored":
+        settings.update(mask_params=dict(stored.map_params), mask_source=stored.map_method)
     context: tuple[Hashable, ...] = (
         id(model),
         id(data),
@@ -449,7 +494,11 @@ def summaries(
     masks: CrispMasks = cache.get(
         "masks",
         key("masks"),
-        _timed(timings, "masks", lambda: _masks(model, pixels, target, settings, progress=progress.part(0.0, 0.9))),
+        _timed(
+            timings,
+            "masks",
+            lambda: _masks(model, pixels, target, settings, progress=progress.part(0.0, 0.9), stored=stored),
+        ),
     )
     stage(0.9, "salient regions of the masks")
     regions: Regions = cache.get(
@@ -543,7 +592,7 @@ class SummaryPipeline:
         self.target = class_index(target, model.labels, len(model.labels) if model.labels else None)
         self.layer = layer or default_layer_on(model, images)
         find_layer(model.module, self.layer)
-        _mask_settings(mask_method, mask_params, {})
+        _mask_settings(_mask_method(mask_method, None), mask_params, {})
         self.mask_method, self.mask_params = mask_method, mask_params
         self.cache = StepCache()
         self.timings: dict[str, float] = {}

@@ -84,7 +84,7 @@ from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
-from ..core.sources import image_count, image_source, read_images
+from ..core.sources import image_count, image_source, read_images, stored_images
 from ..core.targets import class_index
 from .captions import CaptionedImages
 from .vocabulary import BIRD_LEXICON, Lexicon, Vocabulary, build_vocabulary, caption_distribution, check_captions
@@ -691,11 +691,13 @@ def fit(
     Args:
         model: a :class:`~xwidgets.core.models.Classifier` in eval mode.
         data: the captioned images, a ``[N, 3, H, W]`` tensor or a sequence of single images (a Dataset, paths),
-            or a :class:`~xwidgets.text.CaptionedImages` (``xw.text.load_cub``), which brings its captions.
+            a :class:`~xwidgets.text.CaptionedImages` (``xw.text.load_cub``), which brings its captions, or a
+            dataset run (``xw.open_run(path)``: its explained images, their layer responses cached in the store).
         target: the class the fitted model explains (an index or a class name): every image is explained for it,
             and an image the network assigns to another class is told so. None (default): each image's class.
             The filters' attribute distributions are fitted on every image either way.
-        captions: one list of caption strings per image (e.g. the toy world's captions).
+        captions: one list of caption strings per image (e.g. the toy world's captions); for a run, one per
+            explained image or one per image of its whole source.
         layer: a convolutional layer (default the stage before the global average pool).
         features: this layer's :class:`~xwidgets.concepts.Features` of the images (skips the dataset pass).
         vocabulary: a fixed vocabulary (default mined from the captions with ``lexicon`` and ``min_images``).
@@ -722,6 +724,9 @@ def fit(
         count = len(features)
     if captions is None:
         raise invalid("captions", None, "one list of captions per image (captions=...), or data=CaptionedImages")
+    stored = stored_images(images)
+    if stored is not None and features is None:
+        captions = stored.per_image(captions, "captions")
     captions = check_captions(captions, count)
     if vocabulary is None:
         vocabulary = build_vocabulary(captions, lexicon, min_images=settings["min_images"])

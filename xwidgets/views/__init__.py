@@ -3,6 +3,7 @@
 from .controls import control_for, controls_for
 from .gallery import GalleryView, thumbnail
 from .graph import GraphView
+from .grid import ThumbnailGridView
 from .heatmap import COLORMAPS, HeatmapView
 from .kernel_note import KernelNote
 
@@ -12,6 +13,7 @@ __all__ = [
     "GraphView",
     "HeatmapView",
     "KernelNote",
+    "ThumbnailGridView",
     "control_for",
     "controls_for",
     "thumbnail",
