@@ -41,6 +41,13 @@ Parts (``--only`` picks some; all run by default; ``--quick`` is a smoke run wri
 - ``progress`` (issue 17, item 4): the progress bar's overhead on I-GOS and RISE at defaults on the toy classifier
   (bar off, on after its 1 s delay, drawn at once; interleaved rounds) and the price of one report
   (progress_tables.py), written to benchmarks/results/progress_<device>.md.
+- ``datasets`` (issue 20): `xw.explain_dataset` on 512 toy images, local against Ray at equal cores (I-GOS and
+  Grad-CAM; whole run and steady rate); Ray's per-task overhead from no-op actor pools and the simulator of
+  scale_simulation.py checked against real runs; writing and opening a 10,000-image store; the DatasetExplorer's
+  filter-to-tiles latency at 10,000 images; on CUDA, ResNet-50 I-GOS with the local engine and one Ray actor and the
+  GPU's busy fraction (dataset_tables.py), written to benchmarks/results/datasets_<device>.md
+  (benchmarks/gpu_datasets.sh runs it on a lent GPU). ``--dataset-sections`` picks sections, ``--dataset-images``
+  the toy images of the engine rows (512 by default; I-GOS takes about 0.5 s per toy image on 2 idle cores).
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ PARTS = (
     "families",
     "pretrained",
     "progress",
+    "datasets",
 )
 
 
@@ -502,6 +510,29 @@ def progress_part(device: str, quick: bool, out: Path) -> None:
     print(f"wrote {out}")
 
 
+def datasets_part(device: str, quick: bool, sections: list[str] | None, images: int | None, out: Path) -> None:
+    """The dataset-run tables of issue 20 (``sections`` of dataset_tables.SECTIONS, default all; the GPU section
+    measures only on CUDA)."""
+    from dataset_tables import dataset_sections
+
+    start, load = time.perf_counter(), load_text()
+    sections = dataset_sections(quick, set(sections) if sections else None, device, images)
+    header = [
+        f"# Dataset runs (issue 20) on {device_name(device).split(' (')[0]}",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, xwidgets {xw.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        provenance(device, start, load),
+    ]
+    if quick:
+        header += ["", "**Quick smoke run** (`--quick`): 64 images, fewer tasks and changes; not the numbers to quote."]
+    body = [line for lines in sections.values() for line in ["", *lines]]
+    out.write_text("\n".join(header + body) + "\n")
+    print(out.read_text())
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -522,6 +553,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--rounds", type=int, default=3, help="interleaved rounds of the families table (median and range over them)"
+    )
+    parser.add_argument(
+        "--dataset-sections",
+        nargs="+",
+        default=None,
+        help="sections of the datasets part (engines, overhead, store, explorer, gpu); default: all",
+    )
+    parser.add_argument(
+        "--dataset-images", type=int, default=None, help="toy images of the datasets part's engine rows (default 512)"
     )
     args = parser.parse_args()
     parts = set(args.only or PARTS)
@@ -550,6 +590,9 @@ def main() -> None:
         pretrained_part(args.device, args.quick, RESULTS / f"pretrained_{suffix}")
     if "progress" in parts:
         progress_part(args.device, args.quick, RESULTS / f"progress_{suffix}")
+    if "datasets" in parts:
+        out = RESULTS / f"datasets_{suffix}"
+        datasets_part(args.device, args.quick, args.dataset_sections, args.dataset_images, out)
     if failures:
         print("\nfailed rows:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)

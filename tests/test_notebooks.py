@@ -270,3 +270,23 @@ def test_similarity_notebook_saves_both_saliency_maps_and_ranked_attributes(exec
     }
     assert len(galleries[("xw-match-attributes",)]["groups"][0]["items"]) == 5
     assert len(galleries[("xw-match-pool",)]["groups"][0]["items"]) == 16
+
+
+def test_datasets_notebook_runs_both_engines_alike_and_browses_the_wrong_birds(executed):
+    notebook = executed["08_datasets.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert "1,000 / 1,000 images, 0 skipped, complete" in printed
+    assert "records identical: True" in printed and "maps identical: True" in printed
+    assert re.search(r"1000 records · \(1000, 88, 88\) float16 maps · gradcam", printed)
+    wrong = int(re.search(r"(\d+) of 1000 birds misclassified", printed).group(1))
+    assert 0 < wrong < 500
+    grids = [
+        m["state"]
+        for m in widget_models(notebook)
+        if m["state"].get("_anywidget_id") == "xwidgets.views.grid.ThumbnailGridView"
+    ]
+    assert len(grids) == 1
+    tiles = grids[0]["tiles"]
+    assert len(tiles) == min(48, wrong) and all(tile["frame"] == "wrong" for tile in tiles)
+    assert any("image/png" in o.get("data", {}) for o in outputs), "explorer.figure() was not drawn"
