@@ -81,8 +81,8 @@ def require_libraries(what: str) -> tuple[Any, Any]:
         import pyarrow
         import pyarrow.parquet
         import zarr
-    except ImportError:
-        raise XWidgetsError(f"{what} needs pyarrow and zarr: {_INSTALL}") from None
+    except ImportError as error:  # the reason is kept: an installed zarr can fail on a dependency of its own
+        raise XWidgetsError(f"{what} needs pyarrow and zarr: {_INSTALL} ({error})") from None
     return pyarrow, zarr
 
 
