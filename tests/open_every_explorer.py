@@ -3,8 +3,9 @@
 Each explorer is built with small parameters and its first run awaited, so that imports made only while a kernel
 runs (scipy, scikit-image, scikit-learn) are exercised too.
 
-Prints where xwidgets was imported from and ``opened <Explorer>`` per explorer; exits non-zero (with the
-traceback) on the first failure.
+Prints where xwidgets was imported from and ``opened <Explorer>`` per explorer, then ``refused a dataset run: ...``
+(a run needs the ``datasets`` extra, which the wheel alone does not pull in); exits non-zero (with the traceback) on
+the first failure.
 """
 
 import warnings
@@ -67,6 +68,10 @@ def main() -> None:
         assert type(explorer).__name__ == name, type(explorer).__name__
         explorer.close()
         print("opened", name, flush=True)
+    try:  # the DatasetExplorer's runs need the datasets extra, which the wheel alone does not install
+        xw.explain_dataset(model, data, method="gradcam", store="dataset-run", progress=False)
+    except xw.XWidgetsError as error:
+        print("refused a dataset run:", str(error).split(" (")[0], flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from packaging.utils import canonicalize_name
 import xwidgets as xw
 
 ROOT = Path(__file__).parents[1]
-EXPLORERS = [name for name in xw.__all__ if name.endswith("Explorer")]
+#: The explorers the wheel alone opens; the DatasetExplorer browses a stored run, which needs the ``datasets`` extra
+#: (pyarrow, zarr): without it a run is refused with the extra named (checked below).
+EXPLORERS = [name for name in xw.__all__ if name.endswith("Explorer") and name != "DatasetExplorer"]
 # torch's own closure (its CUDA build unpacks to ~5.5 GB), installed by pip once per torch version and hard-linked
 # into each test's venv; see torch_layer.
 LAYERS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xwidgets-tests" / "torch-layers"
@@ -184,3 +186,6 @@ def test_the_wheel_alone_opens_every_explorer_in_an_empty_venv(wheel, empty_venv
     assert opened.returncode == 0, opened.stdout + opened.stderr[-6000:]
     assert f"xwidgets from {empty_venv}" in opened.stdout
     assert [line.split()[-1] for line in opened.stdout.splitlines() if line.startswith("opened ")] == EXPLORERS
+    assert "refused a dataset run: writing a run store needs pyarrow and zarr: pip install 'xwidgets[datasets]'" in (
+        opened.stdout
+    )
