@@ -43,8 +43,9 @@ BY_NAME = {spec.name: spec for spec in SPECS}
 NAMES = list(BY_NAME)
 # Fields that describe the call rather than the explanation: when and with what it ran, the work it did for the
 # whole batch (SAG's stats, a pair method's forward passes), and how the target was written (a ClassTarget of one
-# class describes itself with one class, the same class given as an int with one per image).
-BOOKKEEPING = {"timings", "versions", "stats", "forward_passes", "target"}
+# class describes itself with one class, the same class given as an int with one per image), and its provenance
+# (fingerprints of the images it was given, the target as written).
+BOOKKEEPING = {"timings", "versions", "stats", "forward_passes", "target", "provenance"}
 # B = 3 against three B = 1 calls: float32 forwards of a batch and of one image differ in the last bits (~1e-6 of a
 # score); maps are normalised to [0, 1], and iterative methods carry the difference through a few quick
 # iterations. 1e-4 is what the I-GOS noise-free batching test needs at 3 iterations (tests/heatmaps/test_igos.py).

@@ -290,3 +290,18 @@ def test_datasets_notebook_runs_both_engines_alike_and_browses_the_wrong_birds(e
     tiles = grids[0]["tiles"]
     assert len(tiles) == min(48, wrong) and all(tile["frame"] == "wrong" for tile in tiles)
     assert any("image/png" in o.get("data", {}) for o in outputs), "explorer.figure() was not drawn"
+
+
+def test_reliability_notebook_refuses_the_photo_names_arguments_reproduces_and_shows_labels_as_text(executed):
+    notebook = executed["09_reliability.ipynb"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert "images: got an image of 3000x4000 pixels" in printed and "pass size=(" in printed
+    assert "expected images of at least" in printed and "target=9223372036854775808" in printed
+    assert "bit-identical: True" in printed and "images: got fingerprint" in printed
+    pickers = [
+        m["state"]
+        for m in widget_models(notebook)
+        if m["model_name"] == "ToggleButtonsModel" and "xw-target" in m["state"].get("_dom_classes", [])
+    ]
+    assert any('<img src=x onerror="alert(1)">' in label for p in pickers for label in p["_options_labels"])

@@ -19,6 +19,7 @@ from .core import (
     similarity_to,
     to_batch,
 )
+from .core.provenance import reproduce
 from .runs import explain_dataset, open_run
 
 build_docs()
@@ -34,6 +35,7 @@ __all__ = [
     "explain",
     "fit",
     "methods",
+    "reproduce",
     "Classifier",
     "Embedder",
     "XWidgetsError",

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from .core.deprecation import warn_deprecated
-from .core.errors import invalid
+from .core.errors import InvalidArgument, invalid
 from .core.methods import PER_IMAGE_KINDS, get_spec, method_names, specs
 from .core.models import Embedder, check_model
+from .core.params import check_seed
+from .core.provenance import run_recorded
 
 __all__ = ["explain", "fit", "methods"]
 
@@ -84,6 +86,7 @@ def explain(
         )
         method, target = target, None
     spec = get_spec(method, kinds=PER_IMAGE_KINDS)
+    _check_seed(params)
     pair = spec.kind == "pair"
     check_model(model, Embedder if pair else None, name="embedder" if pair else "model")
     if pair:
@@ -91,7 +94,7 @@ def explain(
             raise invalid("reference", None, f"the reference images of the pair method {method!r}")
         if target is not None:
             raise invalid("target", target, f"None: the pair method {method!r} explains the similarity to reference=")
-        return spec.kernel(model, images, reference=reference, **params)
+        return run_recorded(spec, model, images, reference=reference, **params)
     if reference is not None:
         raise invalid(
             "reference",
@@ -99,13 +102,34 @@ def explain(
             f"no reference: {method!r} is a {spec.kind} method "
             f"(explain a similarity with target=xw.similarity_to(embedder, reference))",
         )
-    return spec.kernel(model, images, target, **params)
+    return run_recorded(spec, model, images, target, **params)
 
 
 def fit(model: Any, data: Any, target: Any = None, *, method: str, **params: Any) -> Any:
     # The docstring is built from the registry (see _FIT_DOC and build_docs).
     spec = get_spec(method, kinds=("dataset",))
-    return spec.kernel(model, data, target, **params)
+    _check_seed(params)
+    try:
+        return run_recorded(spec, model, data, target, **params)
+    except InvalidArgument as error:
+        raise _named_data(error, params) from error.__cause__
+
+
+def _check_seed(params: dict) -> None:
+    """Check a ``seed=`` among the keyword arguments in place (a method without a seed refuses it by name)."""
+    if "seed" in params:
+        params["seed"] = check_seed(params["seed"])
+
+
+def _named_data(error: InvalidArgument, params: dict) -> InvalidArgument:
+    """A dataset method reads ``data`` lazily through the readers every method shares, which name what they read
+    ``images``; ``xw.fit`` has no such argument (unless the deprecated ``images=`` was given), so the error names
+    ``data`` instead, with the same index (``images[3]`` -> ``data[3]``)."""
+    argument = error.argument
+    if "images" in params or not (argument == "images" or argument.startswith("images[")):
+        return error
+    renamed = InvalidArgument("data" + argument[len("images") :], error.given, error.expected)
+    return renamed.with_traceback(error.__traceback__)
 
 
 def methods(kind: str | None = None) -> list[str]:

@@ -30,6 +30,7 @@ from .sag.graph import view_graph
 from .sag.patches import upsampled_patch_masks
 from .toy import PARTS, ToySample, ToyWorld, captions, classifier, dataset
 from .views import GalleryView, GraphView, HeatmapView
+from .views.explorer import close_widgets
 
 __all__ = ["Classroom", "DEFAULT_BIRDS", "part_heat", "landed_parts", "score_guess", "covered_parts"]
 
@@ -210,6 +211,11 @@ class Classroom(widgets.VBox):
         # The map beside the steps: it shows up on the same screen as the button that reveals it.
         stage = widgets.HBox([steps, self.image_view], layout=widgets.Layout(align_items="flex-start"))
         return [_stylesheet(), stage, self.sentence, self.graph_box]
+
+    def close(self) -> None:
+        """Close the classroom and every widget it holds (the views, buttons and text lines, and their layouts)."""
+        close_widgets(*vars(self).values())  # the widgets held as attributes, and the traits' (its layout)
+        super().close()
 
     # ------------------------------------------------------------------------------------ actions
     @property

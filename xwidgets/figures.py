@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .core.atomic import write_atomic
 from .core.errors import invalid
 
 if TYPE_CHECKING:
@@ -247,7 +248,5 @@ def save_figure(figure: Figure, path: str | Path, *, dpi: int = 300) -> Path:
     kind = path.suffix.lower().lstrip(".")
     if kind not in FIGURE_FORMATS:
         raise invalid("path", f"'{path}' (format {kind or 'none'})", "a path ending in .pdf, .svg or .png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(PAPER_STYLE):
-        figure.savefig(path, format=kind, dpi=dpi)
-    return path
+        return write_atomic(path, lambda handle: figure.savefig(handle, format=kind, dpi=dpi))

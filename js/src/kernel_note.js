@@ -17,13 +17,18 @@ const CSS = `
 .xw-kernel-note{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;font-size:12px;line-height:1.4;max-width:100%;box-sizing:border-box}
 .xw-kernel-note .xw-kernel-note-text{margin:4px 0;padding:4px 8px;border:1px solid #d4a72c;border-radius:4px;background:#fff8c5;color:#3b2300;overflow-wrap:break-word}
 .xw-kernel-note [hidden]{display:none!important}
+.xw-phrase{unicode-bidi:isolate}
 `;
 
 /** The custom message the view sends, and the one the kernel answers with. */
 export const PING = { event: "ping" };
 export const PONG = "pong";
 
-/** Add the note's stylesheet to the document once. */
+/**
+ * Add the note's stylesheet to the document once. Every explorer holds a kernel note, so the sheet also isolates
+ * the "·"-separated phrases of the explorers' status lines (`.xw-phrase`, Python's phrase_line): a right-to-left
+ * override in a class name then reverses its own phrase, never the phrases after it.
+ */
 function addStyle() {
   if (document.getElementById("xw-kernel-note-style")) return;
   const style = document.createElement("style");

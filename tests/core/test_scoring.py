@@ -75,7 +75,7 @@ def test_out_of_memory_on_one_image_is_reported(tiny_module, images):
             raise torch.OutOfMemoryError("CUDA out of memory")
 
     model = xw.Classifier(AlwaysOOM().eval(), max_batch=4)
-    with pytest.raises(XWidgetsError, match="single image"):
+    with pytest.raises(XWidgetsError, match="even with one image per pass"):
         score(model, images, xw.core.ClassTarget([0]))
     assert model.max_batch == 1
 

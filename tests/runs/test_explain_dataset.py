@@ -183,9 +183,11 @@ def test_a_run_is_the_same_on_one_torch_thread_and_on_two(model, tmp_path, monke
     import contextlib
 
     import xwidgets.data.prepared as prepared
+    import xwidgets.toy.render as render
 
-    if not one_thread_loading:
+    if not one_thread_loading:  # the toy renderer runs its upsample on one thread too (tests/reliability)
         monkeypatch.setattr(prepared, "one_torch_thread", contextlib.nullcontext)
+        monkeypatch.setattr(render, "one_torch_thread", contextlib.nullcontext)
     threads = torch.get_num_threads()
     runs = []
     try:

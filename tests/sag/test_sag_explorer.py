@@ -180,7 +180,7 @@ def test_a_target_switch_rescores_the_patches_for_the_new_target(either):
         full = float(torch.softmax(model.forward(image[None]), 1)[0, 0])
         assert score == pytest.approx(full, abs=1e-5) and f"p(neither) = <b>{full:.3f}</b>" in explorer.score_text.value
         assert explorer.patch_score.settings["target"] == 0 and explorer.result.target["classes"] == [0]
-        assert explorer.dnf_text.value.startswith("<b>neither</b>")
+        assert explorer.dnf_text.value.startswith("<b><bdi>neither</bdi></b>")  # the class name isolated
         assert explorer.figure().get_suptitle().startswith("neither · ")
     finally:
         explorer.close()

@@ -352,9 +352,9 @@ def _classifier(tiny_module):
 
 BAD = [
     (lambda e, c: (c, small_images(2, 1), small_images(2, 2)), {}, "embedder"),
-    (lambda e, c: (e, small_images(3, 1), small_images(2, 2)), {}, "references"),
+    (lambda e, c: (e, small_images(3, 1), small_images(2, 2)), {}, "reference:"),
     (lambda e, c: (e, [small_images(1, 1)[0], small_images(1, 2, size=20)[0]], small_images(2, 2)), {}, "queries"),
-    (lambda e, c: (e, small_images(2, 1), small_images(2, 2, size=20)), {}, "references"),
+    (lambda e, c: (e, small_images(2, 1), small_images(2, 2, size=20)), {}, "reference:"),
     (
         lambda e, c: (xw.Embedder(Shaped(False).eval(), name="flat head"), small_images(2, 1), small_images(2, 2)),
         {},
@@ -366,7 +366,7 @@ BAD = [
         "map head",
     ),
     (lambda e, c: (e, small_images(2, 1) * float("nan"), small_images(2, 2)), {}, "queries"),
-    (lambda e, c: (e, small_images(2, 1), small_images(2, 2) * 2), {}, "references"),
+    (lambda e, c: (e, small_images(2, 1), small_images(2, 2) * 2), {}, "reference:"),
     (lambda e, c: (e, small_images(2, 1), small_images(2, 2)), {"method": "lime"}, "method"),
     (lambda e, c: (e, small_images(2, 1), small_images(2, 2)), {"reference_mode": "both"}, "reference_mode"),
     (lambda e, c: (e, small_images(2, 1), small_images(2, 2)), {"masks": 0}, "masks"),

@@ -24,6 +24,7 @@ import torch
 from ..core.errors import XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.models import Classifier, check_model
+from ..core.params import check_seed
 from ..core.sources import ImageSequence, dataset_image, image_count
 from ..core.targets import class_index
 from ..figures import blend
@@ -97,8 +98,7 @@ class ConceptExplorer(Explorer):
                 "a ConceptSpace returned by xw.concepts.fit on these images",
             )
         values = CONCEPT_PARAMS.resolve({**(space.params if space is not None else {}), **(params or {})})
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise invalid("seed", seed, "an int")
+        check_seed(seed)
         if target is not None:
             class_index(target, model.labels, len(model.labels) if model.labels else None)
         count = image_count(images)

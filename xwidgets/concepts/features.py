@@ -29,6 +29,7 @@ from ..core.layers import spatial_activation
 from ..core.models import Classifier, check_model
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
+from ..core.scoring import microbatched
 from ..core.sources import StoredImages, image_count, image_source, read_images
 
 __all__ = ["Features", "extract_features"]
@@ -106,25 +107,26 @@ def _dataset_pass(model: Classifier, images: object, layer: str, batch_size: int
     """The pass of :func:`extract_features` over a source, in batches of ``batch_size`` images."""
     count = image_count(images)
     started = time.perf_counter()
-    features, logits, shape = [], [], []
+    shape: list[int] = []
     with model.lock, torch.no_grad(), model.frozen(), record_layer(model.module, layer) as record:
-        for start in range(0, count, batch_size):
+
+        def work(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:  # backs off on out-of-memory
             progress.check()
-            stop = min(start + batch_size, count)
             pixels = read_images(model, images, start, stop)
             output = model.forward(model.normalize(pixels))
             activation = spatial_activation(record, layer, pixels)
-            shape = list(activation.shape[1:])
-            features.append(activation.float().mean(dim=(2, 3)).cpu())
-            logits.append(output.float().cpu())
             record.activation = None
+            shape[:] = list(activation.shape[1:])
             progress.report(stop / count, f"features {stop}/{count}")
+            return activation.float().mean(dim=(2, 3)).cpu(), output.float().cpu()
+
+        features, logits = microbatched(model, count, work, batch=batch_size)
     return Features(
         method="features",
         params={"layer": layer, "batch_size": batch_size, "images": count},
         timings={"extract": time.perf_counter() - started},
-        features=torch.cat(features),
-        logits=torch.cat(logits),
+        features=features,
+        logits=logits,
         layer=layer,
         layer_shape=shape,
         model_name=model.name,

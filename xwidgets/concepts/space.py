@@ -43,6 +43,7 @@ from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
+from ..core.scoring import microbatched
 from ..core.sources import image_count, image_source, read_images
 from ..core.steps import StepCache
 from ..core.targets import class_index
@@ -290,12 +291,11 @@ class ConceptSpace(Result):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise invalid("batch_size", repr(batch_size), "a positive int, or None for the model's max_batch")
         srae = self.srae.to(model.device)
-        parts: dict[str, list] = {name: [] for name in ("images", "logits", "z", "yhat", "masses")}
         started = time.perf_counter()
         with model.lock, torch.no_grad(), model.frozen(), record_layer(model.module, self.layer) as record:
-            for start in range(0, count, batch_size):
+
+            def work(start: int, stop: int) -> tuple[torch.Tensor, ...]:  # backs off on out-of-memory
                 progress.check()
-                stop = min(start + batch_size, count)
                 pixels = read_images(model, images, start, stop)
                 output = model.forward(model.normalize(pixels))
                 activation = spatial_activation(record, self.layer, pixels)
@@ -306,23 +306,20 @@ class ConceptSpace(Result):
                         f"the model the space was fitted on ({self.model_name}, {self.layer_shape[0]} channels)",
                     )
                 z, _, yhat = srae(activation.float().mean(dim=(2, 3)) / self.scale)
-                parts["images"].append(pixels.float().cpu())
-                parts["logits"].append(output[:, self.target].float().cpu())
-                parts["z"].append(z.cpu())
-                parts["yhat"].append(yhat.cpu())
-                parts["masses"].append(excitation_maps(srae, activation, self.scale).cpu())
+                masses = excitation_maps(srae, activation, self.scale).cpu()
                 record.activation = None
                 progress.report(stop / count, f"images {stop}/{count}")
-        pixels = torch.cat(parts["images"])
-        z, masses = torch.cat(parts["z"]), torch.cat(parts["masses"])
+                return pixels.float().cpu(), output[:, self.target].float().cpu(), z.cpu(), yhat.cpu(), masses
+
+            pixels, logits, z, yhat, masses = microbatched(model, count, work, batch=batch_size)
         weight = srae.head.weight[0].cpu()
         return ConceptExplanation(
             method="xnn",
             params={"k": self.k, "layer": self.layer, "maps": "excitation backprop"},
             timings={"explain": time.perf_counter() - started},
             images=pixels,
-            logits=torch.cat(parts["logits"]),
-            predictions=torch.cat(parts["yhat"]),
+            logits=logits,
+            predictions=yhat,
             activations=z,
             contributions=z * weight,
             bias=float(srae.head.bias[0]),

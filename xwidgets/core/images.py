@@ -123,6 +123,8 @@ def _from_path(path: Path, name: str) -> torch.Tensor:
 def _from_pil(image, name: str) -> torch.Tensor:
     """A PIL image of any mode -> ``[1, 3, H, W]``. Pillow's ``convert("RGB")`` clips 16- and 32-bit integer modes
     at 255 (a 16-bit PNG became all white), so those are read as numbers 0..65535 and float mode ``F`` as [0, 1]."""
+    if image.width < 1 or image.height < 1:
+        raise invalid(name, f"an empty {image.width}x{image.height} PIL image", "an image of at least 1x1 pixels")
     if image.mode.startswith("I;16"):
         return _from_numpy(np.asarray(image).astype(np.uint16), name)
     if image.mode == "I":
@@ -164,6 +166,8 @@ def _from_numpy(array: np.ndarray, name: str) -> torch.Tensor:
 
 
 def _from_tensor(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    if tensor.is_meta:
+        raise invalid(name, describe(tensor), "a tensor holding data (the meta device has shapes only)")
     if tensor.dtype == torch.uint8:
         scale = 255.0
     elif tensor.dtype == torch.uint16:

@@ -61,6 +61,7 @@ from torch import nn
 
 from .errors import invalid
 from .models import Model
+from .scoring import is_out_of_memory, out_of_memory_error
 from .sources import image_count, image_source, read_images
 
 __all__ = [
@@ -320,6 +321,8 @@ def _trace(module: nn.Module, example: torch.Tensor) -> tuple[list[_Call], objec
         with torch.enable_grad(), _evaluating(module):
             output = module(example.requires_grad_(example.is_floating_point()))
     except Exception as error:  # any failure of a user's model: say what was tried, keep the cause
+        if is_out_of_memory(error):  # one image already: no layer choice helps, memory does
+            raise out_of_memory_error(example.device, error) from error
         raise invalid(
             "layer",
             f"None, and tracing the model on a {list(example.shape)} input to find the default "

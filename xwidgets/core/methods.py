@@ -24,11 +24,14 @@ Kinds and their call shapes (the kernel's own signature):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import close_matches, invalid, one_of
+from .memory import Workload, guard
 from .params import ParamSet
 
 __all__ = [
@@ -72,6 +75,9 @@ class MethodSpec:
         render: the name of the explorer's method that draws one of this method's results.
         example: one line of code that runs the method on the toy world.
         quick: parameter values that make a small, quick run (previews, the contract tests).
+        memory: the method's memory hook, ``memory(work) -> [Phase, ...]`` (:mod:`~xwidgets.core.memory`): what
+            each phase of a run holds and what each micro-batch item costs besides the model. The registered
+            kernel checks it before it runs and refuses a run whose estimated peak does not fit; None: no check.
     """
 
     name: str
@@ -88,6 +94,7 @@ class MethodSpec:
     render: str = ""
     example: str = ""
     quick: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    memory: Callable[[Workload], Any] | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -153,13 +160,15 @@ def register(
     render: str = "",
     example: str = "",
     quick: Mapping[str, object] | None = None,
+    memory: Callable[[Workload], Any] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorate a kernel to register it as method ``name`` (see :class:`MethodSpec` for the fields). The kernel
-    is returned unchanged, with its spec as ``kernel.spec``."""
+    is returned wrapped by the memory guard (:func:`guarded`), with its spec as ``kernel.spec``."""
 
-    def decorate(kernel: Callable) -> Callable:
-        if name in _REGISTRY and _REGISTRY[name].kernel is not kernel:
+    def decorate(given: Callable) -> Callable:
+        if name in _REGISTRY and getattr(_REGISTRY[name].kernel, "__wrapped__", None) is not given:
             raise invalid("name", repr(name), "a method name not registered yet")
+        kernel = guarded(given, lambda: _REGISTRY[name])
         spec = MethodSpec(
             name=name,
             title=title,
@@ -175,12 +184,31 @@ def register(
             render=render,
             example=example,
             quick=dict(quick or {}),
+            memory=memory,
         )
         _REGISTRY[name] = spec
         kernel.spec = spec  # type: ignore[attr-defined]
         return kernel
 
     return decorate
+
+
+def guarded(kernel: Callable, spec: Callable[[], MethodSpec]) -> Callable:
+    """``kernel`` behind the memory guard: each call first estimates its peak memory and refuses, naming the
+    images, a run that does not fit (:func:`xwidgets.core.memory.guard`), before anything large is allocated.
+    ``xw.explain``, ``xw.fit``, the explorers and the dataset engine all call the kernel so."""
+    signature = inspect.signature(kernel)
+
+    @functools.wraps(kernel)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind_partial(*args, **kwargs)
+        except TypeError:  # the kernel's own call raises the same error
+            return kernel(*args, **kwargs)
+        guard(spec(), bound.arguments)
+        return kernel(*args, **kwargs)
+
+    return call
 
 
 def specs(kind: str | tuple[str, ...] | None = None) -> list[MethodSpec]:

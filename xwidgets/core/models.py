@@ -30,6 +30,8 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "check_model",
+    "is_out_of_memory",
+    "load_state_dict_file",
     "torchvision_name",
 ]
 
@@ -221,22 +223,72 @@ class Model:
         return inputs * self._std + self._mean
 
     # ---------------------------------------------------------------------------------------- forward
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, *, name: str = "images") -> torch.Tensor:
         """Run the module on a normalised batch ``[N, 3, H, W]`` and check the output's shape.
 
         Inputs of another float dtype (float32 composites of a bfloat16 model) are cast to the model's dtype,
         differentiably, so every method runs in the model's dtype; the output keeps that dtype. Gradients flow
-        if the caller enables them; parameters are frozen inside :meth:`frozen`.
+        if the caller enables them; parameters are frozen inside :meth:`frozen`. Where the module fails on inputs
+        smaller than the least it runs on (:meth:`least_input_side`), an ``InvalidArgument`` names ``name`` (the
+        user's argument the images came from) with that least size.
         """
         self._check_eval(self.module)
         if inputs.device != self.device:
             raise invalid("inputs", describe(inputs), f"a tensor on the model's device {self.device}")
         if not inputs.is_floating_point():
             raise invalid("inputs", describe(inputs), "a float tensor of normalised images")
-        output = self.module(inputs.to(self.dtype))
+        try:
+            output = self.module(inputs.to(self.dtype))
+        except RuntimeError as error:
+            if not is_out_of_memory(error):  # out of memory: the caller backs off, no trial runs
+                self._refuse_small(inputs, name)
+            raise
         self.images_forwarded += int(inputs.shape[0])
         self._check_output(output, int(inputs.shape[0]))
         return output
+
+    def least_input_side(self, *, limit: int = 1024) -> int | None:
+        """The least side ``s`` in pixels such that the module runs on a ``[1, 3, s, s]`` input, found by trying
+        (doubling from 1, then bisecting: a dozen forward passes of one small image, without gradients) and
+        remembered; None where it runs on no side up to ``limit``. :meth:`forward` asks only after the module
+        failed on a batch (not for want of memory)."""
+        if not hasattr(self, "_least_side"):
+            self._least_side = self._search_least_side(limit)
+        return self._least_side
+
+    def _runs_on(self, side: int) -> bool:
+        trial = torch.zeros(1, 3, side, side, device=self.device, dtype=self.dtype)
+        try:
+            with torch.no_grad():
+                self.module(trial)
+        except RuntimeError:
+            return False
+        return True
+
+    def _search_least_side(self, limit: int) -> int | None:
+        failing, side = 0, 1
+        while not self._runs_on(side):
+            failing, side = side, side * 2
+            if side > limit:
+                return None
+        while side - failing > 1:
+            middle = (failing + side) // 2
+            failing, side = (failing, middle) if self._runs_on(middle) else (middle, side)
+        return side
+
+    def _refuse_small(self, inputs: torch.Tensor, name: str) -> None:
+        """Raise ``InvalidArgument`` naming ``name`` when ``inputs`` are smaller than :meth:`least_input_side`."""
+        height, width = (int(n) for n in inputs.shape[-2:])
+        least = self.least_input_side()
+        if least is None or min(height, width) >= least:
+            return
+        resized = self.preprocessing.resize is not None or self.preprocessing.crop is not None
+        raise invalid(
+            name,
+            f"images of {height}x{width} pixels" + (" after the model's preprocessing" if resized else ""),
+            f"images of at least {least}x{least} pixels, the least the model {self.name!r} runs on (found by "
+            "trying): resize them, e.g. size=(H, W)",
+        ) from None
 
     def __call__(self, images: object) -> torch.Tensor:
         """Convenience: images in any form -> model output, without gradients."""
@@ -308,7 +360,7 @@ class Model:
             raise invalid("weights", weights, f"a member of {enum.__name__}")
         module = torchvision.models.get_model(name, weights=None)
         if weights_path is not None:
-            _load_state_dict(module, weights_path)
+            load_state_dict_file(module, weights_path)
         else:
             module.load_state_dict(weights.get_state_dict(progress=True))
         module = cls._adapt_torchvision(module)
@@ -390,7 +442,18 @@ def _device_arg(device: str | torch.device) -> torch.device:
     return device
 
 
-def _load_state_dict(module: nn.Module, path: str | Path) -> None:
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for CUDA, MPS and CPU allocator out-of-memory errors."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def load_state_dict_file(module: nn.Module, path: str | Path) -> None:
+    """Load the state dict saved at ``path`` into ``module`` (``torch.load(weights_only=True)``: no pickled code
+    runs); any file that is not a state dict of matching keys and shapes raises an ``XWidgetsError`` naming
+    ``weights_path``."""
     path = Path(path)
     if not path.is_file():
         raise invalid("weights_path", f"'{path}', which is not a file", "a local state-dict file (.pth/.pt)")
@@ -447,6 +510,12 @@ def check_model(model: object, kind: type[Model] | None = None, *, name: str = "
     """
     kind = kind or Model
     if isinstance(model, kind):
+        if model.module.training:  # switched back after wrapping: every pass would refuse it, say so up front
+            raise invalid(
+                name,
+                f"the {type(model).__name__} {model.name!r}, whose module is in training mode",
+                "a module in eval mode: call model.module.eval() first",
+            )
         return model
     wanted = {
         Model: "an xw.Classifier or xw.Embedder",

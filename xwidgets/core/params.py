@@ -7,12 +7,16 @@ same declarations (:mod:`xwidgets.views.controls`), and error messages quote the
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .errors import close_matches, invalid, one_of
 
-__all__ = ["Param", "ParamSet"]
+__all__ = ["Param", "ParamSet", "check_seed", "SEED_LIMIT"]
+
+SEED_LIMIT = 2**63
+"""Seeds are whole numbers in ``0 .. SEED_LIMIT - 1``: what a torch generator takes and a result file's int64 holds."""
 
 _KINDS = ("float", "int", "bool", "choice")
 
@@ -149,6 +153,8 @@ class ParamSet(Mapping):
         """Defaults updated with ``overrides``, each validated; an unknown name raises ``InvalidArgument``."""
         values = self.defaults()
         for name, value in (overrides or {}).items():
+            if not isinstance(name, str):
+                raise invalid("params", f"the key {name!r}", "parameter names (str): " + one_of(list(self._params)))
             if name not in self._params:
                 raise invalid(
                     name,
@@ -172,3 +178,11 @@ class ParamSet(Mapping):
             )
             lines.append(f"{p.name} ({p.kind}, default {p.default!r}, {allowed}): {p.doc}")
         return "\n".join(lines)
+
+
+def check_seed(seed: object, *, name: str = "seed") -> int:
+    """``seed`` as an int, or ``InvalidArgument`` naming ``name``: a whole number (a Python or numpy integer, not a
+    bool) in ``0 .. 2**63 - 1``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < SEED_LIMIT:
+        raise invalid(name, seed, f"a whole number in 0..{SEED_LIMIT - 1}")
+    return int(seed)

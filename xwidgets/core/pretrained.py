@@ -16,7 +16,7 @@ import torch
 
 from .errors import invalid
 from .imagenet import imagenet_classes
-from .models import Classifier, Preprocessing, _load_state_dict
+from .models import Classifier, Preprocessing, load_state_dict_file
 
 __all__ = ["efficientnet_lite0", "LITE_PREPROCESSING", "EFFICIENTNET_LITE0_NAME"]
 
@@ -52,7 +52,7 @@ def efficientnet_lite0(*, device: str | torch.device | None = None, **kwargs) ->
             f"one of device, {', '.join(_OVERRIDABLE)}",
         )
     network, weights_path = _lite0_network_and_weights()
-    _load_state_dict(network, weights_path)
+    load_state_dict_file(network, weights_path)
     network.eval()
     options: dict[str, Any] = {
         "preprocessing": LITE_PREPROCESSING,

@@ -14,15 +14,20 @@ explorer, whose bar is its widget) open none. ``progress=False`` silences one ca
 ``XWIDGETS_PROGRESS=0`` silences them all.
 
 :class:`Runner` runs such work on a worker thread so a widget's kernel stays responsive, one job at a time:
-submitting a new job cancels the stale one (a new slider value makes the running optimisation obsolete).
+submitting a new job cancels the stale one (a new slider value makes the running optimisation obsolete). Jobs still
+running when the interpreter exits (a script that never waited for its explorer) are cancelled and joined at exit
+(:func:`stop_live_jobs`, for at most :data:`EXIT_TIMEOUT` seconds), so no worker is still inside torch when the
+interpreter tears down (which aborted the process with "terminate called without an active exception").
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +47,10 @@ __all__ = [
     "BAR_DELAY",
     "BAR_INTERVAL",
     "PROGRESS_ENV",
+    "EXIT_TIMEOUT",
+    "LOCK_POLL",
+    "live_jobs",
+    "stop_live_jobs",
 ]
 
 BAR_DELAY = 1.0
@@ -51,8 +60,14 @@ BAR_INTERVAL = 0.1
 PROGRESS_ENV = "XWIDGETS_PROGRESS"
 """Environment variable: ``0``, ``false``, ``off`` or ``no`` turns the default bars off (see :func:`set_progress`)."""
 
+EXIT_TIMEOUT = 5.0
+"""Seconds the interpreter's exit waits, in all, for cancelled jobs to reach their next check and end."""
+LOCK_POLL = 0.02
+"""Seconds between two checks of the cancellation while :meth:`Progress.holding` waits for a lock."""
+
 _switch: bool | None = None
 _thread_state = threading.local()
+_live_jobs: weakref.WeakSet[Job] = weakref.WeakSet()
 
 
 class Progress:
@@ -126,6 +141,20 @@ class Progress:
         """Raise :class:`Cancelled` if cancellation was asked for; kernels call this once per iteration."""
         if self._cancel.is_set():
             raise Cancelled("the computation was cancelled")
+
+    @contextmanager
+    def holding(self, lock: Any) -> Iterator[None]:
+        """Hold ``lock`` (a model's lock) for the block, waiting for it only while the work is still wanted: the
+        wait checks the cancellation every :data:`LOCK_POLL` seconds, so a stale run queued behind another run
+        ends within that instead of when the lock is free; once the lock is held, it checks once more before the
+        block's first pass. Raises :class:`Cancelled` (the lock not held) when cancelled."""
+        while not lock.acquire(timeout=LOCK_POLL):
+            self.check()
+        try:
+            self.check()
+            yield
+        finally:
+            lock.release()
 
 
 def _tagged(listener: Callable[[Any], Any], tag: dict, state: Any) -> None:
@@ -259,7 +288,14 @@ def shows_progress(name: str) -> Callable[[Callable], Callable]:
 
 
 class Job:
-    """One computation running on its own worker thread. Create it through :meth:`Runner.submit`."""
+    """One computation running on its own worker thread. Create it through :meth:`Runner.submit`.
+
+    Attributes:
+        status: ``"running"``, then ``"done"``, ``"cancelled"`` or ``"failed"``.
+        started, cancelled_at, ended: ``time.monotonic()`` when the job started, when it was first asked to stop
+            (None if never) and when its thread finished its work (None while running); ``ended - cancelled_at``
+            is how long a cancelled job took to stop.
+    """
 
     def __init__(
         self,
@@ -280,9 +316,13 @@ class Job:
         self._value: Any = None
         self._error: BaseException | None = None
         self.status = "running"
+        self.started = time.monotonic()
+        self.cancelled_at: float | None = None
+        self.ended: float | None = None
         self._thread = threading.Thread(
             target=self._main, name=f"xwidgets-{getattr(fn, '__name__', 'job')}", daemon=True
         )
+        _live_jobs.add(self)
         self._thread.start()
 
     def _main(self) -> None:
@@ -295,14 +335,20 @@ class Job:
             if self._on_done is not None:
                 self._on_done(value)
         except Cancelled as error:
-            self._error, self.status = error, "cancelled"
+            # without its traceback: that would keep the kernel's frames, and their tensors, alive in a cycle
+            # (job, error, traceback, this frame) until the garbage collector runs, one per stale run
+            self._error, self.status = _detached(error), "cancelled"
         except BaseException as error:  # reported through on_error / result(); never lost
             self._error, self.status = error, "failed"
             if self._on_error is not None:
                 self._on_error(error)
+        finally:
+            self.ended = time.monotonic()
 
     def cancel(self) -> None:
         """Ask the job to stop; it ends at its kernel's next ``progress.check()``."""
+        if self.cancelled_at is None:
+            self.cancelled_at = time.monotonic()
         self._event.set()
 
     @property
@@ -322,6 +368,12 @@ class Job:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+def _detached(error: BaseException) -> BaseException:
+    """``error`` without its traceback and the exception it was raised while handling (frames it would hold)."""
+    error.__context__ = error.__cause__ = None
+    return error.with_traceback(None)
 
 
 class Runner:
@@ -378,3 +430,24 @@ class Runner:
         job = self.job
         if job is not None:
             job.wait(timeout)
+
+
+def live_jobs() -> list[Job]:
+    """The jobs whose worker thread is still running (tracked weakly: a forgotten, finished job is not kept)."""
+    return [job for job in list(_live_jobs) if not job.done]
+
+
+def stop_live_jobs(timeout: float = EXIT_TIMEOUT) -> list[Job]:
+    """Cancel every running job and wait, at most ``timeout`` seconds in all, for their threads to end; return
+    those still running after that (a kernel that does not reach its next ``progress.check()`` in time).
+    Registered with :mod:`atexit`, so an explorer left running by a script ends before the interpreter does."""
+    jobs = live_jobs()
+    for job in jobs:
+        job.cancel()
+    deadline = time.monotonic() + timeout
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
+    return [job for job in jobs if not job.done]
+
+
+atexit.register(stop_live_jobs)

@@ -1,62 +1,87 @@
 """Scoring of N perturbed images in micro-batches, with automatic back-off on out-of-memory.
 
-Every "score these N perturbed images" loop of every method goes through :func:`microbatched`: it runs the
-work in chunks of at most ``model.max_batch`` images, halves the chunk on an out-of-memory error, retries, and
-remembers the smaller size on the model for later calls.
+Every pass of a method over many images goes through :func:`microbatched`: it runs the work in chunks of at most
+``model.max_batch`` images, halves the chunk on an out-of-memory error, retries, and remembers the smaller size on
+the model for later calls. That holds for "score these N perturbed images" loops, for gradient passes (each chunk
+runs its own forward and backward), for feature passes over a dataset, and for plain forwards of a batch
+(:func:`forward_batched`). A chunk of one image that still runs out of memory raises an ``XWidgetsError`` saying what
+to do (:func:`out_of_memory_error`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from .errors import XWidgetsError, invalid
 from .masks import composite
-from .models import Model
+from .models import Model, is_out_of_memory
 from .runner import Progress
 from .targets import Target
 
-__all__ = ["microbatched", "is_out_of_memory", "score", "score_masks"]
+__all__ = ["microbatched", "forward_batched", "is_out_of_memory", "out_of_memory_error", "score", "score_masks"]
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for CUDA, MPS and CPU allocator out-of-memory errors."""
-    if isinstance(error, torch.OutOfMemoryError):
-        return True
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+def out_of_memory_error(device: torch.device, error: BaseException) -> XWidgetsError:
+    """The error raised when even one image at a time runs out of memory on ``device``: what ran out, and what to
+    do about it."""
+    where = str(device)
+    free = "free memory (close other explorers and runs, delete large tensors"
+    free += ", torch.cuda.empty_cache())" if device.type == "cuda" else ")"
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return XWidgetsError(
+        f"out of memory on {where} even with one image per pass ({first_line[:200]}): {free}, explain smaller "
+        "images (size=(H, W), or a model preprocessing that resizes), or move the model to a device with more "
+        "memory (model.to(...))"
+    )
 
 
-def microbatched(model: Model, count: int, work: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
+def microbatched(model: Model, count: int, work: Callable[[int, int], Any], *, batch: int | None = None) -> Any:
     """Run ``work(start, stop)`` over ``range(count)`` in chunks and concatenate the results along dim 0.
 
-    Chunks hold at most ``model.max_batch`` items. On out-of-memory the chunk is halved (the CUDA cache is
-    emptied) and retried; the new size is stored in ``model.max_batch``. A chunk of one that still runs out of
-    memory raises ``XWidgetsError``.
+    ``work`` returns a tensor, or a tuple of tensors (each concatenated along dim 0 on its own; the result is then
+    a tuple), for items ``start..stop-1``; it must depend on nothing but its own chunk, so a retried chunk gives the
+    same values. Chunks hold at most ``batch`` items (default ``model.max_batch``). On out-of-memory
+    (:func:`is_out_of_memory`) the chunk is halved (the CUDA cache is emptied) and retried, and ``model.max_batch``
+    is lowered to the new size for later calls. A chunk of one that still runs out of memory raises
+    :func:`out_of_memory_error`.
     """
     if count < 0:
         raise invalid("count", count, "a non-negative number of items")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise invalid("batch", batch, "a positive number of items per chunk, or None (the model's max_batch)")
+    limit = batch or model.max_batch
     pieces, start = [], 0
     while start < count:
-        size = min(model.max_batch, count - start)
+        size = min(limit, count - start)
         try:
             pieces.append(work(start, start + size))
         except Exception as error:
             if not is_out_of_memory(error):
                 raise
             if size == 1:
-                raise XWidgetsError(
-                    f"out of memory scoring a single image on {model.device}; free memory or use a smaller input size"
-                ) from error
-            model.max_batch = max(1, size // 2)
+                raise out_of_memory_error(model.device, error) from error
+            limit = max(1, size // 2)
+            model.max_batch = min(model.max_batch, limit)
             if model.device.type == "cuda":
                 torch.cuda.empty_cache()
             continue
         start += size
     if not pieces:
         return torch.empty(0, device=model.device)
+    if isinstance(pieces[0], tuple):
+        return tuple(torch.cat(parts, 0) for parts in zip(*pieces))
     return torch.cat(pieces, 0)
+
+
+def forward_batched(model: Model, inputs: torch.Tensor) -> torch.Tensor:
+    """``model.forward`` of normalised ``inputs`` ``[N, 3, H, W]`` in micro-batches (:func:`microbatched`), so a
+    batch too large for the device backs off instead of failing: the output ``[N, D]``. Gradients and frozen
+    parameters are the caller's choice (use it under ``torch.no_grad()``: a graph kept across chunks saves no
+    memory)."""
+    return microbatched(model, int(inputs.shape[0]), lambda start, stop: model.forward(inputs[start:stop]))
 
 
 def score(model: Model, inputs: torch.Tensor, target: Target, owner: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,10 +18,12 @@ output.
 
 from __future__ import annotations
 
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -67,7 +69,10 @@ class ClassTarget(Target):
     def __init__(self, classes: Sequence[int] | torch.Tensor, score: str = "probability"):
         if score not in ("probability", "logit"):
             raise invalid("score", score, "'probability' or 'logit'")
-        self.classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+        try:
+            self.classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+        except (RuntimeError, TypeError, ValueError, OverflowError):
+            raise invalid("classes", classes, "class indices: ints that fit in 64 bits, or a tensor of them") from None
         self.score = score
 
     def __call__(self, output: torch.Tensor, owner: torch.Tensor | None = None) -> torch.Tensor:
@@ -160,9 +165,9 @@ def resolve_target(target: object, model, output: torch.Tensor, *, name: str = "
                 name, "None for an Embedder", "a similarity target, e.g. xw.core.similarity_to(model, reference_image)"
             )
         return ClassTarget(output.argmax(1).cpu())
-    if isinstance(target, bool):
+    if isinstance(target, (bool, bytes, bytearray)):
         raise invalid(name, target, "a class index or name, a list of them, or a Target")
-    if isinstance(target, (int, str, Sequence, torch.Tensor)) and not isinstance(target, Target):
+    if isinstance(target, (numbers.Integral, str, Sequence, torch.Tensor)) and not isinstance(target, Target):
         if not isinstance(model, Classifier):
             raise invalid(name, f"class indices for a {type(model).__name__}", "a SimilarityTarget for an Embedder")
         return _class_target(target, model.labels, output, batch, name)
@@ -189,23 +194,33 @@ def _class_target(
     target: Any, labels: Sequence[str] | None, output: torch.Tensor, batch: int, name: str
 ) -> ClassTarget:
     count = int(output.shape[1])
+    if isinstance(target, torch.Tensor):
+        target = _tensor_classes(target, name)
     if isinstance(target, str):
-        classes = torch.full((batch,), class_index(target, labels, count, name=name), dtype=torch.long)
-    elif isinstance(target, int):
-        classes = torch.full((batch,), target, dtype=torch.long)
-    else:
-        values = target.tolist() if isinstance(target, torch.Tensor) else list(target)
-        if any(isinstance(v, bool) or not isinstance(v, (int, str)) for v in values):
-            raise invalid(name, values, "whole class indices or class names")
-        if len(values) != batch:
-            raise invalid(name, f"{len(values)} classes for {batch} images", f"one class per image ({batch})")
-        values = [
-            class_index(v, labels, count, name=f"{name}[{i}]") if isinstance(v, str) else v
-            for i, v in enumerate(values)
-        ]
-        classes = torch.tensor(values, dtype=torch.long)
-    _check_classes(classes, output, batch, name)
-    return ClassTarget(classes)
+        return ClassTarget(torch.full((batch,), class_index(target, labels, count, name=name), dtype=torch.long))
+    if isinstance(target, numbers.Integral):
+        _check_range([int(target)], count, name)
+        return ClassTarget(torch.full((batch,), int(target), dtype=torch.long))
+    values = list(target)
+    if any(isinstance(v, bool) or not isinstance(v, (numbers.Integral, str)) for v in values):
+        raise invalid(name, values, "whole class indices or class names")
+    if len(values) != batch:
+        raise invalid(name, f"{len(values)} classes for {batch} images", f"one class per image ({batch})")
+    indices = [
+        class_index(v, labels, count, name=f"{name}[{i}]") if isinstance(v, str) else int(v)
+        for i, v in enumerate(values)
+    ]
+    _check_range(indices, count, name)
+    return ClassTarget(torch.tensor(indices, dtype=torch.long))
+
+
+def _tensor_classes(target: torch.Tensor, name: str) -> int | list[int]:
+    """A tensor of class indices as an int (0-d) or a list of ints (1-D); other tensors raise ``InvalidArgument``."""
+    if target.is_meta or target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise invalid(name, describe(target), "an integer tensor of class indices holding data")
+    if target.ndim > 1:
+        raise invalid(name, describe(target), "a 0-D or 1-D tensor of class indices, one per image")
+    return target.tolist()
 
 
 def class_index(target: object, labels: Sequence[str] | None, classes: int | None, *, name: str = "target") -> int:
@@ -217,11 +232,17 @@ def class_index(target: object, labels: Sequence[str] | None, classes: int | Non
     """
     if isinstance(target, str):
         return _named_class(target, list(labels or []), classes, name)
-    if isinstance(target, torch.Tensor) and target.numel() == 1 and not target.is_floating_point():
-        target = int(target)
     indices = "a class index" + (f" in 0..{classes - 1}" if classes is not None else " >= 0")
-    if hasattr(target, "__index__") and not isinstance(target, bool):
-        index = int(target.__index__())
+    if isinstance(target, torch.Tensor):
+        whole = _tensor_classes(target, name)
+        if not isinstance(whole, int):
+            raise invalid(name, describe(target), f"{indices}: one class, a tensor of one element")
+        target = whole
+    if hasattr(target, "__index__") and not isinstance(target, (bool, np.bool_)):
+        try:
+            index = int(target.__index__())
+        except TypeError:  # a numpy array of more than one element has __index__ too
+            raise invalid(name, describe(target), f"{indices}: one class") from None
         if index >= 0 and (classes is None or index < classes):
             return index
         outside = f"a class outside the model's {classes} classes" if classes is not None else "a negative index"
@@ -253,7 +274,12 @@ def _check_classes(classes: torch.Tensor, output: torch.Tensor, batch: int, name
     count = int(output.shape[1])
     if classes.numel() not in (1, batch):
         raise invalid(name, f"{classes.numel()} classes for {batch} images", f"one class per image ({batch})")
-    bad = sorted({int(c) for c in classes if not 0 <= int(c) < count})
+    _check_range(classes.tolist(), count, name)
+
+
+def _check_range(classes: list[int], count: int, name: str) -> None:
+    """Every class index in ``0..count-1``, checked on Python ints (an index past int64 cannot overflow here)."""
+    bad = sorted({c for c in classes if not 0 <= c < count})
     if bad:
         shown = bad[0] if len(bad) == 1 else bad
         raise invalid(f"{name}={shown}", f"a class outside the model's {count} classes", f"a class in 0..{count - 1}")

@@ -9,13 +9,13 @@ The geometry runs on the CPU without the model's weights (a parameter-free copy 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from ..core.determinism import one_torch_thread
 from ..core.errors import XWidgetsError, invalid
 from ..core.models import Model
 from .base import ImageSource
@@ -105,27 +105,6 @@ class PreparedImages(torch.utils.data.Dataset):
         if self.size is not None and tuple(image.shape[-2:]) != self.size:
             return index, None, _size_error(where, image.shape[-2:], self.size)
         return index, image, ""
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the block on one torch thread, then restore the count.
-
-    torch's CPU interpolation (a resize, and the toy renderer's background) rounds its last bit differently on one
-    thread and on several, and a pixel rounded to uint8 can then move by 1/255. Decoding and resizing every image
-    on one thread makes a run's inputs, and so its records and maps, the same in the local engine (any number of
-    threads, any number of DataLoader workers) and in Ray's one-thread actors. Setting the count costs about a
-    microsecond.
-    """
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _size_error(where: str, size: Sequence[int], expected: Sequence[int]) -> str:

@@ -148,6 +148,8 @@ def tensor_images(images: torch.Tensor, name: str = "source") -> TensorSource:
     """A ``[N, C, H, W]`` tensor (C in {1, 3}, N >= 1) as a source; XWidgetsError naming ``name`` otherwise."""
     if images.ndim != 4 or images.shape[1] not in (1, 3) or min(images.shape) < 1:
         raise invalid(name, images, "a [N, 3, H, W] tensor of images (or [N, 1, H, W])")
+    if images.is_meta or not (images.is_floating_point() or images.dtype in (torch.uint8, torch.uint16)):
+        raise invalid(name, images, "a tensor of images holding data: float in [0, 1], uint8 or uint16")
     return TensorSource(images)
 
 

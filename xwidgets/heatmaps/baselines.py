@@ -14,6 +14,7 @@ seed). Every method's result flags maps that were constant before normalisation 
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -24,6 +25,7 @@ from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.errors import invalid
 from ..core.hooks import find_layer, record_layer
 from ..core.layers import default_layer, grid_cells, layer_map
+from ..core.memory import Phase, Workload, held_images
 from ..core.methods import register
 from ..core.models import Model, check_model
 from ..core.params import Param, ParamSet
@@ -124,12 +126,63 @@ def _baseline(model: Model, pixels: torch.Tensor, kind: str, seed: int = 0) -> t
     return model.normalize(make_baseline(pixels, kind, seed=seed))
 
 
+def _gradcam_layer_output(
+    model: Model, layer: object, recorded: torch.Tensor | None, gradient: torch.Tensor | None, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(recorded, gradient)``, the layer's output and the score's gradient there, checked to be a map on the path
+    to the score (else an error naming ``layer``, with the model's last conv layers)."""
+    if recorded is not None and grid_cells(recorded, size) > 1 and gradient is not None:
+        return recorded, gradient
+    shape = "no output" if recorded is None else f"a {list(recorded.shape)} output"
+    convs = [name for name, m in model.module.named_modules() if isinstance(m, nn.Conv2d)]
+    raise invalid(
+        "layer",
+        f"{layer!r}, a layer with {shape}" if isinstance(layer, str) else f"a {type(layer).__name__} with {shape}",
+        "a layer on the path to the score whose output is a map [N, C, h, w] (h·w > 1), a "
+        "channels-last map [N, h, w, C] or tokens on the image grid (the default layer is "
+        f"xw.core.default_layer; the model's last conv layers: {', '.join(convs[-6:]) or 'none'})",
+    )
+
+
 def _gradient(score: torch.Tensor, activation: torch.Tensor | None) -> torch.Tensor | None:
     """d(score)/d(activation) as the activation stands now, or None when the score does not depend on it."""
     if activation is None or not activation.requires_grad:
         return None
     (gradient,) = torch.autograd.grad(score, activation, allow_unused=True)
     return gradient
+
+
+def gradcam_memory(work: Workload) -> list[Phase]:
+    """Grad-CAM's memory (:mod:`~xwidgets.core.memory`): one gradient pass of the B images at once, with the
+    input's gradient and the layer's map upsampled to the input."""
+    return [Phase("gradient", work.batch, held=held_images(work), per_item=work.planes(6))]
+
+
+def integrated_gradients_memory(work: Workload) -> list[Phase]:
+    """Integrated gradients' memory: B·steps gradient passes, each a path point and its gradient (~15 planes),
+    with every point's RGB gradient kept and concatenated (6 planes each)."""
+    points = work.batch * work.params["steps"]
+    return [Phase("gradient", points, held=held_images(work) + work.planes(6 * points), per_item=work.planes(15))]
+
+
+def rise_memory(work: Workload) -> list[Phase]:
+    """RISE's memory: a chunk of ``max_batch // B`` masks rendered at full size (2.3 planes each with the
+    upsampled cells) and repeated per image, scored in forward passes of one composite and mask each."""
+    masks = min(work.params["masks"], max(1, work.chunk // work.batch))
+    rows = masks * work.batch
+    held = held_images(work) + work.planes(2.3 * masks + rows + 1)
+    return [Phase("forward", rows, held=held, per_item=work.planes(5))]
+
+
+def occlusion_memory(work: Workload) -> list[Phase]:
+    """Occlusion's memory: a chunk of ``max_batch // B`` windows' full-size masks, repeated per image, with their
+    complements (B + 2 planes per window), and the summed maps and coverage (B + 1 planes), scored in forward
+    passes of one composite and mask each."""
+    window, stride = work.params["window"], work.params["stride"]
+    windows = math.prod(len(range(0, max(0, side - window) + 1, stride)) for side in work.size)
+    chunk = min(windows, max(1, work.chunk // work.batch))
+    held = held_images(work) + work.planes((work.batch + 2) * chunk + work.batch + 1)
+    return [Phase("forward", work.batch * windows, held=held, per_item=work.planes(5))]
 
 
 @register(
@@ -146,6 +199,7 @@ def _gradient(score: torch.Tensor, activation: torch.Tensor | None) -> torch.Ten
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="gradcam")',
     quick={},
+    memory=gradcam_memory,
 )
 @shows_progress("gradcam")
 def gradcam(
@@ -179,24 +233,19 @@ def gradcam(
     prepared = prepare(model, images, target, size)
     if layer is None:
         layer = default_layer(model.module, prepared.inputs)
-    inputs = prepared.inputs.detach().requires_grad_(True)
-    with model.frozen(), torch.enable_grad(), record_layer(model.module, layer) as record:
-        score = prepared.target(model.forward(inputs)).sum()
-        gradient = _gradient(score, record.activation)
-    recorded = record.activation
-    if recorded is None or grid_cells(recorded, prepared.size) <= 1 or gradient is None:
-        shape = "no output" if recorded is None else f"a {list(recorded.shape)} output"
-        convs = [name for name, m in model.module.named_modules() if isinstance(m, nn.Conv2d)]
-        raise invalid(
-            "layer",
-            f"{layer!r}, a layer with {shape}" if isinstance(layer, str) else f"a {type(layer).__name__} with {shape}",
-            "a layer on the path to the score whose output is a map [N, C, h, w] (h·w > 1), a "
-            "channels-last map [N, h, w, C] or tokens on the image grid (the default layer is "
-            f"xw.core.default_layer; the model's last conv layers: {', '.join(convs[-6:]) or 'none'})",
-        )
-    activation = layer_map(recorded, prepared.size)
-    weights = layer_map(gradient, prepared.size).mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * activation).sum(1, keepdim=True)).detach()
+
+    def work(lo: int, hi: int) -> torch.Tensor:  # one forward and backward pass of images lo..hi-1
+        inputs = prepared.inputs[lo:hi].detach().requires_grad_(True)
+        with record_layer(model.module, layer) as record:
+            score = prepared.target(model.forward(inputs), torch.arange(lo, hi, device=model.device)).sum()
+            gradient = _gradient(score, record.activation)
+        recorded, gradient = _gradcam_layer_output(model, layer, record.activation, gradient, prepared.size)
+        activation = layer_map(recorded, prepared.size)
+        weights = layer_map(gradient, prepared.size).mean(dim=(2, 3), keepdim=True)
+        return F.relu((weights * activation).sum(1, keepdim=True)).detach()
+
+    with model.frozen(), torch.enable_grad():
+        cam = microbatched(model, prepared.batch, work)
     cam = F.interpolate(cam, size=prepared.size, mode="bilinear", align_corners=False)
     name = layer if isinstance(layer, str) else type(layer).__name__
     return make_result("gradcam", {"layer": name}, prepared, normalise_maps(cam), time.perf_counter() - start)
@@ -215,6 +264,7 @@ def gradcam(
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="integrated_gradients")',
     quick={"steps": 8},
+    memory=integrated_gradients_memory,
 )
 @shows_progress("integrated_gradients")
 def integrated_gradients(
@@ -324,6 +374,7 @@ def render_rise_masks(
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="rise")',
     quick={"masks": 200},
+    memory=rise_memory,
 )
 @shows_progress("rise")
 def rise(
@@ -387,6 +438,7 @@ def rise(
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="occlusion")',
     quick={"window": 32, "stride": 32},
+    memory=occlusion_memory,
 )
 @shows_progress("occlusion")
 def occlusion(
@@ -399,7 +451,8 @@ def occlusion(
     **params,
 ) -> SaliencyResult:
     """Occlusion (Zeiler & Fergus, ECCV'14): the score drop when a square window is replaced by the baseline,
-    averaged over the windows covering each pixel. All windows of all images are scored in batched passes."""
+    averaged over the windows covering each pixel. The windows of all images are scored in batched passes, a
+    chunk of windows at a time (only one chunk's masks are in memory, and a cancel stops at the next chunk)."""
     start = time.perf_counter()
     values = OCCLUSION_PARAMS.resolve(params)
     progress = as_progress(progress)
@@ -408,21 +461,41 @@ def occlusion(
     height, width = prepared.size
     window, stride = values["window"], values["stride"]
     if window > min(height, width):
-        raise invalid("window", window, f"at most the image side ({min(height, width)} px)")
-    tops = list(range(0, height - window + 1, stride))
-    lefts = list(range(0, width - window + 1, stride))
-    masks = torch.ones(len(tops) * len(lefts), 1, height, width, device=model.device)
-    for i, top in enumerate(tops):
-        for j, left in enumerate(lefts):
-            masks[i * len(lefts) + j, :, top : top + window, left : left + window] = 0.0
-    count, batch = masks.shape[0], prepared.batch
+        raise invalid("window", window, f"at most the side of the images ({height}x{width} px)")
+    corners = _occlusion_windows((height, width), window, stride).to(model.device)
+    count, batch = corners.shape[0], prepared.batch
     baseline = _baseline(model, prepared.pixels, values["baseline"])
-    owner = torch.arange(batch, device=model.device).repeat_interleave(count)
-    scores = score_masks(
-        model, prepared.inputs, baseline, masks.repeat(batch, 1, 1, 1), prepared.target, owner, progress=progress
-    )
-    drops = (prepared.scores.to(model.device).repeat_interleave(count) - scores).float().view(batch, count)
-    covered = 1.0 - masks  # [count, 1, H, W]
-    saliency = torch.einsum("bk,khw->bhw", drops, covered[:, 0])[:, None]
-    saliency = F.relu(saliency / covered.sum(0, keepdim=True).clamp_min(1.0))
+    unoccluded = prepared.scores.to(model.device).float()
+    total = torch.zeros(batch, 1, height, width, device=model.device)
+    coverage = torch.zeros(1, 1, height, width, device=model.device)
+    chunk = max(1, model.max_batch // batch)  # windows per pass; score_masks micro-batches and backs off inside
+    for lo in range(0, count, chunk):
+        progress.check()
+        hi = min(count, lo + chunk)
+        covered = _window_masks(corners[lo:hi], window, (height, width))  # [k, 1, H, W], 1 inside the window
+        owner = torch.arange(batch, device=model.device).repeat(hi - lo)
+        rows = (1.0 - covered).repeat_interleave(batch, 0)
+        scores = score_masks(model, prepared.inputs, baseline, rows, prepared.target, owner).view(hi - lo, batch)
+        total.add_(torch.einsum("kb,khw->bhw", unoccluded - scores.float(), covered[:, 0])[:, None])
+        coverage.add_(covered.sum(0, keepdim=True))
+        progress.report(hi / count, f"scored {hi}/{count} occluded windows")
+    saliency = F.relu(total / coverage.clamp_min(1.0))
     return make_result("occlusion", values, prepared, normalise_maps(saliency), time.perf_counter() - start)
+
+
+def _occlusion_windows(size: tuple[int, int], window: int, stride: int) -> torch.Tensor:
+    """The top-left corners ``[N, 2]`` (long, row then column) of the ``window``-pixel occluders that slide by
+    ``stride`` over an image of ``size`` ``(H, W)``, row by row; N = 0 when the window is larger than the image."""
+    tops = torch.arange(0, size[0] - window + 1, stride)
+    lefts = torch.arange(0, size[1] - window + 1, stride)
+    return torch.cartesian_prod(tops, lefts).view(-1, 2)
+
+
+def _window_masks(corners: torch.Tensor, window: int, size: tuple[int, int]) -> torch.Tensor:
+    """Masks ``[N, 1, H, W]`` float, 1 inside the square ``window`` at each of ``corners`` ``[N, 2]`` and 0 elsewhere
+    (on the corners' device)."""
+    rows = torch.arange(size[0], device=corners.device)
+    columns = torch.arange(size[1], device=corners.device)
+    inside_rows = (rows >= corners[:, :1]) & (rows < corners[:, :1] + window)  # [N, H]
+    inside_columns = (columns >= corners[:, 1:]) & (columns < corners[:, 1:] + window)  # [N, W]
+    return (inside_rows[:, :, None] & inside_columns[:, None, :]).float()[:, None]

@@ -39,11 +39,12 @@ from ..core.errors import invalid, one_of
 from ..core.masks import upsample_mask
 from ..core.methods import MethodSpec, get_spec, specs
 from ..core.models import Classifier, Model, check_model
+from ..core.params import check_seed
 from ..core.targets import ClassTarget, Target, resolve_target
 from ..figures import CURVE_COLOURS
 from ..metrics import PRESETS, CurveResult, deletion_insertion, perturbed_images
 from ..views import COLORMAPS, HeatmapView, controls_for
-from ..views.explorer import Explorer, phrase_line
+from ..views.explorer import Explorer, close_widgets, phrase_line
 from .cost import curve_images, image_counts
 from .figure import saliency_figure
 from .result import SaliencyResult, mask_resolution, normalise_maps
@@ -246,7 +247,7 @@ class HeatmapExplorer(Explorer):
 
         def compute_map() -> SaliencyResult:
             kwargs = {"seed": self.seed} if _takes_seed(spec) else {}
-            with self.model.lock:  # hooks must see only this run's passes
+            with progress.holding(self.model.lock):  # hooks see only this run's passes; a stale run stops waiting
                 result = spec.kernel(
                     self.model, self.pixels, target, progress=progress.part(0.0, share), **kwargs, **params
                 )
@@ -255,7 +256,7 @@ class HeatmapExplorer(Explorer):
             return result
 
         def compute_curves() -> CurveResult:
-            with self.model.lock:
+            with progress.holding(self.model.lock):
                 return deletion_insertion(
                     self.model,
                     self.pixels,
@@ -599,8 +600,7 @@ class HeatmapPanel(widgets.VBox):
         self.explorer.unwatch([f"{self.index}.{name}" for name in self.controls])
         old = list(self.controls.values())
         self._build_controls(change["new"])
-        for control in old:
-            control.close()
+        close_widgets(old)  # with their layouts and styles
         self.watch_controls()
 
     def show_estimate(self) -> None:
@@ -644,8 +644,7 @@ def _checked(model, image, method, compare, target, params, compare_params, pres
             get_spec(value, kinds=_HEATMAP, name=name)
     if preset not in PRESETS:
         raise invalid("preset", preset, one_of(list(PRESETS)))
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise invalid("seed", seed, "an int")
+    check_seed(seed)
     if colormap not in COLORMAPS:
         raise invalid("colormap", colormap, one_of(list(COLORMAPS)))
     pixels = model.prepare(image, name="image")

@@ -31,6 +31,7 @@ import torch
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.masks import composite, upsample_adjoint, upsample_mask
+from ..core.memory import Phase, Workload, held_images
 from ..core.methods import register
 from ..core.models import Model
 from ..core.noise import ImageNoise
@@ -209,6 +210,23 @@ def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
     return (vertical.mean(1) if vertical.shape[1] else zero) + (horizontal.mean(1) if horizontal.shape[1] else zero)
 
 
+def igos_memory(work: Workload) -> list[Phase]:
+    """I-GOS's memory per phase (:mod:`~xwidgets.core.memory`): the direction's B·S gradient passes, each point
+    building its full-size mask, composite and noise (~12 planes), with every point's gradient kept and
+    concatenated (2 planes each); and the line search's B·(K + 1) forward trials (× S when IG-averaged), each a
+    composite and its upsampled mask (~5 planes)."""
+    values = work.params
+    points = work.batch * values["ig_steps"]
+    trials = work.batch * (len(line_search_steps(values["alpha"])) + 1)
+    if values["line_search_objective"] == "integrated":
+        trials *= values["ig_steps"]
+    held = held_images(work)
+    return [
+        Phase("gradient", points, held=held + work.planes(2 * points), per_item=work.planes(12)),
+        Phase("forward", trials, held=held, per_item=work.planes(5)),
+    ]
+
+
 @register(
     "igos",
     title="I-GOS",
@@ -222,6 +240,7 @@ def total_variation(masks: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igos")',
     quick={"iterations": 3, "ig_steps": 4, "resolution": 7},
+    memory=igos_memory,
 )
 @shows_progress("igos")
 def igos(

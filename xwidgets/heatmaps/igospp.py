@@ -28,12 +28,22 @@ import torch
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.masks import upsample_adjoint, upsample_mask
+from ..core.memory import Phase, Workload
 from ..core.methods import register
 from ..core.noise import ImageNoise
 from ..core.params import Param, ParamSet
 from ..core.runner import as_progress, shows_progress
 from ..core.scoring import microbatched
-from .igos import ARMIJO_BETA, NAG_STEP, RELATIVE_SCORE, _score_scale, line_search_steps, nag_step, total_variation
+from .igos import (
+    ARMIJO_BETA,
+    NAG_STEP,
+    RELATIVE_SCORE,
+    _score_scale,
+    igos_memory,
+    line_search_steps,
+    nag_step,
+    total_variation,
+)
 from .result import SaliencyResult, mask_resolution, normalise_maps, prepare
 
 __all__ = ["IGOSPP_PARAMS", "IGOSPPResult", "igospp", "bilateral_total_variation"]
@@ -203,6 +213,13 @@ def _weighted_total_variation(
     return 0.5 * (total_variation(masks, beta) + edge_x + edge_y)
 
 
+def igospp_memory(work: Workload) -> list[Phase]:
+    """iGOS++'s memory per phase (:mod:`~xwidgets.core.memory`): I-GOS's (:func:`igos_memory`) with a deletion
+    and an insertion row per IG point and per line-search trial, and the edge weights of the bilateral TV."""
+    doubled = dataclasses.replace(work, batch=2 * work.batch)
+    return [dataclasses.replace(phase, held=phase.held + work.planes(2 * work.batch)) for phase in igos_memory(doubled)]
+
+
 @register(
     "igospp",
     title="iGOS++",
@@ -216,6 +233,7 @@ def _weighted_total_variation(
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="igospp")',
     quick={"iterations": 3, "ig_steps": 4, "resolution": 7},
+    memory=igospp_memory,
 )
 @shows_progress("igospp")
 def igospp(

@@ -11,6 +11,7 @@ import torch
 from ..core.errors import XWidgetsError, invalid
 from ..core.models import Model, check_model
 from ..core.results import Result
+from ..core.scoring import forward_batched
 from ..core.targets import Target, resolve_target
 
 __all__ = [
@@ -141,7 +142,7 @@ def prepare(model: Model, images: object, target: object, size: int | tuple[int,
     pixels = check_model(model).prepare(images, size=size)
     inputs = model.normalize(pixels)
     with torch.no_grad(), model.frozen():
-        output = model.forward(inputs)
+        output = forward_batched(model, inputs)
         resolved = resolve_target(target, model, output)
         scores = resolved(output)
     labels = getattr(model, "labels", None)
@@ -154,8 +155,8 @@ def mask_resolution(resolution: int, size: tuple[int, int]) -> int:
         raise invalid(
             "resolution",
             resolution,
-            f"at most the input's side, {min(size)} (the model's input is "
-            f"{size[0]}x{size[1]}): a mask has at most one cell per pixel",
+            f"at most the input's side, {min(size)} (the images are {size[0]}x{size[1]} at the model's "
+            "input): a mask has at most one cell per pixel",
         )
     return resolution
 

@@ -21,7 +21,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["ARRAY_NAMES", "array_specs", "create_arrays", "open_arrays", "write_rows", "contiguous_runs"]
+from ..core.errors import XWidgetsError
+
+__all__ = [
+    "ARRAY_NAMES",
+    "array_specs",
+    "create_arrays",
+    "open_arrays",
+    "numeric_arrays",
+    "write_rows",
+    "contiguous_runs",
+]
 
 ARRAY_NAMES = ("maps", "thumbnails", "thumbnail_maps")
 
@@ -56,10 +66,32 @@ def create_arrays(path: Path, count: int, map_shape: Sequence[int], thumbnail_si
 
 
 def open_arrays(path: Path, mode: Literal["r", "r+"] = "r") -> Any:
-    """The zarr group at ``path`` (``mode`` "r" to read, "r+" to write rows)."""
+    """The zarr group at ``path`` (``mode`` "r" to read, "r+" to write rows), its :data:`ARRAY_NAMES` checked by
+    :func:`numeric_arrays`."""
     import zarr
 
-    return zarr.open_group(str(path), mode=mode)
+    try:
+        group = zarr.open_group(str(path), mode=mode)
+    except Exception as error:  # zarr raises several types for a group that is missing or not zarr
+        raise XWidgetsError(f"'{path}' is not a readable zarr group ({error}): the store is damaged") from None
+    return numeric_arrays(group, ARRAY_NAMES, path)
+
+
+def numeric_arrays(group: Any, names: Sequence[str], path: Path) -> Any:
+    """``group`` once each array ``names`` of it (at ``path``) is readable and holds numbers: an array of Python
+    objects is decoded by a codec such as pickle, which runs code, so it is refused (XWidgetsError naming it)
+    before any chunk is read."""
+    for name in names:
+        try:
+            dtype = np.dtype(group[name].dtype)
+        except Exception as error:  # zarr 3 refuses object arrays itself; zarr 2 would read them
+            raise XWidgetsError(f"'{path / name}' is not a readable array ({error}): the store is damaged") from None
+        if dtype.kind not in "biuf":
+            raise XWidgetsError(
+                f"'{path / name}' holds {dtype} values, expected numbers: the store is damaged or not from "
+                "xwidgets, and object arrays are never read (their codec may run code)"
+            )
+    return group
 
 
 def contiguous_runs(indices: Sequence[int]) -> Iterator[tuple[int, int, int]]:

@@ -8,16 +8,17 @@ Calling it again with the same arguments resumes a stopped run where it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, TypeGuard
 
 import torch
 
-from ..core.errors import Cancelled, invalid, one_of
+from ..core.errors import Cancelled, InvalidArgument, invalid, one_of
 from ..core.models import Classifier, Model, check_model
+from ..core.provenance import model_fingerprint
 from ..core.runner import Progress, shows_progress
 from ..core.targets import class_index
 from ..data import ImageSource, as_source, prepared_size
@@ -125,6 +126,7 @@ def explain_dataset(
         size=input_size,
     )
     manifest = _manifest(model, source, spec, plan, input_size, shard_size)
+    fresh = not path.exists() or (path.is_dir() and not any(path.iterdir()))
     writer = RunWriter.open(path, manifest, overwrite=overwrite)
     counter = _counter(writer, progress, path, len(source))
     try:
@@ -134,6 +136,12 @@ def explain_dataset(
             run_ray(writer, model, source, plan, counter, workers=workers, address=address)
         else:
             run_local(writer, model, source, plan, counter, num_workers=num_workers)
+    except InvalidArgument:
+        # A parameter that only the images' size refutes (window=1024 for 112-pixel images) is refused by the
+        # kernel on the first shard: a store this call created holds nothing of use, so it goes too.
+        if fresh and len(writer.pending_shards()) == writer.shard_count:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     except Cancelled as error:
         raise Cancelled(counter.stopped()) from error
     except KeyboardInterrupt:
@@ -250,16 +258,6 @@ def _label_classes(source: ImageSource, model: Model) -> tuple[int, ...] | None:
     if not names or not labels or not all(name in labels for name in names):
         return None
     return tuple(labels.index(name) for name in names)
-
-
-def model_fingerprint(model: Model) -> str:
-    """16 hex digits of the sha256 of the model's state_dict: every tensor's name, dtype, shape and bytes."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.module.state_dict().items()):
-        flat = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _manifest(

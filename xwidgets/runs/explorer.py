@@ -31,7 +31,7 @@ import numpy as np
 from ..core.errors import XWidgetsError, invalid
 from ..core.models import Classifier
 from ..views import COLORMAPS, HeatmapView, ThumbnailGridView
-from ..views.explorer import Explorer, Shown, phrase_line
+from ..views.explorer import Explorer, Shown, close_widgets, phrase_line
 from .arrays import open_arrays
 from .store import Run, open_run
 
@@ -304,7 +304,7 @@ class DatasetExplorer(Explorer):
             )
             brush = bq.interacts.BrushSelector(x_scale=x_scale, y_scale=y_scale, marks=[mark], color="#d55e00")
             y_label = NUMERIC_COLUMNS[y_name]
-        old = self.brush
+        old = [self.brush, *self.chart.marks, *self.chart.axes]
         self.brush, self._mark = brush, mark
         brush.observe(self._on_brush, names=["selected", "selected_x", "selected_y", "brushing"])
         with self.chart.hold_sync():
@@ -315,8 +315,7 @@ class DatasetExplorer(Explorer):
                 bq.Axis(scale=y_scale, orientation="vertical", label=y_label, num_ticks=5, tick_format=y_format),
             ]
             self.chart.interaction = brush
-        if old is not None:
-            old.close()
+        close_widgets(old)  # the old chart's brush, marks, axes and scales
         if run:
             self.run_filters()
 
@@ -496,12 +495,8 @@ class DatasetExplorer(Explorer):
         """Open source image ``key`` below the grid (what a click on its thumbnail does)."""
         index = int(key)
         record = self.stored.item(index)
-        if self.image_explorer is not None:
-            self.image_explorer.close()
-            self.image_explorer = None
-        for child in self.detail.children:
-            if child is not self.detail_title:
-                child.close()
+        close_widgets([child for child in self.detail.children if child is not self.detail_title])
+        self.image_explorer = None
         self.detail_title.value = "<b>" + phrase_line(*_record_phrases(record)) + "</b>"
         body = self._image_explorer(index, record) if self.model is not None else self._stored_map(index, record)
         self.detail.children = [self.detail_title, body]

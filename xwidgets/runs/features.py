@@ -49,7 +49,7 @@ from ..concepts.features import Features
 from ..core.errors import invalid
 from ..core.models import Model
 from ..core.sources import StoredImages, register_stored
-from .arrays import write_rows
+from .arrays import numeric_arrays, write_rows
 from .explain import model_fingerprint
 from .manifest import fsync_directory, write_json_atomic
 from .store import Run, require_libraries
@@ -246,7 +246,7 @@ def _open_cache(array_path: Path, meta_path: Path, fingerprint: str) -> tuple[di
         whole = group.attrs.get("token") == meta.get("token") and {"features", "logits", "present"} <= set(group)
     except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError):
         return None, None
-    return (meta, group) if whole else (None, None)
+    return (meta, numeric_arrays(group, ("features", "logits", "present"), array_path)) if whole else (None, None)
 
 
 def _write_cache(

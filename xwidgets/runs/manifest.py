@@ -9,11 +9,11 @@ the shard size and the array shapes. Two calls of ``explain_dataset`` may share 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import fsync_directory, write_atomic
 from ..core.errors import XWidgetsError
 from ..core.results import library_versions
 
@@ -25,6 +25,7 @@ __all__ = [
     "first_difference",
     "read_manifest",
     "write_json_atomic",
+    "fsync_directory",
 ]
 
 FORMAT = "xwidgets-run"
@@ -138,23 +139,6 @@ def read_manifest(path: Path) -> dict:
 
 
 def write_json_atomic(value: Any, file: Path, staging: Path) -> None:
-    """Write ``value`` as JSON to ``staging``, fsync it, then ``os.replace`` it onto ``file`` and fsync the
-    directory: a reader sees the old file or the whole new one, never a part."""
-    with open(staging, "w") as handle:
-        json.dump(value, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, file)
-    fsync_directory(file.parent)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+    """Write ``value`` as JSON through ``staging`` onto ``file`` (:func:`~xwidgets.core.atomic.write_atomic`): a
+    reader sees the old file or the whole new one, never a part."""
+    write_atomic(file, lambda handle: handle.write(json.dumps(value, indent=1).encode()), staging=staging)

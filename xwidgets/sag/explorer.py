@@ -34,9 +34,11 @@ from ..core.baselines import make_baseline
 from ..core.cost import INTERACTIVE_SECONDS, device_words, format_seconds, pass_time
 from ..core.errors import invalid
 from ..core.models import Classifier, Model, check_model
+from ..core.params import check_seed
 from ..core.targets import ClassTarget, class_index
 from ..views import GraphView, HeatmapView, control_for
 from ..views.explorer import Explorer, Shown, phrase_line
+from ..views.graph import THUMBNAIL_SIZES, bounded_int, optional_size
 from .cost import sag_images
 from .graph import EDGE_COLOURS, NODE_COLOURS, view_graph
 from .patch_grid import draw_patch_grid, patch_at
@@ -104,14 +106,22 @@ class SAGExplorer(Explorer):
         check_model(model, Classifier)
         if params is not None and not isinstance(params, dict):
             raise invalid("params", params, "a dict of SAG parameter values")
+        thumbnail_size = bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
+        graph_width = optional_size("graph_width", graph_width)
+        graph_height = optional_size("graph_height", graph_height)
         values = SAG_PARAMS.resolve(params)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise invalid("seed", seed, "an int")
+        check_seed(seed)
         pixels = model.prepare(image, name="image")
         if pixels.shape[0] != 1:
             raise invalid("image", f"a batch of {pixels.shape[0]} images", "a single image")
         if values["grid"] > min(pixels.shape[-2:]):
-            raise invalid("grid", values["grid"], f"at most the input's side, {min(pixels.shape[-2:])}")
+            height, width = pixels.shape[-2:]
+            raise invalid(
+                "image",
+                f"a {height}x{width} image at the model's input",
+                f"at least {values['grid']} pixels a side for grid={values['grid']} patches a side "
+                "(a larger image, or a smaller params['grid'])",
+            )
         inputs = model.normalize(pixels)
         with torch.no_grad(), model.frozen():
             probabilities = torch.softmax(model.forward(inputs).float(), 1)[0].cpu()
@@ -264,7 +274,7 @@ class SAGExplorer(Explorer):
         params = {name: value for name, value in settings.items() if name != "target"}
 
         def work(progress):
-            with self.model.lock:
+            with progress.holding(self.model.lock):  # a search cancelled while it waits stops before its first pass
                 return sag(
                     self.model,
                     self.pixels,
@@ -284,7 +294,7 @@ class SAGExplorer(Explorer):
         roots = [{**root, "id": f"root{i}", "level": 0, "order": i} for i, root in enumerate(state["roots"][0])]
         images = [self._node_image(root, settings) for root in roots]
         self.graph_view.set_graph(*view_graph(roots, [], images, state["floored"][0]))
-        self.dnf_text.value = f"<b>{html.escape(self._label(settings['target']))}</b>: " + phrase_line(
+        self.dnf_text.value = f"<b><bdi>{html.escape(self._label(settings['target']))}</bdi></b>: " + phrase_line(
             f"beam search level {state['level']}", f"{_count(len(roots), 'root')} so far…"
         )
         self.summary_text.value = ""  # the cost of the graph no longer drawn
@@ -306,7 +316,7 @@ class SAGExplorer(Explorer):
             for i, clause in enumerate(clauses)
         )
         counts = phrase_line(_count(len(result.roots[0]), "root"), f"{len(result.shown[0])} diverse shown")
-        target = html.escape(self._label(settings["target"]))
+        target = f"<bdi>{html.escape(self._label(settings['target']))}</bdi>"
         self.dnf_text.value = f"<b>{target}</b>: {counts}: {formula}" + (f"<br><i>{note}</i>" if note else "")
         self.summary_text.value = phrase_line(
             f"SAG: {result.timings['total']:.2f} s",
@@ -363,8 +373,8 @@ class SAGExplorer(Explorer):
         self.patch_score = None
         self._draw_score(settings, None)
 
-        def work():
-            with self.model.lock:
+        def work(progress):
+            with progress.holding(self.model.lock):  # a stale score queued behind the search ends at once
                 baseline = self.model.normalize(
                     make_baseline(
                         self.pixels,

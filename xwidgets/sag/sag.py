@@ -37,14 +37,16 @@ import torch
 
 from ..core.baselines import BASELINE_KINDS, make_baseline
 from ..core.errors import invalid
+from ..core.memory import Phase, Workload, held_images
 from ..core.methods import get_spec, register
 from ..core.models import Model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
+from ..core.scoring import forward_batched
 from ..core.steps import StepCache
 from ..core.targets import ClassTarget, FunctionTarget, SimilarityTarget, Target
-from ..heatmaps.igos import igos
+from ..heatmaps.igos import IGOS_PARAMS, igos, igos_memory
 from ..heatmaps.result import DegenerateMapWarning, class_name, prepare
 from .graph import deletion_graph, dnf
 from .patches import PatchSet, insertion_images, score_patch_sets
@@ -228,6 +230,17 @@ class SAGResult(Result):
         return graph_figure(self, self._index(index), path=path, **without_old_sizes(style))
 
 
+def sag_memory(work: Workload) -> list[Phase]:
+    """SAG's memory (:mod:`~xwidgets.core.memory`): the I-GOS heuristic's phases with the heuristic's iterations
+    and IG points (:func:`~xwidgets.heatmaps.igos.igos_memory`), then each beam level's B·beam_width·successors
+    patch sets, their full-size masks held (one plane each) and scored in forward passes (~5 planes each)."""
+    values = work.params
+    heuristic = IGOS_PARAMS.resolve({"ig_steps": values["heuristic_ig_steps"], "resolution": 1})
+    sets = work.batch * values["beam_width"] * values["successors"]
+    beam = Phase("forward", sets, held=held_images(work) + work.planes(sets), per_item=work.planes(5))
+    return [*igos_memory(Workload(work.batch, work.size, work.chunk, heuristic)), beam]
+
+
 @register(
     "sag",
     title="SAG",
@@ -242,6 +255,7 @@ class SAGResult(Result):
     render="render",
     example='xw.explain(xw.toy.classifier(), xw.toy.dataset(1).images(), method="sag")',
     quick={"grid": 4, "max_roots": 2, "heuristic_iterations": 1, "heuristic_ig_steps": 4},
+    memory=sag_memory,
 )
 @shows_progress("sag")
 def sag(
@@ -277,7 +291,9 @@ def sag(
     prepared = prepare(model, images, target, size)
     grid = values["grid"]
     if grid > min(prepared.size):
-        raise invalid("grid", grid, f"at most the input's side, {min(prepared.size)}")
+        height, width = prepared.size
+        expected = f"at most the input's side, {min(height, width)} (the images are {height}x{width})"
+        raise invalid("grid", grid, expected)
     full = prepared.scores.float().cpu()
     references = reference_scores(full, _predicted(model, prepared), values["floor"])
     floored = (references > full).tolist()
@@ -471,7 +487,7 @@ def _predicted(model: Model, prepared) -> torch.Tensor:
     if not isinstance(target, ClassTarget):
         return torch.zeros(batch, dtype=torch.bool)
     with torch.no_grad(), model.frozen():
-        top = model.forward(prepared.inputs).argmax(1).cpu()
+        top = forward_batched(model, prepared.inputs).argmax(1).cpu()
     return top == target.classes.expand(batch) if target.classes.numel() == 1 else top == target.classes
 
 

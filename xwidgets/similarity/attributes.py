@@ -69,6 +69,7 @@ from ..core.models import Embedder, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
+from ..core.scoring import microbatched
 from ..core.sources import image_count, image_source, read_images
 
 __all__ = [
@@ -351,11 +352,10 @@ class AttributeModel(Result):
         find_layer(embedder.module, self.layer, name="layer")
         head = self.head.to(embedder.device)
         started = time.perf_counter()
-        pixels, logits, map_batches = [], [], []
         with embedder.lock, torch.no_grad(), embedder.frozen(), record_layer(embedder.module, self.layer) as record:
-            for start in range(0, count, batch_size):
+
+            def work(start: int, stop: int) -> tuple[torch.Tensor, ...]:  # backs off on out-of-memory
                 progress.check()
-                stop = min(start + batch_size, count)
                 batch = read_images(embedder, images, start, stop)
                 features = _layer_output(embedder, record, batch, self.layer)
                 if features.shape[1] != self.layer_shape[0]:
@@ -365,12 +365,11 @@ class AttributeModel(Result):
                         f"the embedder the model was trained on ({self.embedder_name}, {self.layer_shape[0]} channels)",
                     )
                 batch_logits, batch_maps = head(features.float())
-                pixels.append(batch.float().cpu())
-                logits.append(batch_logits.cpu())
-                map_batches.append(batch_maps.cpu())
                 progress.report(stop / count, f"images {stop}/{count}")
-        scores = attribute_scores(torch.cat(logits), self.loss)
-        maps = torch.cat(map_batches)
+                return batch.float().cpu(), batch_logits.cpu(), batch_maps.cpu()
+
+            pixels, logits, maps = microbatched(embedder, count, work, batch=batch_size)
+        scores = attribute_scores(logits, self.loss)
         cells = F.softmax(maps.flatten(2), dim=2).reshape(maps.shape)
         return AttributePrediction(
             method="sane_attributes",
@@ -379,7 +378,7 @@ class AttributeModel(Result):
             scores=scores,
             confidences=scores / self.calibration[None],
             maps=cells,
-            images=torch.cat(pixels),
+            images=pixels,
             attributes=list(self.attributes),
             phrases=list(self.phrases),
             parts=list(self.parts),
@@ -526,17 +525,17 @@ def _extract(
     embedder: Embedder, images: object, count: int, layer: str, mask_size: int, progress
 ) -> tuple[torch.Tensor, list[int]]:
     """The layer read once over the images, pooled to m×m: ``[N, C, m, m]`` float32 on the CPU, and [C, h, w]."""
-    pooled, shape = [], []
-    batch_size = embedder.max_batch
+    shape: list[int] = []
     with embedder.lock, torch.no_grad(), embedder.frozen(), record_layer(embedder.module, layer) as record:
-        for start in range(0, count, batch_size):
+
+        def work(start: int, stop: int) -> torch.Tensor:  # backs off on out-of-memory
             progress.check()
-            stop = min(start + batch_size, count)
             activation = _layer_output(embedder, record, read_images(embedder, images, start, stop), layer)
-            shape = list(activation.shape[1:])
-            pooled.append(F.adaptive_avg_pool2d(activation.float(), mask_size).cpu())
+            shape[:] = list(activation.shape[1:])
             progress.report(stop / count, f"features {stop}/{count}")
-    features = torch.cat(pooled)
+            return F.adaptive_avg_pool2d(activation.float(), mask_size).cpu()
+
+        features = microbatched(embedder, count, work)
     if not bool(torch.isfinite(features).all()):
         raise invalid("images", "images whose layer activations contain NaN or inf", "finite activations")
     return features, shape

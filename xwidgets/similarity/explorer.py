@@ -27,10 +27,11 @@ from ..core.errors import XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.methods import get_spec
 from ..core.models import Embedder, check_model
+from ..core.params import check_seed
 from ..core.sources import ImageSequence, dataset_image, image_count, image_source
 from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
-from ..views.explorer import Explorer, phrase_line
+from ..views.explorer import Explorer, close_widgets, phrase_line
 from .attributes import AttributeModel
 from .match import PAIR_SALIENCY, SANE_PARAMS, MatchExplanation, sane
 from .saliency import OLD_METHOD_NAMES
@@ -85,8 +86,7 @@ class MatchExplorer(Explorer):
             raise invalid("attribute_model", type(attribute_model).__name__, "an AttributeModel")
         if params is not None and not isinstance(params, dict):
             raise invalid("params", params, "a dict of parameter values")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise invalid("seed", seed, "an int")
+        check_seed(seed)
         self.images = image_source(images)
         self._count = image_count(self.images)
         if self._count < 2:
@@ -221,8 +221,7 @@ class MatchExplorer(Explorer):
         for control in self.method_controls.values():
             control.layout.width = "330px"
         self.method_box.children = list(self.method_controls.values())
-        for control in old.values():
-            control.close()
+        close_widgets(old)  # with their layouts and styles
         self.watch(self.method_controls)
 
     def _use_method(self, method: str) -> None:

@@ -381,8 +381,9 @@ def sane(
     forward, reverse = _saliency_both_ways(
         embedder, queries, reference, values, saliency_values, seed, progress, saliency, cache
     )
-    query_prediction = attribute_model.predict(forward.queries, embedder)
-    reference_prediction = attribute_model.predict(forward.references, embedder)
+    # the attributes' passes share the run's cancel (the saliency may come from the cache: a stale run stops here)
+    query_prediction = attribute_model.predict(forward.queries, embedder, progress=progress.part(0.95, 0.97))
+    reference_prediction = attribute_model.predict(forward.references, embedder, progress=progress.part(0.97, 1.0))
     exclusive = values["exclusive"] and bool(attribute_model.groups)
     terms = rank_attributes(
         query_prediction.scores,

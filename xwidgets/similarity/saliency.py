@@ -42,6 +42,7 @@ Choices where SANE's description leaves the details open (SANE's code is not cop
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import torch
@@ -52,12 +53,13 @@ from ..core.deprecation import warn_deprecated
 from ..core.errors import InvalidArgument, XWidgetsError, invalid
 from ..core.images import to_batch
 from ..core.masks import composite, upsample_mask
+from ..core.memory import Phase, Workload, held_images
 from ..core.methods import register
 from ..core.models import Classifier, Embedder, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import Progress, shows_progress
-from ..core.scoring import microbatched
+from ..core.scoring import forward_batched, microbatched
 from ..heatmaps.baselines import draw_rise_cells, render_rise_masks, rise_masks
 from ..heatmaps.result import normalise_maps
 
@@ -257,6 +259,40 @@ _PAIR_EXAMPLE = (
 )
 
 
+def _pair_phase(work: Workload, masks: int) -> Phase:
+    """A pair method's forward phase: a chunk of ``256 // B`` of ``masks`` full-size masks (2.3 planes each with
+    their upsampled cells) repeated per pair, scored in forward passes of one composite and mask each; the pairs
+    hold their queries, references, normalised inputs and baselines."""
+    chunk = min(masks, max(1, 256 // work.batch))
+    held = held_images(work, copies=5) + work.planes(2.3 * chunk + chunk * work.batch + 1)
+    return Phase("forward", chunk * work.batch, held=held, per_item=work.planes(5))
+
+
+def pair_rise_memory(work: Workload) -> list[Phase]:
+    """RISE (pair)'s memory (:mod:`~xwidgets.core.memory`): its masks on the queries (and the reference's)."""
+    return [_pair_phase(work, work.params["masks"])]
+
+
+def pair_sliding_window_memory(work: Workload) -> list[Phase]:
+    """Sliding window (pair)'s memory: its occluders on the queries, in chunks like RISE's masks."""
+    window, stride = work.params["window"], work.params["stride"]
+    count = math.prod((side + 2 * (window // 4) - window) // stride + 1 for side in work.size)
+    return [_pair_phase(work, max(1, count))]
+
+
+def pair_mask_memory(work: Workload) -> list[Phase]:
+    """Mask optimisation (pair)'s memory: the median baseline unfolds ``median_kernel``² values of every pixel of
+    one image at a time, then B gradient passes (× 2 for a variable reference) of a composite, its noise, the
+    mask and their gradients (~24 planes)."""
+    side = work.params["median_kernel"] if work.params["baseline"] == "median" else 1
+    held = held_images(work, copies=5)
+    rows = work.batch * (2 if work.params["reference_mode"] == "variable" else 1)
+    return [
+        Phase("forward", 0, held=held + work.size[0] * work.size[1] * 3 * side * side * 2 * 4),
+        Phase("gradient", rows, held=held, per_item=work.planes(24)),
+    ]
+
+
 @register(
     "pair_rise",
     title="RISE (pair)",
@@ -271,6 +307,7 @@ _PAIR_EXAMPLE = (
     render="draw_pair",
     example=_PAIR_EXAMPLE.format(name="pair_rise"),
     quick={"masks": 100, "reference_masks": 4},
+    memory=pair_rise_memory,
 )
 @shows_progress("pair_rise")
 def pair_rise(
@@ -318,6 +355,7 @@ def pair_rise(
     render="draw_pair",
     example=_PAIR_EXAMPLE.format(name="pair_sliding_window"),
     quick={"stride": 16},
+    memory=pair_sliding_window_memory,
 )
 @shows_progress("pair_sliding_window")
 def pair_sliding_window(
@@ -360,6 +398,7 @@ def pair_sliding_window(
     render="draw_pair",
     example=_PAIR_EXAMPLE.format(name="pair_mask"),
     quick={"iterations": 10},
+    memory=pair_mask_memory,
 )
 @shows_progress("pair_mask")
 def pair_mask(
@@ -499,20 +538,20 @@ def prepare_images(embedder: Embedder, images: object, name: str) -> torch.Tenso
 
 def _prepare_pairs(embedder: Embedder, queries: object, references: object) -> _Pairs:
     query_pixels = prepare_images(embedder, queries, "queries")
-    reference_pixels = prepare_images(embedder, references, "references")
+    reference_pixels = prepare_images(embedder, references, "reference")
     count, given = int(query_pixels.shape[0]), int(reference_pixels.shape[0])
     if given == 1 and count > 1:
         reference_pixels = reference_pixels.expand(count, -1, -1, -1).contiguous()
     elif given != count:
         raise invalid(
-            "references",
+            "reference",
             f"{given} images for {count} queries",
             f"one reference per query ({count}) or a single reference for all",
         )
     if query_pixels.shape[-2:] != reference_pixels.shape[-2:]:
         (h, w), (qh, qw) = reference_pixels.shape[-2:], query_pixels.shape[-2:]
         raise invalid(
-            "references",
+            "reference",
             f"images of size {h}x{w} while the queries are {qh}x{qw}",
             "references of the queries' size, or a model whose preprocessing resizes both to one size",
         )
@@ -533,7 +572,7 @@ def _prepare_pairs(embedder: Embedder, queries: object, references: object) -> _
 def _unit(embedder: Embedder, inputs: torch.Tensor) -> torch.Tensor:
     """Unit-length embeddings ``[N, D]`` (float32) of normalised inputs; a wrong output shape names the model."""
     try:
-        output = embedder.forward(inputs)
+        output = forward_batched(embedder, inputs)
     except InvalidArgument as error:
         if error.argument != "model output":
             raise
@@ -672,7 +711,7 @@ def _cover(size: int, window: int, stride: int, pad: int) -> torch.Tensor:
 
 def _check_windows(values: dict, window: str, stride: str, side: int) -> None:
     if values[window] > side:
-        raise invalid(window, values[window], f"at most the image side ({side} px)")
+        raise invalid(window, values[window], f"at most the side of the images ({side} px)")
     if values[stride] > values[window]:
         raise invalid(stride, values[stride], f"at most {window}={values[window]} (windows must overlap or touch)")
 
@@ -739,7 +778,8 @@ def _mask(embedder, pairs: _Pairs, values: dict, mode: str, seed: int, progress:
     size, batch, device = pairs.size, pairs.batch, embedder.device
     resolution = values["resolution"]
     if resolution > min(size):
-        raise invalid("resolution", resolution, f"at most the input's side, {min(size)}")
+        images = f"{size[0]}x{size[1]}"
+        raise invalid("resolution", resolution, f"at most the input's side, {min(size)} (the images are {images})")
     generators = [torch.Generator().manual_seed(seed) for _ in range(batch)]  # one per pair: batch-invariant
     variable = mode == "variable"
     sides = [

@@ -22,7 +22,9 @@ import numpy as np
 
 from ..core.errors import XWidgetsError, invalid
 from ..core.models import Classifier, check_model
+from ..core.sources import image_count, image_source, read_images, stored_images
 from ..core.steps import StepCache
+from ..core.targets import class_index
 from ..views import GalleryView, control_for, thumbnail
 from ..views.explorer import Explorer, phrase_line
 from .figure import OUTLINE, OUTSIDE_GREY, in_context, summary_colour
@@ -76,8 +78,14 @@ class SummaryExplorer(Explorer):
             check_model(other, Classifier, name=f"compare[{name!r}]")
         if compare and model.name in compare:
             raise invalid("compare", f"the name {model.name!r} twice", "model names that differ from each other")
-        if params is not None and not isinstance(params, dict):
-            raise invalid("params", params, "a dict of summary parameter values")
+        for name, values in (("mask_params", mask_params), ("params", params)):
+            if values is not None and not isinstance(values, dict):
+                raise invalid(name, values, "a dict of summary parameter values")
+        if target is not None:
+            class_index(target, model.labels, len(model.labels) if model.labels else None)
+        source = image_source(images)
+        if stored_images(source) is None:  # read once here, so a bad image is refused as images[i], not data[i]
+            read_images(model, source, 0, image_count(source))
         self._fixed = SUMMARY_PARAMS.resolve({**(mask_params or {}), **(params or {})})
         super().__init__()
         self.images, self.target, self.name = images, target, model.name
@@ -173,7 +181,7 @@ class SummaryExplorer(Explorer):
             target = self.target
             for index, name in enumerate(names):
                 model = self.models[name]
-                with model.lock:
+                with progress.holding(model.lock):  # a run cancelled while it waits stops before its first pass
                     results[name] = summaries(
                         model,
                         self.images,

@@ -52,6 +52,7 @@ from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import Progress, as_progress, shows_progress
+from ..core.scoring import forward_batched, microbatched
 from ..core.sources import StoredImages
 from ..heatmaps.igos import total_variation
 
@@ -201,12 +202,7 @@ def _classified(model: Classifier, images: object, target: int, keep_all: bool =
     ``keep_all`` every image is kept (and none skipped), whatever its class."""
     pixels = model.prepare(images)
     with torch.no_grad(), model.frozen():
-        logits = torch.cat(
-            [
-                model.forward(model.normalize(pixels[i : i + model.max_batch]))
-                for i in range(0, pixels.shape[0], model.max_batch)
-            ]
-        ).float()
+        logits = forward_batched(model, model.normalize(pixels)).float()
     classes = logits.shape[1]
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < classes:
         raise invalid("target", target, f"a class index in 0..{classes - 1}")
@@ -300,67 +296,69 @@ def crisp_masks(
     step = batch_size or model.max_batch
     total = max(1, (values["smooth_iterations"] + values["sharp_iterations"]) * -(-count // step))
     done = [0]
-    smooth_parts, sharp_parts, masked = [], [], []
+    began: dict[int, int] = {}  # the progress count where each chunk began, restored when it is redone
     progress.stream({"summary_pass": "masks", "count": count, "batch": step, "step": 0, "steps": total}, force=True)
+
+    def work(start: int, stop: int) -> tuple[torch.Tensor, ...]:  # a chunk out of memory is redone in halves
+        done[0] = began.setdefault(start, done[0])
+        chunk = pixels[start:stop]
+        inputs = model.normalize(chunk)
+        baselines = model.normalize(scaled_blur(chunk, values["baseline_kernel"], values["baseline_sigma"]))
+        target_rows = torch.full((chunk.shape[0],), target, device=chunk.device, dtype=torch.long)
+
+        def expand_smooth(mask):
+            up = upsample_mask(mask, (height, width))
+            return _blurred(up, values["mask_blur"] * scale, values["blur_gradient"])
+
+        smooth = _stage(
+            model,
+            inputs,
+            baselines,
+            target_rows,
+            _disc(chunk.shape[0], side, values["disc_radius"], chunk.device, torch.float32),
+            values["smooth_iterations"],
+            {"l1": values["smooth_l1"], "tv": values["smooth_tv"], "lasso": 0.0},
+            values,
+            expand_smooth,
+            progress,
+            done,
+            total,
+        )
+        with torch.no_grad():
+            start_mask = expand_smooth(smooth).clamp(0.0, 1.0)
+        sharp = _stage(
+            model,
+            inputs,
+            baselines,
+            target_rows,
+            start_mask,
+            values["sharp_iterations"],
+            {"l1": values["sharp_l1"], "tv": values["sharp_tv"], "lasso": values["lasso"]},
+            values,
+            lambda mask: mask,
+            progress,
+            done,
+            total,
+        )
+        with torch.no_grad():
+            probabilities = torch.softmax(model.forward(composite(inputs, baselines, sharp)).float(), dim=1)
+        if progress.wants_partials:
+            _stream_finished(progress, chunk, sharp, kept[start:stop], (stop, count))
+        return smooth.cpu(), sharp.cpu(), probabilities[:, target].cpu()
+
     with model.frozen():
-        for start in range(0, count, step):
-            chunk = pixels[start : start + step]
-            inputs = model.normalize(chunk)
-            baselines = model.normalize(scaled_blur(chunk, values["baseline_kernel"], values["baseline_sigma"]))
-            target_rows = torch.full((chunk.shape[0],), target, device=chunk.device, dtype=torch.long)
-
-            def expand_smooth(mask):
-                up = upsample_mask(mask, (height, width))
-                return _blurred(up, values["mask_blur"] * scale, values["blur_gradient"])
-
-            smooth = _stage(
-                model,
-                inputs,
-                baselines,
-                target_rows,
-                _disc(chunk.shape[0], side, values["disc_radius"], chunk.device, torch.float32),
-                values["smooth_iterations"],
-                {"l1": values["smooth_l1"], "tv": values["smooth_tv"], "lasso": 0.0},
-                values,
-                expand_smooth,
-                progress,
-                done,
-                total,
-            )
-            with torch.no_grad():
-                start_mask = expand_smooth(smooth).clamp(0.0, 1.0)
-            sharp = _stage(
-                model,
-                inputs,
-                baselines,
-                target_rows,
-                start_mask,
-                values["sharp_iterations"],
-                {"l1": values["sharp_l1"], "tv": values["sharp_tv"], "lasso": values["lasso"]},
-                values,
-                lambda mask: mask,
-                progress,
-                done,
-                total,
-            )
-            with torch.no_grad():
-                probabilities = torch.softmax(model.forward(composite(inputs, baselines, sharp)).float(), dim=1)
-            smooth_parts.append(smooth.cpu())
-            sharp_parts.append(sharp.cpu())
-            masked.append(probabilities[:, target].cpu())
-            if progress.wants_partials:
-                _stream_finished(progress, chunk, sharp, kept[start : start + step], (start + len(chunk), count))
+        smooth_masks, sharp_masks, masked = microbatched(model, count, work, batch=step)
     progress.report(1.0, "crisp masks done")
     return CrispMasks(
         method="crisp_masks",
         params=values,
         timings={"masks": time.perf_counter() - started},
-        saliency=1.0 - torch.cat(sharp_parts),
-        smooth=torch.cat(smooth_parts),
+        saliency=1.0 - sharp_masks,
+        smooth=smooth_masks,
         images=pixels.float().cpu(),
         indices=kept.cpu(),
         scores=scores,
-        masked_scores=torch.cat(masked),
+        masked_scores=masked,
         target=target,
         skipped=skipped,
     )
@@ -373,15 +371,16 @@ def _blurred_probability(model: Classifier, pixels: torch.Tensor, saliency: torc
     values = CRISP_PARAMS.defaults()
     pixels = pixels.to(model.device, model.dtype)
     keep = (1.0 - saliency).to(model.device, model.dtype)
-    probabilities = []
+
+    def work(start: int, stop: int) -> torch.Tensor:  # backs off on out-of-memory
+        chunk = pixels[start:stop]
+        inputs = model.normalize(chunk)
+        baselines = model.normalize(scaled_blur(chunk, values["baseline_kernel"], values["baseline_sigma"]))
+        output = model.forward(composite(inputs, baselines, keep[start:stop]))
+        return torch.softmax(output.float(), dim=1)[:, target].cpu()
+
     with torch.no_grad(), model.frozen():
-        for start in range(0, pixels.shape[0], model.max_batch):
-            chunk = pixels[start : start + model.max_batch]
-            inputs = model.normalize(chunk)
-            baselines = model.normalize(scaled_blur(chunk, values["baseline_kernel"], values["baseline_sigma"]))
-            output = model.forward(composite(inputs, baselines, keep[start : start + model.max_batch]))
-            probabilities.append(torch.softmax(output.float(), dim=1)[:, target].cpu())
-    return torch.cat(probabilities)
+        return microbatched(model, pixels.shape[0], work)
 
 
 def _label(model: Classifier):

@@ -32,6 +32,7 @@ from ..core.errors import XWidgetsError
 from ..core.hooks import record_layer
 from ..core.layers import spatial_activation
 from ..core.models import Classifier
+from ..core.scoring import microbatched
 from .masks import CrispMasks
 from .regions import Regions
 
@@ -143,13 +144,13 @@ def describe_proposals(
     from torchvision.ops import roi_align  # torchvision.ops costs seconds at import: load it on first use
 
     pixels = masks.images.to(model.device, model.dtype)
-    pieces = []
     with torch.no_grad(), model.frozen(), record_layer(model.module, layer) as record:
-        for start in range(0, pixels.shape[0], model.max_batch):
-            batch = pixels[start : start + model.max_batch]
-            model.forward(model.normalize(batch))
-            pieces.append(spatial_activation(record, layer, batch).float())
-    activation = torch.cat(pieces)
+
+        def work(start: int, stop: int) -> torch.Tensor:  # backs off on out-of-memory
+            model.forward(model.normalize(pixels[start:stop]))
+            return spatial_activation(record, layer, pixels[start:stop]).float()
+
+        activation = microbatched(model, pixels.shape[0], work)
     scale = activation.shape[-1] / pixels.shape[-1]
     rois = torch.cat([found.image.float().unsqueeze(1), found.boxes], dim=1).to(activation.device)
     pooled_features = roi_align(activation, rois, output_size=pooled, spatial_scale=scale, aligned=True)
@@ -162,6 +163,8 @@ def match_scores(found: Proposals, *, sigma: float = 0.1) -> torch.Tensor:
     one image get the lowest score of the matrix, so that clusters gather parts of different images."""
     descriptors = found.described()
     appearance = (descriptors @ descriptors.T).clamp(min=0)
+    if appearance.shape[0] == 0:  # no salient region in any image: nothing to match (no summary)
+        return appearance
     size = torch.maximum(found.boxes[:, 2], found.boxes[:, 3]).max().clamp(min=1)
     centres = (
         torch.stack([(found.boxes[:, 0] + found.boxes[:, 2]) / 2, (found.boxes[:, 1] + found.boxes[:, 3]) / 2], dim=1)

@@ -31,6 +31,7 @@ from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import Progress, as_progress, shows_progress
+from ..core.scoring import forward_batched
 from ..core.sources import StoredImages, image_count, image_source, read_images, stored_images
 from ..core.steps import StepCache
 from ..core.targets import class_index
@@ -282,12 +283,7 @@ def _pixels(model: Classifier, data: object) -> torch.Tensor:
 def _predictions(model: Classifier, pixels: torch.Tensor) -> torch.Tensor:
     """``[N]`` the top-1 class of each image, in batched forwards without gradients."""
     with torch.no_grad(), model.frozen():
-        return torch.cat(
-            [
-                model.forward(model.normalize(pixels[i : i + model.max_batch])).argmax(1).cpu()
-                for i in range(0, pixels.shape[0], model.max_batch)
-            ]
-        )
+        return forward_batched(model, model.normalize(pixels)).argmax(1).cpu()
 
 
 def common_class(model: Classifier, predicted: torch.Tensor) -> tuple[int, int]:
@@ -487,7 +483,8 @@ def summaries(
         return context + get_spec("summaries").cache_key(step, values)
 
     def stage(fraction: float, message: str) -> None:
-        """Say which step of the pass runs now (to the bar, and streamed for a view)."""
+        """Say which step of the pass runs now (to the bar, and streamed for a view); a cancelled run stops here."""
+        progress.check()
         progress.report(fraction, message)
         progress.stream({"summary_pass": "matching", "message": message}, force=True)
 

@@ -31,7 +31,7 @@ from ..core.sources import ImageSequence, dataset_image, image_count, image_sour
 from ..core.targets import class_index
 from ..figures import blend
 from ..views import GalleryView, HeatmapView, control_for, thumbnail
-from ..views.explorer import Explorer, Shown
+from ..views.explorer import Explorer, Shown, close_widgets
 from ..views.ticks import nice_ticks, tick_format
 from .figure import GROUNDING_THRESHOLD
 from .model import TEXT_PARAMS, TextExplanation, TextModel
@@ -101,6 +101,10 @@ class TextExplorer(Explorer):
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self._count:
             raise invalid("index", index, f"a pool image index in 0..{self._count - 1}")
         self.target = _checked_target(target, text_model, self._count)
+        picks = list(range(min(_PICKER, self._count)))
+        if index not in picks:
+            picks[-1] = index
+        pictures = {i: thumbnail(self._pixels(i), 56) for i in picks}  # a bad one is refused before any widget exists
         super().__init__()
         self._requested, self._keep = index, False
         self._drawn: Shown | None = None
@@ -170,17 +174,12 @@ class TextExplorer(Explorer):
         self.retrieved.add_class("xw-text-retrieval")
         self.picker = GalleryView([], title="images to explain (click one)", thumbnail_size=56, wrap=True)
         self.picker.add_class("xw-text-picker")
-        picks = list(range(min(_PICKER, self._count)))
-        if index not in picks:
-            picks[-1] = index
         self._picks = picks
         self.picker.set_groups(
             [
                 {
                     "id": "pool",
-                    "items": [
-                        {"id": f"image{i}", "image": thumbnail(self._pixels(i), 56), "caption": f"#{i}"} for i in picks
-                    ],
+                    "items": [{"id": f"image{i}", "image": pictures[i], "caption": f"#{i}"} for i in picks],
                 }
             ]
         )
@@ -274,7 +273,10 @@ class TextExplorer(Explorer):
             return
         self._drawn = self.shown
         named = [p for p, w in enumerate(words) if self.attribute in w["attributes"]]
-        if named or not (settings["keep_attribute"] and self.attribute in explanation.attributes):
+        if not words:  # a sentence that names no part: ground the attribute kept, else the best-ranked one
+            kept = settings["keep_attribute"] and self.attribute in explanation.attributes
+            self.select_attribute(self.attribute if kept else self._ranked[0])
+        elif named or not (settings["keep_attribute"] and self.attribute in explanation.attributes):
             self.select_phrase(named[0] if named else 0)
         else:
             self.select_attribute(self.attribute)
@@ -288,11 +290,9 @@ class TextExplorer(Explorer):
     def _draw_sentence(self, words: list[dict]) -> None:
         sentence = self._explained().sentences[0]
         opening = sentence[: sentence.index(" it has ") + len(" it has")] if " it has " in sentence else sentence
-        self.sentence_start.value = (
-            f"<b>{html.escape(opening)}</b> <span style='color:#57606a'>(click a phrase to ground it)</span>"
-        )
-        for button in self.word_buttons:
-            button.close()
+        hint = " <span style='color:#57606a'>(click a phrase to ground it)</span>" if words else ""
+        self.sentence_start.value = f"<b>{html.escape(opening)}</b>{hint}"
+        close_widgets(self.word_buttons)  # with their layouts and styles
         self.word_buttons = []
         for position, word in enumerate(words):
             button = widgets.Button(

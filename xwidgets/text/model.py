@@ -84,6 +84,7 @@ from ..core.models import Classifier, check_model
 from ..core.params import Param, ParamSet
 from ..core.results import Result
 from ..core.runner import as_progress, shows_progress
+from ..core.scoring import microbatched
 from ..core.sources import image_count, image_source, read_images, stored_images
 from ..core.targets import class_index
 from .captions import CaptionedImages
@@ -256,18 +257,16 @@ class TextModel(Result):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise invalid("batch_size", repr(batch_size), "a positive int, or None for the model's max_batch")
         started = time.perf_counter()
-        parts: dict[str, list] = {
-            k: [] for k in ("images", "classes", "predicted", "logits", "contributions", "responses", "activations")
-        }
+        names = ("images", "classes", "predicted", "logits", "contributions", "responses", "activations")
         with (
             model.lock,
             model.frozen(),
             torch.enable_grad(),
             record_layer(model.module, self.layer, gradients=True) as record,
         ):
-            for start in range(0, count, batch_size):
+
+            def work(start: int, stop: int) -> tuple[torch.Tensor, ...]:  # backs off on out-of-memory
                 progress.check()
-                stop = min(start + batch_size, count)
                 pixels = read_images(model, images, start, stop)
                 inputs = model.normalize(pixels).detach().requires_grad_(True)
                 output = model.forward(inputs)
@@ -288,16 +287,19 @@ class TextModel(Result):
                     )
                 gradient = layer_map(record.gradient, (pixels.shape[-2], pixels.shape[-1]), layer=self.layer)
                 contribution = (activation * gradient).sum(dim=(2, 3))
-                parts["images"].append(pixels.detach().float().cpu())
-                parts["classes"].append(classes.cpu())
-                parts["predicted"].append(output.detach().argmax(1).cpu())
-                parts["logits"].append(scores.detach().float().cpu())
-                parts["contributions"].append(contribution.detach().float().cpu())
-                parts["responses"].append(activation.detach().float().mean(dim=(2, 3)).cpu())
-                parts["activations"].append(activation.detach().float().cpu())
                 record.activation, record.gradient = None, None
                 progress.report(stop / count, f"images {stop}/{count}")
-        joined = {k: torch.cat(v) for k, v in parts.items()}
+                return (
+                    pixels.detach().float().cpu(),
+                    classes.cpu(),
+                    output.detach().argmax(1).cpu(),
+                    scores.detach().float().cpu(),
+                    contribution.detach().float().cpu(),
+                    activation.detach().float().mean(dim=(2, 3)).cpu(),
+                    activation.detach().float().cpu(),
+                )
+
+            joined = dict(zip(names, microbatched(model, count, work, batch=batch_size)))
         explanation = self._explain_from(joined, settings)
         explanation.timings = {"explain": time.perf_counter() - started}
         return explanation
@@ -451,8 +453,13 @@ def compose_sentence(
     phrases = [
         vocabulary.lexicon.render(part, [vocabulary.adjective(a) for a in attrs]) for part, attrs in groups.items()
     ]
-    listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
     named = f"{_article(class_name)} {class_name}"
+    if not phrases:  # no attribute the captions taught has evidence on this image (a text model fitted on few)
+        verdict = f"This is {named}"
+        if predicted is not None:
+            verdict = f"This is not {named} but {_article(predicted)} {predicted}"
+        return f"{verdict}; no part the captions name explains it.", [], []
+    listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
     sentence = (
         f"This is {named} because it has {listed}."
         if predicted is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..core.models import Classifier, Embedder, Preprocessing
+from ..core.models import Classifier, Embedder, Preprocessing, load_state_dict_file
 from .species import ATTRIBUTES, SPECIES
 
 __all__ = ["ToyCNN", "classifier", "embedder", "WEIGHTS", "TOY_PREPROCESSING", "EMBEDDING_DIM"]
@@ -55,7 +55,7 @@ class ToyCNN(nn.Module):
 def classifier(device: str | torch.device | None = None) -> Classifier:
     """The shipped toy species classifier, wrapped with its preprocessing and species names."""
     module = ToyCNN(len(SPECIES))
-    module.load_state_dict(torch.load(WEIGHTS / "classifier.pt", map_location="cpu", weights_only=True))
+    load_state_dict_file(module, WEIGHTS / "classifier.pt")
     return Classifier(
         module.eval(),
         preprocessing=TOY_PREPROCESSING,
@@ -68,7 +68,7 @@ def classifier(device: str | torch.device | None = None) -> Classifier:
 def embedder(device: str | torch.device | None = None) -> Embedder:
     """The shipped toy embedder: ``[N, 64]`` vectors whose cosine similarity grows with shared attributes."""
     module = ToyCNN(EMBEDDING_DIM)
-    module.load_state_dict(torch.load(WEIGHTS / "embedder.pt", map_location="cpu", weights_only=True))
+    load_state_dict_file(module, WEIGHTS / "embedder.pt")
     return Embedder(module.eval(), preprocessing=TOY_PREPROCESSING, device=device, name="toy embedder")
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage import draw
 
+from ..core.determinism import one_torch_thread
 from ..core.errors import invalid
 from .species import COLORS, PART_IDS
 
@@ -163,13 +164,14 @@ def _background(rng: np.random.Generator, big: int) -> np.ndarray:
     """A textured background with distractor shapes in bird colours."""
     base = rng.uniform(90, 200, size=3)
     noise = ndimage.gaussian_filter(rng.normal(0, 1, (big // 8, big // 8, 3)), sigma=(1.5, 1.5, 0)).astype(np.float32)
-    noise = (
-        F.interpolate(
-            torch.from_numpy(noise).permute(2, 0, 1)[None], size=(big, big), mode="bilinear", align_corners=False
-        )[0]
-        .permute(1, 2, 0)
-        .numpy()
-    )
+    with one_torch_thread():  # the same bits on any number of threads
+        noise = (
+            F.interpolate(
+                torch.from_numpy(noise).permute(2, 0, 1)[None], size=(big, big), mode="bilinear", align_corners=False
+            )[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
     grain = rng.normal(0, 6, (big, big, 1))
     canvas = np.clip(base + 30 * noise / (noise.std() + 1e-6) + grain, 0, 255)
     palette = np.array(list(COLORS.values()), float)

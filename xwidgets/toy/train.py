@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.atomic import write_atomic
 from .models import EMBEDDING_DIM, TOY_PREPROCESSING, WEIGHTS, ToyCNN, attribute_targets
 from .species import ATTRIBUTES, SPECIES
 from .world import ToyWorld
@@ -164,10 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     model, accuracy = train_classifier(train, validation, args.epochs, report)
     report(f"classifier validation accuracy {accuracy:.4f}")
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out / "classifier.pt")
+    write_atomic(args.out / "classifier.pt", lambda handle: torch.save(model.state_dict(), handle))
     embed, attribute_accuracy = train_embedder(train, validation, args.epochs, report)
     report(f"embedder validation attribute accuracy {attribute_accuracy:.4f}")
-    torch.save(embed.state_dict(), args.out / "embedder.pt")
+    write_atomic(args.out / "embedder.pt", lambda handle: torch.save(embed.state_dict(), handle))
     report(f"wrote {args.out}")
 
 

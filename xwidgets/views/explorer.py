@@ -44,12 +44,12 @@ import torch
 
 from ..core.cost import format_seconds
 from ..core.errors import XWidgetsError
-from ..core.runner import Runner
+from ..core.runner import Progress, Runner
 from ..core.steps import StepCache
 from .fallback import StaticFallback, figure_png
 from .kernel_note import KernelNote
 
-__all__ = ["Explorer", "Shown", "phrase_line"]
+__all__ = ["Explorer", "Shown", "close_widgets", "phrase_line"]
 
 #: The least fraction done before an ETA is shown (earlier estimates swing too much to be useful).
 ETA_FROM = 0.05
@@ -102,6 +102,8 @@ class Explorer(StaticFallback, widgets.VBox):
         self._token = 0
         self._done = threading.Event()
         self._done.set()
+        self._ending = threading.Lock()  # a run's end and a newer run's start never interleave (see _finish)
+        self._drawing = threading.RLock()  # one render at a time: a stale one never draws over a newer one
         self._started = 0.0
         self._quiet_depth = 0
         self.steps = StepCache()
@@ -175,9 +177,10 @@ class Explorer(StaticFallback, widgets.VBox):
         :meth:`show_partial`; the value ``work`` returns becomes :attr:`shown` and is drawn by :meth:`render`; an
         error is shown in the status line and kept in :attr:`error` (re-raised by :meth:`wait`).
         """
-        self._token += 1
-        token = self._token
-        self._done.clear()
+        with self._ending:
+            self._token += 1
+            token = self._token
+            self._done.clear()
         self.error = None
         self._started = time.monotonic()
         self.progress.value, self.progress.bar_style = 0.0, ""
@@ -205,7 +208,8 @@ class Explorer(StaticFallback, widgets.VBox):
             self.set_controls(self.shown.settings)
             self.progress.value, self.progress.bar_style = 1.0, "success"
             self.status.value = phrase_line("cancelled", "showing the last finished result")
-            self.render()
+            with self._drawing:
+                self.render()
         else:
             self.progress.value, self.progress.bar_style = 0.0, "warning"
             self.status.value = "cancelled"
@@ -224,13 +228,14 @@ class Explorer(StaticFallback, widgets.VBox):
         self.render()
         self._done.set()
 
-    def side(self, lane: str, work: Callable[[], Any], on_done: Callable[[Any], Any]) -> None:
-        """Run a short ``work()`` on the side lane ``lane`` (its own runner, started on first use): it neither
-        cancels the main run nor is cancelled by it, and a newer job on the same lane cancels the stale one.
-        ``on_done(value)`` gets its value on the worker thread (it checks there that the value still matches what
-        the explorer shows); an error goes to the status line."""
+    def side(self, lane: str, work: Callable[[Progress], Any], on_done: Callable[[Any], Any]) -> None:
+        """Run a short ``work(progress)`` on the side lane ``lane`` (its own runner, started on first use): it
+        neither cancels the main run nor is cancelled by it, and a newer job on the same lane cancels the stale one
+        (``work`` waits for a model with ``progress.holding(model.lock)``, so a stale one queued behind the main
+        run ends at once). ``on_done(value)`` gets its value on the worker thread (it checks there that the value
+        still matches what the explorer shows); an error goes to the status line."""
         runner = self._lanes.setdefault(lane, Runner())
-        runner.submit(lambda progress: work(), on_done=on_done, on_error=self._show_error)
+        runner.submit(work, on_done=on_done, on_error=self._show_error)
 
     def wait_side(self, lane: str, timeout: float | None = 30.0) -> Any:
         """Block until the last job of side lane ``lane`` has ended and return its value (None when the lane never
@@ -240,8 +245,17 @@ class Explorer(StaticFallback, widgets.VBox):
 
     def wait(self, timeout: float | None = None) -> Explorer:
         """Block until the current run has ended (for scripts and notebooks executed headless); by default as long
-        as it takes, else at most ``timeout`` seconds. Re-raises the run's error."""
-        if not self._done.wait(timeout):
+        as it takes, else at most ``timeout`` seconds. Re-raises the run's error.
+
+        An interrupt while waiting (the notebook's stop button, Ctrl-C) stops the wait *and cancels the run*, as
+        it stops a headless call: the explorer goes back to the last finished result (:meth:`cancel`), stays
+        usable, and the ``KeyboardInterrupt`` goes on to the caller."""
+        try:
+            finished = self._done.wait(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        if not finished:
             raise XWidgetsError(f"the run of {self.work_name} did not finish within timeout={timeout} s")
         if self.error is not None:
             raise self.error
@@ -266,14 +280,15 @@ class Explorer(StaticFallback, widgets.VBox):
             self.show_partial(state, settings)
 
     def _on_done(self, token: int, value: Any, settings: dict) -> None:
-        if not self._is_current(token):
-            return
-        self.shown = Shown(value, settings)
-        self.progress.value, self.progress.bar_style = 1.0, "success"
-        self.cancel_button.disabled = True
-        self.status.value = ""
-        self.render()
-        self._done.set()
+        with self._drawing:  # a render of an older result, gone stale while drawn, ends before this one starts
+            if not self._is_current(token):
+                return
+            self.shown = Shown(value, settings)
+            self.progress.value, self.progress.bar_style = 1.0, "success"
+            self.cancel_button.disabled = True
+            self.status.value = ""
+            self.render()
+        self._finish(token)
 
     def _on_error(self, token: int, error: BaseException) -> None:
         if not self._is_current(token):
@@ -282,7 +297,15 @@ class Explorer(StaticFallback, widgets.VBox):
         self.progress.bar_style = "danger"
         self.cancel_button.disabled = True
         self._show_error(error)
-        self._done.set()
+        self._finish(token)
+
+    def _finish(self, token: int) -> None:
+        """Mark run ``token`` ended, unless a newer run started while it was being drawn (a render runs on the
+        worker thread and can take a while): then :meth:`wait` goes on waiting for the newer run, which shows the
+        latest request."""
+        with self._ending:
+            if self._is_current(token):
+                self._done.set()
 
     def _show_error(self, error: BaseException) -> None:
         self.status.value = (
@@ -393,21 +416,32 @@ class Explorer(StaticFallback, widgets.VBox):
     # ------------------------------------------------------------------------------------------ close
     def close(self) -> None:
         """Cancel the run, wait for its thread, and close every widget the explorer holds (also those of a
-        half-built explorer, which the garbage collector closes)."""
+        half-built explorer, which the garbage collector closes). A run still ending after that finds its token
+        stale, so its callbacks never touch the closed widgets."""
+        self._token = getattr(self, "_token", 0) + 1
         for runner in (getattr(self, "runner", None), *getattr(self, "_lanes", {}).values()):
             if runner is not None:
                 runner.close()
+        if hasattr(self, "_done"):
+            self._done.set()  # a wait() after close() returns instead of waiting for a run that was cancelled
         seen: set[int] = {id(self)}
         for value in list(vars(self).values()):
             _close_all(value, seen)
-        for child in list(self.children):
-            _close_all(child, seen)
+        _close_all(self.children, seen)
+        _close_all([getattr(self, name, None) for name in self.keys if name != "children"], seen)
         super().close()
 
 
+def close_widgets(*values: Any) -> None:
+    """Close each widget of ``values`` and every widget it holds, for an explorer that replaces widgets while it
+    lives (a new chart, new controls, new buttons): see :func:`_close_all`."""
+    _close_all(values, set())
+
+
 def _close_all(value: Any, seen: set[int]) -> None:
-    """Close ``value`` if it is a widget, and every widget it holds (box children, bqplot marks and axes, the
-    items of lists, tuples and dicts)."""
+    """Close ``value`` if it is a widget, and every widget it holds in its synced traits (box children, layout and
+    style, bqplot marks, axes, scales and interaction), the items of lists, tuples and dicts included. Closing a
+    widget leaves its layout and style alive (ipywidgets closes the one comm), so they are closed here too."""
     if id(value) in seen:
         return
     if isinstance(value, (list, tuple, set)):
@@ -423,7 +457,7 @@ def _close_all(value: Any, seen: set[int]) -> None:
     if not isinstance(value, widgets.Widget):
         return
     seen.add(id(value))
-    for name in ("children", "marks", "axes", "interaction", "scales"):
+    for name in value.keys:
         held = getattr(value, name, None)
         if isinstance(held, (list, tuple, dict, widgets.Widget)):
             _close_all(held, seen)

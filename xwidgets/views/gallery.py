@@ -9,19 +9,18 @@ nothing about what a group means: concept cards, visual-summary clusters and ima
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 
-import anywidget
 import numpy as np
 import torch
 import traitlets
 
 from ..core.errors import invalid
+from ._base import ViewWidget
 from ._png import encode_image
 from ._static import bundle
-from .graph import THUMBNAIL_SIZES, _bounded_int, _colour, _entries, _text, _unknown_keys
+from ._traits import Bool, Int, Unicode, invalid_trait
+from .graph import THUMBNAIL_SIZES, _colour, _entries, _text, _unknown_keys, bounded_int, finite_number
 
 __all__ = ["GalleryView", "GROUP_KEYS", "ITEM_KEYS", "BOX_KEYS", "thumbnail"]
 
@@ -36,7 +35,7 @@ DEFAULT_GROUP_COLOUR = "#8c959f"
 DEFAULT_BOX_COLOUR = "#ffcc00"
 
 
-class GalleryView(anywidget.AnyWidget):
+class GalleryView(ViewWidget):
     """Rows of image thumbnails, one row per group, with click-to-select of a group or of one item.
 
     Args:
@@ -80,11 +79,11 @@ class GalleryView(anywidget.AnyWidget):
     _esm = bundle("gallery")
 
     groups = traitlets.List(traitlets.Dict()).tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
-    thumbnail_size = traitlets.Int(96).tag(sync=True)
-    wrap = traitlets.Bool(False).tag(sync=True)
-    selected_group = traitlets.Unicode("").tag(sync=True)
-    selected_item = traitlets.Unicode("").tag(sync=True)
+    title = Unicode("").tag(sync=True)
+    thumbnail_size = Int(96).tag(sync=True)
+    wrap = Bool(False).tag(sync=True)
+    selected_group = Unicode("").tag(sync=True)
+    selected_item = Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -100,7 +99,7 @@ class GalleryView(anywidget.AnyWidget):
         chosen = _selection(wire, selected_group, selected_item, "selected_group", "selected_item")
         if not isinstance(title, str):
             raise invalid("title", title, "a str")
-        thumbnail_size = _bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
+        thumbnail_size = bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
         if not isinstance(wrap, bool):
             raise invalid("wrap", wrap, "True or False")
         super().__init__(
@@ -193,7 +192,7 @@ class GalleryView(anywidget.AnyWidget):
             # kernel then sends "" back) rather than keep an id no callback could use
             return ""
         if value and not any(g["id"] == value for g in self.groups):
-            raise invalid("selected_group", repr(value), f"'' or the id of one of the {len(self.groups)} groups")
+            raise invalid_trait("selected_group", repr(value), f"'' or the id of one of the {len(self.groups)} groups")
         return value
 
     @traitlets.validate("selected_item")
@@ -203,7 +202,7 @@ class GalleryView(anywidget.AnyWidget):
         if self._from_browser("selected_item", value) and value not in owners:
             return ""  # an item removed while the click was in flight, as for selected_group
         if value and value not in owners:
-            raise invalid("selected_item", repr(value), f"'' or the id of one of the {len(owners)} items")
+            raise invalid_trait("selected_item", repr(value), f"'' or the id of one of the {len(owners)} items")
         return value
 
     def _from_browser(self, name: str, value: str) -> bool:
@@ -213,7 +212,7 @@ class GalleryView(anywidget.AnyWidget):
 
     @traitlets.validate("thumbnail_size")
     def _check_thumbnail_size(self, proposal):
-        return _bounded_int("thumbnail_size", proposal["value"], *THUMBNAIL_SIZES)
+        return bounded_int("thumbnail_size", proposal["value"], *THUMBNAIL_SIZES)
 
 
 def _gallery(groups: object) -> list[dict]:
@@ -292,12 +291,7 @@ def _box(entry: Mapping, name: str, width: int, height: int) -> dict:
         if key not in entry:
             raise invalid(f"{name}['{key}']", f"no {key}", expected)
         value = entry[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not math.isfinite(value)
-            or not 0 <= float(value) <= limit
-        ):
+        if not finite_number(value) or not 0 <= float(value) <= limit:
             raise invalid(f"{name}['{key}']", value, expected)
         corners[key] = float(value)
     for low, high in (("x0", "x1"), ("y0", "y1")):

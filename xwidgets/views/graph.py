@@ -14,12 +14,13 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 
-import anywidget
 import traitlets
 
 from ..core.errors import invalid
+from ._base import ViewWidget
 from ._png import encode_image
 from ._static import bundle
+from ._traits import Int, Unicode, invalid_trait
 
 __all__ = ["GraphView", "NODE_KEYS", "EDGE_KEYS"]
 
@@ -32,12 +33,14 @@ DEFAULT_NODE_COLOUR = "#8c959f"
 DEFAULT_EDGE_COLOUR = "#6e7781"
 DEFAULT_EDGE_WIDTH = 2.0
 MAX_EDGE_WIDTH = 32.0
+#: The deepest row: the drawing is as tall as its deepest row, and a level of 10**9 would make it a kilometre tall.
+MAX_LEVEL = 1000
 THUMBNAIL_SIZES = (16, 512)
 ENLARGED_SIZES = (32, 2048)
 DISPLAY_SIZES = (64, 8192)
 
 
-class GraphView(anywidget.AnyWidget):
+class GraphView(ViewWidget):
     """A directed acyclic graph of image thumbnails, with click-to-enlarge and hover.
 
     Args:
@@ -48,7 +51,7 @@ class GraphView(anywidget.AnyWidget):
               (HWC uint8/float numpy, CHW/BCHW torch in [0, 1], PIL, path). It is sent as PNG at its own size,
               so pass small thumbnails; the browser fits it into a ``thumbnail_size`` square;
             - ``"label"`` (str, default ``""``): the text under the thumbnail, e.g. ``"97%"``;
-            - ``"level"`` (int >= 0, default 0): the row, 0 at the top;
+            - ``"level"`` (int in 0..1000, default 0): the row, 0 at the top;
             - ``"order"`` (finite float, default the node's index in ``nodes``): position within its row,
               ascending; ties keep the order of appearance;
             - ``"colour"`` (CSS colour, default a neutral grey): the thumbnail's frame;
@@ -81,13 +84,13 @@ class GraphView(anywidget.AnyWidget):
 
     nodes = traitlets.List(traitlets.Dict()).tag(sync=True)
     edges = traitlets.List(traitlets.Dict()).tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
-    thumbnail_size = traitlets.Int(72).tag(sync=True)
-    enlarged_size = traitlets.Int(224).tag(sync=True)
-    display_width = traitlets.Int(None, allow_none=True).tag(sync=True)
-    display_height = traitlets.Int(None, allow_none=True).tag(sync=True)
-    selected = traitlets.Unicode("").tag(sync=True)
-    hovered = traitlets.Unicode("").tag(sync=True)
+    title = Unicode("").tag(sync=True)
+    thumbnail_size = Int(72).tag(sync=True)
+    enlarged_size = Int(224).tag(sync=True)
+    display_width = Int(None, allow_none=True).tag(sync=True)
+    display_height = Int(None, allow_none=True).tag(sync=True)
+    selected = Unicode("").tag(sync=True)
+    hovered = Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -105,10 +108,10 @@ class GraphView(anywidget.AnyWidget):
         chosen = _selection(selected, wire_nodes)
         if not isinstance(title, str):
             raise invalid("title", title, "a str")
-        thumbnail_size = _bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
-        enlarged_size = _bounded_int("enlarged_size", enlarged_size, *ENLARGED_SIZES)
-        display_width = _optional_size("display_width", display_width)
-        display_height = _optional_size("display_height", display_height)
+        thumbnail_size = bounded_int("thumbnail_size", thumbnail_size, *THUMBNAIL_SIZES)
+        enlarged_size = bounded_int("enlarged_size", enlarged_size, *ENLARGED_SIZES)
+        display_width = optional_size("display_width", display_width)
+        display_height = optional_size("display_height", display_height)
         super().__init__(
             nodes=wire_nodes,
             edges=wire_edges,
@@ -174,15 +177,15 @@ class GraphView(anywidget.AnyWidget):
 
     @traitlets.validate("thumbnail_size")
     def _check_thumbnail_size(self, proposal):
-        return _bounded_int("thumbnail_size", proposal["value"], *THUMBNAIL_SIZES)
+        return bounded_int("thumbnail_size", proposal["value"], *THUMBNAIL_SIZES)
 
     @traitlets.validate("enlarged_size")
     def _check_enlarged_size(self, proposal):
-        return _bounded_int("enlarged_size", proposal["value"], *ENLARGED_SIZES)
+        return bounded_int("enlarged_size", proposal["value"], *ENLARGED_SIZES)
 
     @traitlets.validate("display_width", "display_height")
     def _check_display_size(self, proposal):
-        return _optional_size(proposal["trait"].name, proposal["value"])
+        return optional_size(proposal["trait"].name, proposal["value"])
 
 
 def _graph(nodes: object, edges: object) -> tuple[list[dict], list[dict]]:
@@ -232,10 +235,10 @@ def _node(entry: Mapping, index: int) -> dict:
         raise invalid(f"{name}['image']", "no image", "one image (numpy, torch, PIL or a path)")
     pixels, png = encode_image(entry["image"], name=f"{name}['image']")
     level = entry.get("level", 0)
-    if isinstance(level, bool) or not isinstance(level, numbers.Integral) or level < 0:
-        raise invalid(f"{name}['level']", level, "an int >= 0 (the row, 0 at the top)")
+    if isinstance(level, bool) or not isinstance(level, numbers.Integral) or not 0 <= int(level) <= MAX_LEVEL:
+        raise invalid(f"{name}['level']", level, f"an int >= 0 and <= {MAX_LEVEL} (the row, 0 at the top)")
     order = entry.get("order", index)
-    if isinstance(order, bool) or not isinstance(order, numbers.Real) or not math.isfinite(order):
+    if not finite_number(order):
         raise invalid(f"{name}['order']", order, "a finite number (position within the row)")
     return {
         "id": node_id,
@@ -263,12 +266,7 @@ def _edge(entry: Mapping, index: int, ids: Mapping[str, int]) -> dict:
     if ends[0] == ends[1]:
         raise invalid(name, f"an edge from {ends[0]!r} to itself", "an edge between two different nodes")
     width = entry.get("width", DEFAULT_EDGE_WIDTH)
-    if (
-        isinstance(width, bool)
-        or not isinstance(width, numbers.Real)
-        or not math.isfinite(width)
-        or not 0 < float(width) <= MAX_EDGE_WIDTH
-    ):
+    if not finite_number(width) or not 0 < float(width) <= MAX_EDGE_WIDTH:
         raise invalid(f"{name}['width']", width, f"a line width in CSS px in (0, {MAX_EDGE_WIDTH:g}]")
     return {
         "source": ends[0],
@@ -277,6 +275,16 @@ def _edge(entry: Mapping, index: int, ids: Mapping[str, int]) -> dict:
         "width": float(width),
         "label": _text(entry, "label", name),
     }
+
+
+def finite_number(value: object) -> bool:
+    """Whether ``value`` is a real number (not a bool) that is finite as a float (``10**400`` is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _text(entry: Mapping, key: str, name: str) -> str:
@@ -302,16 +310,17 @@ def _selection(value: object, nodes: Sequence[Mapping], name: str = "selected") 
     if value is None or value == "":
         return ""
     if not isinstance(value, str) or not any(n["id"] == value for n in nodes):
-        raise invalid(name, repr(value), f"None, '' or the id of one of the {len(nodes)} nodes")
+        raise invalid_trait(name, repr(value), f"None, '' or the id of one of the {len(nodes)} nodes")
     return value
 
 
-def _optional_size(name: str, value: object) -> int | None:
-    """A box size: None, or an int in :data:`DISPLAY_SIZES`."""
-    return None if value is None else _bounded_int(name, value, *DISPLAY_SIZES)
+def optional_size(name: str, value: object) -> int | None:
+    """A box size: None, or an int in :data:`DISPLAY_SIZES` (``InvalidArgument`` naming ``name`` otherwise)."""
+    return None if value is None else bounded_int(name, value, *DISPLAY_SIZES)
 
 
-def _bounded_int(name: str, value: object, low: int, high: int) -> int:
+def bounded_int(name: str, value: object, low: int, high: int) -> int:
+    """``value`` as an int in ``[low, high]`` CSS px (a numpy integer too, not a bool), or ``InvalidArgument``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
-        raise invalid(name, value, f"a size in CSS px, an int in [{low}, {high}]")
+        raise invalid_trait(name, value, f"a size in CSS px, an int in [{low}, {high}]")
     return int(value)

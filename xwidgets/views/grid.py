@@ -14,12 +14,13 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping, Sequence
 
-import anywidget
 import numpy as np
 import traitlets
 
 from ..core.errors import invalid
+from ._base import ViewWidget
 from ._static import bundle
+from ._traits import Float, Int, Unicode, invalid_trait
 from .heatmap import COLORMAPS, MODES
 
 __all__ = ["FRAMES", "TILE_KEYS", "ThumbnailGridView", "thumbnail_png"]
@@ -32,7 +33,7 @@ TILE_KEYS = ("key", "thumbnail", "map", "caption", "tooltip", "frame")
 COLUMN_RANGE, TILE_SIZE_RANGE = (1, 32), (16, 512)
 
 
-class ThumbnailGridView(anywidget.AnyWidget):
+class ThumbnailGridView(ViewWidget):
     """A grid of thumbnails with their maps blended on top, click-to-select.
 
     Args:
@@ -58,14 +59,14 @@ class ThumbnailGridView(anywidget.AnyWidget):
     _esm = bundle("grid")
 
     tiles = traitlets.List(traitlets.Dict()).tag(sync=True)
-    columns = traitlets.Int(6).tag(sync=True)
-    tile_size = traitlets.Int(96).tag(sync=True)
-    colormap = traitlets.Unicode("viridis").tag(sync=True)
-    alpha = traitlets.Float(0.5).tag(sync=True)
-    threshold = traitlets.Float(0.0).tag(sync=True)
-    mode = traitlets.Unicode("overlay").tag(sync=True)
-    selected = traitlets.Unicode("").tag(sync=True)
-    empty_text = traitlets.Unicode("no images").tag(sync=True)
+    columns = Int(6).tag(sync=True)
+    tile_size = Int(96).tag(sync=True)
+    colormap = Unicode("viridis").tag(sync=True)
+    alpha = Float(0.5).tag(sync=True)
+    threshold = Float(0.0).tag(sync=True)
+    mode = Unicode("overlay").tag(sync=True)
+    selected = Unicode("").tag(sync=True)
+    empty_text = Unicode("no images").tag(sync=True)
 
     def __init__(
         self,
@@ -131,7 +132,7 @@ class ThumbnailGridView(anywidget.AnyWidget):
     def _check_selected(self, proposal):
         value = proposal["value"]
         if value and value not in self.tile_keys:
-            raise invalid("selected", repr(value), f"'' or the key of one of the {len(self.tiles)} tiles")
+            raise invalid_trait("selected", repr(value), f"'' or the key of one of the {len(self.tiles)} tiles")
         return value
 
     @traitlets.validate("columns")
@@ -146,19 +147,19 @@ class ThumbnailGridView(anywidget.AnyWidget):
     def _check_unit(self, proposal):
         value = proposal["value"]
         if not 0.0 <= value <= 1.0:
-            raise invalid(proposal["trait"].name, value, "a number in [0, 1]")
+            raise invalid_trait(proposal["trait"].name, value, "a number in [0, 1]")
         return value
 
     @traitlets.validate("colormap")
     def _check_colormap(self, proposal):
         if proposal["value"] not in COLORMAPS:
-            raise invalid("colormap", proposal["value"], "one of " + ", ".join(COLORMAPS))
+            raise invalid_trait("colormap", proposal["value"], "one of " + ", ".join(COLORMAPS))
         return proposal["value"]
 
     @traitlets.validate("mode")
     def _check_mode(self, proposal):
         if proposal["value"] not in MODES:
-            raise invalid("mode", proposal["value"], "one of " + ", ".join(MODES))
+            raise invalid_trait("mode", proposal["value"], "one of " + ", ".join(MODES))
         return proposal["value"]
 
 
@@ -233,7 +234,7 @@ def _map_bytes(heat: object, size: tuple[int, ...], name: str) -> bytes:
 
 def _bounded(name: str, value: object, bounds: tuple[int, int]) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not bounds[0] <= value <= bounds[1]:
-        raise invalid(name, value, f"an int in [{bounds[0]}, {bounds[1]}]")
+        raise invalid_trait(name, value, f"an int in [{bounds[0]}, {bounds[1]}]")
     return int(value)
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anywidget
 import numpy as np
 import torch
 import torch.nn.functional as F
 import traitlets
 
 from ..core.errors import invalid
+from ._base import ViewWidget
 from ._png import encode_image as _encode_image
 from ._static import bundle
+from ._traits import Bool, Float, Int, Unicode, invalid_trait
 from .fallback import StaticFallback
 
 __all__ = ["COLORMAPS", "MODES", "HeatmapView"]
@@ -34,7 +35,7 @@ MODES = ("overlay", "contour", "dim", "kept")
 DEFAULT_MODE, DEFAULT_ALPHA, DEFAULT_THRESHOLD = "dim", 0.6, 0.3
 
 
-class HeatmapView(StaticFallback, anywidget.AnyWidget):
+class HeatmapView(StaticFallback, ViewWidget):
     """An image with a saliency-style map over it.
 
     Args:
@@ -62,19 +63,19 @@ class HeatmapView(StaticFallback, anywidget.AnyWidget):
     _esm = bundle("heatmap")
 
     image = traitlets.Bytes(b"").tag(sync=True)
-    width = traitlets.Int(0).tag(sync=True)
-    height = traitlets.Int(0).tag(sync=True)
+    width = Int(0).tag(sync=True)
+    height = Int(0).tag(sync=True)
     heatmap = traitlets.Bytes(b"").tag(sync=True)
-    colormap = traitlets.Unicode("viridis").tag(sync=True)
-    alpha = traitlets.Float(DEFAULT_ALPHA).tag(sync=True)
-    threshold = traitlets.Float(DEFAULT_THRESHOLD).tag(sync=True)
-    mode = traitlets.Unicode(DEFAULT_MODE).tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
-    note = traitlets.Unicode("").tag(sync=True)
-    display_width = traitlets.Int(256).tag(sync=True)
-    pixelated = traitlets.Bool(False).tag(sync=True)
-    show_controls = traitlets.Bool(True).tag(sync=True)
-    show_legend = traitlets.Bool(True).tag(sync=True)
+    colormap = Unicode("viridis").tag(sync=True)
+    alpha = Float(DEFAULT_ALPHA).tag(sync=True)
+    threshold = Float(DEFAULT_THRESHOLD).tag(sync=True)
+    mode = Unicode(DEFAULT_MODE).tag(sync=True)
+    title = Unicode("").tag(sync=True)
+    note = Unicode("").tag(sync=True)
+    display_width = Int(256).tag(sync=True)
+    pixelated = Bool(False).tag(sync=True)
+    show_controls = Bool(True).tag(sync=True)
+    show_legend = Bool(True).tag(sync=True)
 
     def __init__(
         self,
@@ -106,10 +107,10 @@ class HeatmapView(StaticFallback, anywidget.AnyWidget):
             mode=mode,
             title=title,
             display_width=display_width,
-            pixelated=bool(display_width >= 2 * width),
             show_controls=show_controls,
             show_legend=show_legend,
         )
+        self.pixelated = bool(self.display_width >= 2 * width)  # display_width checked by its trait above
         self._pixels = pixels
         self._values = np.frombuffer(heat, dtype="<f4").reshape(height, width) if heat else None
         self._click_callbacks: list[Callable[[int, int, float | None], object]] = []
@@ -178,25 +179,25 @@ class HeatmapView(StaticFallback, anywidget.AnyWidget):
     def _check_unit(self, proposal):
         value = proposal["value"]
         if not 0.0 <= value <= 1.0:
-            raise invalid(proposal["trait"].name, value, "a number in [0, 1]")
+            raise invalid_trait(proposal["trait"].name, value, "a number in [0, 1]")
         return value
 
     @traitlets.validate("colormap")
     def _check_colormap(self, proposal):
         if proposal["value"] not in COLORMAPS:
-            raise invalid("colormap", proposal["value"], "one of " + ", ".join(COLORMAPS))
+            raise invalid_trait("colormap", proposal["value"], "one of " + ", ".join(COLORMAPS))
         return proposal["value"]
 
     @traitlets.validate("mode")
     def _check_mode(self, proposal):
         if proposal["value"] not in MODES:
-            raise invalid("mode", proposal["value"], "one of " + ", ".join(MODES))
+            raise invalid_trait("mode", proposal["value"], "one of " + ", ".join(MODES))
         return proposal["value"]
 
     @traitlets.validate("display_width")
     def _check_display_width(self, proposal):
         if not 16 <= proposal["value"] <= 4096:
-            raise invalid("display_width", proposal["value"], "a width in CSS pixels in [16, 4096]")
+            raise invalid_trait("display_width", proposal["value"], "a width in CSS pixels in [16, 4096]")
         return proposal["value"]
 
 
@@ -214,6 +215,8 @@ def _encode_heatmap(heatmap: object, size: tuple[int, int]) -> bytes:
         heatmap = heatmap.float()
     if not heatmap.is_floating_point():
         raise invalid("heatmap", heatmap, "a float map in [0, 1]")
+    if heatmap.is_meta:
+        raise invalid("heatmap", heatmap, "a tensor holding data (the meta device has shapes only)")
     heat = heatmap.detach().float().cpu()
     while heat.ndim > 2 and heat.shape[0] == 1:
         heat = heat[0]

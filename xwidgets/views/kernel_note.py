@@ -7,16 +7,16 @@ kernel) no answer comes, and the note says which controls still work there and w
 
 from __future__ import annotations
 
-import anywidget
 import traitlets
 
-from ..core.errors import invalid
+from ._base import ViewWidget
 from ._static import bundle
+from ._traits import Int, Unicode, invalid_trait
 
 __all__ = ["KernelNote"]
 
 
-class KernelNote(anywidget.AnyWidget):
+class KernelNote(ViewWidget):
     """A note shown only when the kernel does not answer within ``timeout_ms``.
 
     Args:
@@ -26,8 +26,8 @@ class KernelNote(anywidget.AnyWidget):
 
     _esm = bundle("kernel_note")
 
-    text = traitlets.Unicode("").tag(sync=True)
-    timeout_ms = traitlets.Int(2500).tag(sync=True)
+    text = Unicode("").tag(sync=True)
+    timeout_ms = Int(2500).tag(sync=True)
 
     def __init__(self, text: str, *, timeout_ms: int = 2500):
         super().__init__(text=text, timeout_ms=timeout_ms)
@@ -43,5 +43,5 @@ class KernelNote(anywidget.AnyWidget):
     @traitlets.validate("timeout_ms")
     def _check_timeout(self, proposal):
         if not 100 <= proposal["value"] <= 60000:
-            raise invalid("timeout_ms", proposal["value"], "a wait in milliseconds in [100, 60000]")
+            raise invalid_trait("timeout_ms", proposal["value"], "a wait in milliseconds in [100, 60000]")
         return proposal["value"]

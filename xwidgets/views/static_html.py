@@ -30,6 +30,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 
+from ..core.atomic import write_atomic
 from ..core.errors import invalid
 from .fallback import FALLBACK_CLASS, WIDGET_VIEW
 
@@ -100,5 +101,5 @@ def export_html(
     exporter.register_preprocessor(WidgetFallbacks(), enabled=True)
     page, _ = exporter.from_notebook_node(node, resources={"metadata": {"name": name, "path": str(folder)}})
     if html_path is not None:
-        Path(html_path).write_text(page, encoding="utf-8")
+        write_atomic(html_path, lambda handle: handle.write(page.encode("utf-8")))
     return page
