@@ -142,10 +142,12 @@ class User:
         self.page.locator(f"{self.root} .xw-target button").nth(self.rng.choice(buttons)).click()
 
     def cancel(self) -> None:
-        """Click the cancel button if a run is in flight (else only hover it)."""
+        """Click the cancel button if a run is in flight (else only hover it). The run may end between the check and
+        the click, disabling the button: the click then lands on a disabled button and does nothing, as a user's
+        would (``force``: no 30 s wait for it to be enabled again)."""
         button = self.page.locator(f"{self.root} .xw-cancel")
         if button.is_enabled():
-            button.click()
+            button.click(force=True)
         else:
             button.hover()
 
